@@ -1,0 +1,91 @@
+"""The aggregator's functional core: one update in, one typed outcome out.
+
+No broker, no clock, no disk: the service loop feeds decoded updates in and
+decides what to persist, publish and acknowledge from the outcomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aggregator.state import AggregatorState
+from aggregator.strategy import Contribution, Strategy
+from aggregator.validation import Accepted, Rejected, validate_update
+from schemas.messages import ClientUpdate
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The update changed the strategy (and, if ``stepped``, produced ``version``)."""
+
+    update_id: str
+    worker_id: str
+    base_version: int
+    staleness: int
+    weight: float
+    version: int
+    stepped: bool
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Already applied (a redelivery or a retried publish): acknowledge, do nothing."""
+
+    update_id: str
+
+
+Outcome = Applied | Duplicate | Rejected
+
+
+class Aggregator:
+    """Validates, deduplicates and applies updates to the state with a strategy."""
+
+    def __init__(self, state: AggregatorState, strategy: Strategy, *, max_staleness: int | None) -> None:
+        self.state = state
+        self.strategy = strategy
+        self.max_staleness = max_staleness
+
+    def handle(self, update: ClientUpdate) -> Outcome:
+        """Apply ``update`` unless it is a duplicate or invalid."""
+        state = self.state
+        if update.update_id in state.applied:
+            state.counters.duplicates += 1
+            return Duplicate(update.update_id)
+        verdict = validate_update(
+            update,
+            model=state.weights,
+            version=state.version,
+            expected_kind=self.strategy.update_kind,
+            max_staleness=self.max_staleness,
+        )
+        if isinstance(verdict, Rejected):
+            return self.reject(verdict)
+        return self._apply(update, verdict)
+
+    def reject(self, rejected: Rejected) -> Rejected:
+        """Count a rejection (also for messages that never decoded)."""
+        self.state.counters.rejected[rejected.reason] += 1
+        return rejected
+
+    def _apply(self, update: ClientUpdate, verdict: Accepted) -> Applied:
+        contribution = Contribution(
+            update_id=update.update_id,
+            worker_id=update.worker_id,
+            staleness=verdict.staleness,
+            num_examples=update.num_examples,
+            arrays=update.arrays,
+        )
+        outcome = self.strategy.add(self.state.weights, contribution)
+        if outcome.stepped:
+            self.state.version += 1
+        self.state.applied.add(update.update_id)
+        self.state.counters.applied += 1
+        return Applied(
+            update_id=update.update_id,
+            worker_id=update.worker_id,
+            base_version=update.base_version,
+            staleness=verdict.staleness,
+            weight=outcome.weight,
+            version=self.state.version,
+            stepped=outcome.stepped,
+        )

@@ -1,0 +1,429 @@
+"""The aggregator's service loop: the imperative shell around ``aggregator.core``.
+
+Per batch of deliveries: decode and apply (core) -> persist (checkpoint) ->
+publish the new version (confirmed) -> dead-letter rejects (confirmed) -> ack.
+Because a version is published only after the state that produced it is on
+disk, and an update is acked only after that, a crash at any point costs at
+most a redelivery, which the update-id window turns into a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aggregator.checkpoint import load_checkpoint, save_checkpoint
+from aggregator.core import Aggregator, Applied, Duplicate, Outcome
+from aggregator.factory import build_strategy, train_config
+from aggregator.progress import RateMeter, StalenessStats
+from aggregator.settings import AggregatorSettings
+from aggregator.state import AggregatorState, AppliedWindow
+from aggregator.validation import Rejected
+from broker.connection import AmqpSession, Delivery, backoff_delay
+from broker.errors import ConnectionLost, PublishFailed
+from broker.names import BROADCAST_KEY, Names, worker_key
+from broker.properties import dead_letter_properties, model_properties
+from broker.topology import declare_topology
+from fedmq.eventlog import EventLog
+from schemas.codec import Limits, decode, encode
+from schemas.errors import DecodeError
+from schemas.messages import ClientUpdate, ModelRequest, ModelVersion
+from worker.trainer import Trainer
+
+log = logging.getLogger("fedmq.aggregator")
+
+POLL_SECONDS = 0.05
+PREFETCH_BUDGET_BYTES = 64 << 20
+MAX_AUTO_PREFETCH = 64
+
+
+@dataclass
+class WorkerSeen:
+    updates: int = 0
+    staleness_sum: int = 0
+    train_seconds_sum: float = 0.0
+    last_seen: float = 0.0
+
+
+@dataclass
+class RunSummary:
+    """What a run achieved; written to ``summary.json`` and printed by ``fedmq demo``."""
+
+    run_id: str
+    version: int
+    elapsed: float
+    stopped_because: str
+    accuracy: float | None
+    loss: float | None
+    applied: int
+    duplicates: int
+    rejected: dict[str, int]
+    staleness_mean: float
+    staleness_max: int
+    stale_share: float
+    updates_per_second: float
+    versions_per_second: float
+    workers: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def digest(weights: dict[str, np.ndarray]) -> str:
+    """Short content digest of a model, to prove a version names one set of weights."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(weights):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(weights[name]).view(np.uint8).reshape(-1).data)
+    return h.hexdigest()
+
+
+def auto_prefetch(weights: dict[str, np.ndarray]) -> int:
+    """Unacked updates in flight: as many as fit in a fixed memory budget (1..64)."""
+    size = max(sum(a.nbytes for a in weights.values()), 1)
+    return max(1, min(MAX_AUTO_PREFETCH, PREFETCH_BUDGET_BYTES // size))
+
+
+class AggregatorService:
+    """Consume updates, apply them, publish versions, until a stop condition or a signal."""
+
+    def __init__(self, settings: AggregatorSettings, trainer: Trainer, *, stop: threading.Event | None = None) -> None:
+        self.settings = settings
+        self.trainer = trainer
+        self.stop = stop or threading.Event()
+        self.names = Names(settings.namespace)
+        self.limits = Limits(max_message_bytes=settings.max_message_bytes)
+        self.strategy = build_strategy(settings)
+        self.config = train_config(settings, self.strategy)
+        self.core = Aggregator(self._restore_state(), self.strategy, max_staleness=settings.max_staleness)
+        self.prefetch = settings.prefetch or auto_prefetch(self.core.state.weights)
+        self.max_batch = settings.max_batch or self.prefetch
+        run_path = settings.run_path
+        self.audit = EventLog(run_path / "audit.jsonl")
+        self.metrics = EventLog(run_path / "metrics.jsonl")
+        self._session = AmqpSession(settings, name="fedmq-aggregator")
+        self._inbox: list[Delivery] = []
+        self._requests: list[Delivery] = []
+        self._body: tuple[int, bool, bytes] | None = None
+        self._started = time.monotonic()
+        self._elapsed_before = self.core.state.elapsed
+        self._version_at_start = self.core.state.version
+        self._update_rate = RateMeter()
+        self._version_rate = RateMeter()
+        self._staleness = StalenessStats()
+        self._workers: dict[str, WorkerSeen] = {}
+        self._last_eval: dict[str, Any] | None = None
+        self._last_eval_version = -1
+        self._last_progress = 0.0
+        self._stopped_because = ""
+
+    # -- state -----------------------------------------------------------------
+    def _restore_state(self) -> AggregatorState:
+        if self.settings.checkpoint:
+            loaded = load_checkpoint(self.settings.state_path)
+            if loaded is not None:
+                state, scalars, arrays = loaded
+                self.strategy.restore(scalars, arrays)
+                log.info("resumed run %s at version %d from %s", state.run_id, state.version, self.settings.state_path)
+                return state
+        weights = {k: np.array(v, copy=True) for k, v in self.trainer.initial_weights().items()}
+        return AggregatorState(
+            run_id=uuid.uuid4().hex[:12],
+            version=0,
+            weights=weights,
+            applied=AppliedWindow(self.settings.applied_window),
+        )
+
+    @property
+    def state(self) -> AggregatorState:
+        return self.core.state
+
+    def elapsed(self) -> float:
+        return self._elapsed_before + (time.monotonic() - self._started)
+
+    def _persist(self) -> None:
+        self.state.elapsed = self.elapsed()
+        if self.settings.checkpoint:
+            save_checkpoint(self.settings.state_path, self.state, self.strategy.state())
+
+    # -- lifecycle -------------------------------------------------------------
+    def run(self) -> RunSummary:
+        """Serve until a stop condition (then publish the final model) or a signal."""
+        self.audit.write("start", run_id=self.state.run_id, version=self.state.version, commit=self.state.commit)
+        attempt = 0
+        try:
+            while not self.stop.is_set():
+                try:
+                    self._attach()
+                    attempt = 0
+                    if self.state.finished or self._serve():
+                        self._finish()
+                        break
+                except ConnectionLost as exc:
+                    self._inbox.clear()
+                    self._requests.clear()
+                    delay = backoff_delay(attempt, self.settings.connect_backoff_max)
+                    attempt += 1
+                    log.warning("lost the broker (%s); reconnecting in %.1fs", exc, delay)
+                    self._session.close()
+                    self.stop.wait(delay)
+        finally:
+            self._session.close()
+            self.audit.close()
+            self.metrics.close()
+        return self.summary()
+
+    def _attach(self) -> None:
+        self._session.open()
+        declare_topology(self._session, self.names)
+        self._session.set_prefetch(self.prefetch)
+        self._session.consume(self.names.results_queue, self._inbox.append)
+        self._session.consume(self.names.requests_queue, self._requests.append)
+        log.info(
+            "aggregator run %s on %s (namespace %s): %s, version %d, prefetch %d",
+            self.state.run_id,
+            self.settings.masked_url(),
+            self.settings.namespace,
+            self.strategy.name,
+            self.state.version,
+            self.prefetch,
+        )
+        self._publish_version(final=self.state.finished)
+
+    def _serve(self) -> bool:
+        """Returns True when a stop condition is met, False when stopped by a signal."""
+        if self._last_eval is None:
+            self._evaluate()
+        while not self.stop.is_set():
+            self._session.process_events(POLL_SECONDS)
+            while self._inbox:
+                self._handle_batch()
+            if self._requests:
+                self._answer_requests()
+            self._tick()
+            if self._should_stop():
+                return True
+        self._stopped_because = "signal"
+        return False
+
+    # -- updates ---------------------------------------------------------------
+    def _handle_batch(self) -> None:
+        batch, self._inbox[:] = self._inbox[: self.max_batch], self._inbox[self.max_batch :]
+        version_before = self.state.version
+        outcomes = [(d, self._outcome(d)) for d in batch]
+        applied = [o for _, o in outcomes if isinstance(o, Applied)]
+        if applied:
+            self.state.commit += 1
+            for o in applied:
+                self._record_applied(o)
+            self._persist()
+        if self.state.version != version_before:
+            self._version_rate.mark(time.monotonic(), self.state.version - version_before)
+            self._publish_version(final=False)
+        for delivery, outcome in outcomes:
+            if isinstance(outcome, Rejected):
+                self._dead_letter(delivery, outcome)
+            elif isinstance(outcome, Duplicate):
+                self.audit.write("duplicate", update_id=outcome.update_id, commit=self.state.commit)
+        for delivery, _ in outcomes:
+            self._session.ack(delivery.delivery_tag)
+        if self.state.version // self.settings.eval_every != version_before // self.settings.eval_every:
+            self._evaluate()
+
+    def _outcome(self, delivery: Delivery) -> Outcome:
+        try:
+            update = decode(delivery.body, ClientUpdate, content_type=delivery.properties.content_type, limits=self.limits)
+        except DecodeError as exc:
+            return self.core.reject(Rejected(exc.reason, exc.detail))
+        return self.core.handle(update)
+
+    def _record_applied(self, o: Applied) -> None:
+        now = time.monotonic()
+        self._update_rate.mark(now)
+        self._staleness.add(o.staleness)
+        seen = self._workers.setdefault(o.worker_id, WorkerSeen())
+        seen.updates += 1
+        seen.staleness_sum += o.staleness
+        seen.last_seen = time.time()
+        self.audit.write(
+            "applied",
+            update_id=o.update_id,
+            worker_id=o.worker_id,
+            base_version=o.base_version,
+            staleness=o.staleness,
+            weight=round(o.weight, 6),
+            version=o.version,
+            commit=self.state.commit,
+        )
+
+    def _dead_letter(self, delivery: Delivery, rejected: Rejected) -> None:
+        props = dead_letter_properties(delivery.properties, rejected.reason, rejected.detail)
+        self._session.publish(self.names.dead_exchange, "", delivery.body, props, mandatory=True)
+        self.audit.write(
+            "rejected",
+            message_id=delivery.properties.message_id,
+            user_id=delivery.properties.user_id,
+            reason=rejected.reason,
+            detail=rejected.detail[:300],
+        )
+        log.info("rejected %s: %s (%s)", delivery.properties.message_id, rejected.reason, rejected.detail)
+
+    # -- versions and requests ---------------------------------------------------
+    def _current_body(self, final: bool) -> bytes:
+        version = self.state.version
+        if self._body is None or self._body[0] != version or self._body[1] != final:
+            message = ModelVersion(
+                run_id=self.state.run_id,
+                version=version,
+                created_at=time.time(),
+                final=final,
+                config=self.config,
+                arrays=self.state.weights,
+            )
+            self._body = (version, final, encode(message))
+        return self._body[2]
+
+    def _publish_version(self, *, final: bool) -> None:
+        body = self._current_body(final)
+        props = model_properties(self.state.version)
+        self._session.publish(self.names.models_exchange, BROADCAST_KEY, body, props, mandatory=False)
+        self.state.counters.published += 1
+        fields: dict[str, Any] = {"version": self.state.version, "final": final}
+        if self.settings.audit_digests:
+            fields["digest"] = digest(self.state.weights)
+        self.audit.write("published", **fields)
+
+    def _answer_requests(self) -> None:
+        pending, self._requests[:] = list(self._requests), []
+        answered: set[str] = set()
+        for delivery in pending:
+            try:
+                request = decode(delivery.body, ModelRequest, content_type=delivery.properties.content_type, limits=self.limits)
+            except DecodeError as exc:
+                log.info("ignoring an invalid model request: %s", exc)
+            else:
+                if request.worker_id not in answered:
+                    answered.add(request.worker_id)
+                    self._send_to_worker(request.worker_id)
+            self._session.ack(delivery.delivery_tag)
+
+    def _send_to_worker(self, worker_id: str) -> None:
+        body = self._current_body(self.state.finished)
+        try:
+            self._session.publish(self.names.models_exchange, worker_key(worker_id), body, model_properties(self.state.version))
+        except PublishFailed as exc:
+            log.debug("worker %s went away before its model arrived (%s)", worker_id, exc)
+
+    # -- evaluation, progress, stopping ------------------------------------------
+    def _evaluate(self) -> None:
+        if self._last_eval_version == self.state.version:
+            return
+        result = self.trainer.evaluate(dict(self.state.weights), self.config)
+        self._last_eval_version = self.state.version
+        self._last_eval = {"loss": result.loss, **result.metrics}
+        self.metrics.write(
+            "eval",
+            version=self.state.version,
+            elapsed=round(self.elapsed(), 4),
+            loss=result.loss,
+            applied=self.state.counters.applied,
+            **{k: v for k, v in result.metrics.items()},
+        )
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < self.settings.progress_interval:
+            return
+        self._last_progress = now
+        fields = self.progress_fields(now)
+        self.metrics.write("progress", **fields)
+        acc = fields.get("accuracy")
+        log.info(
+            "v%-5d %s| %5.1f upd/s | staleness mean %.2f max %d | applied %d rejected %d dup %d | workers %d",
+            fields["version"],
+            f"acc {acc:.4f} loss {fields['loss']:.4f} " if acc is not None else "",
+            fields["updates_per_s"],
+            fields["staleness_mean"],
+            fields["staleness_max"],
+            fields["applied"],
+            fields["rejected"],
+            fields["duplicates"],
+            fields["workers"],
+        )
+
+    def progress_fields(self, now: float) -> dict[str, Any]:
+        c = self.state.counters
+        recent = sum(1 for w in self._workers.values() if time.time() - w.last_seen < 30)
+        return {
+            "version": self.state.version,
+            "elapsed": round(self.elapsed(), 3),
+            "updates_per_s": round(self._update_rate.rate(now), 3),
+            "versions_per_s": round(self._version_rate.rate(now), 3),
+            "staleness_mean": round(self._staleness.mean, 4),
+            "staleness_max": self._staleness.maximum,
+            "applied": c.applied,
+            "rejected": sum(c.rejected.values()),
+            "duplicates": c.duplicates,
+            "pending": self.strategy.pending(),
+            "workers": recent,
+            "accuracy": (self._last_eval or {}).get("accuracy"),
+            "loss": (self._last_eval or {}).get("loss"),
+        }
+
+    def _should_stop(self) -> bool:
+        s = self.settings
+        if s.max_versions is not None and self.state.version >= s.max_versions:
+            self._stopped_because = f"reached {s.max_versions} versions"
+        elif s.max_seconds is not None and self.elapsed() >= s.max_seconds:
+            self._stopped_because = f"reached {s.max_seconds:g}s of training"
+        elif s.target_accuracy is not None and (self._last_eval or {}).get("accuracy", 0.0) >= s.target_accuracy:
+            self._stopped_because = f"reached target accuracy {s.target_accuracy}"
+        return bool(self._stopped_because)
+
+    def _finish(self) -> None:
+        """Evaluate, persist as finished, publish the final model, save it and the summary."""
+        if not self.state.finished:
+            self._evaluate()
+            self.state.finished = True
+            self.state.extra["stopped_because"] = self._stopped_because
+            self._persist()
+        self._stopped_because = self._stopped_because or str(self.state.extra.get("stopped_because", "finished"))
+        self._publish_version(final=True)
+        run_path = self.settings.run_path
+        np.savez(run_path / "final_model.npz", **self.state.weights)
+        (run_path / "summary.json").write_text(json.dumps(self.summary().__dict__, indent=2))
+        log.info("finished run %s at version %d: %s", self.state.run_id, self.state.version, self._stopped_because)
+
+    def summary(self) -> RunSummary:
+        now = time.monotonic()
+        elapsed = self.elapsed()
+        c = self.state.counters
+        session_seconds = max(now - self._started, 1e-9)
+        return RunSummary(
+            run_id=self.state.run_id,
+            version=self.state.version,
+            elapsed=round(elapsed, 3),
+            stopped_because=self._stopped_because,
+            accuracy=(self._last_eval or {}).get("accuracy"),
+            loss=(self._last_eval or {}).get("loss"),
+            applied=c.applied,
+            duplicates=c.duplicates,
+            rejected=dict(c.rejected),
+            staleness_mean=round(self._staleness.mean, 4),
+            staleness_max=self._staleness.maximum,
+            stale_share=round(self._staleness.positive_share(), 4),
+            updates_per_second=round(self._staleness.count / session_seconds, 3),
+            versions_per_second=round((self.state.version - self._version_at_start) / session_seconds, 3),
+            workers={
+                wid: {
+                    "updates": w.updates,
+                    "mean_staleness": round(w.staleness_sum / w.updates, 3) if w.updates else 0.0,
+                }
+                for wid, w in sorted(self._workers.items())
+            },
+        )

@@ -1,0 +1,52 @@
+"""Aggregator configuration: environment (``FEDMQ_*``) and flags, one model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from aggregator.staleness import StalenessName
+from worker.settings import TaskSettings
+
+
+class AggregatorSettings(TaskSettings):
+    """Strategy, training configuration for workers, stop conditions, and where state lives."""
+
+    strategy: Literal["fedasync", "fedbuff"] = Field("fedasync", description="Asynchronous aggregation strategy.")
+    alpha: float = Field(0.6, gt=0, le=1, description="FedAsync: mixing weight before staleness.")
+    staleness: StalenessName = Field("polynomial", description="Staleness function: constant, polynomial, hinge.")
+    staleness_a: float | None = Field(None, gt=0, description="Staleness exponent/slope a (polynomial 0.5, hinge 10).")
+    staleness_b: int = Field(4, ge=0, description="Hinge: staleness tolerated at full weight.")
+    buffer_size: int = Field(10, ge=1, description="FedBuff: updates per server step (K).")
+    server_lr: float = Field(1.0, gt=0, description="FedBuff: server learning rate (eta_g).")
+    sample_weighting: bool | None = Field(
+        None, description="Weight updates by example count (default: on for fedbuff, off for fedasync)."
+    )
+    max_staleness: int | None = Field(100, ge=0, description="Reject updates staler than this (versions).")
+    local_epochs: int = Field(1, ge=1, description="Told to workers: local epochs per update.")
+    batch_size: int = Field(32, ge=1, description="Told to workers: minibatch size.")
+    learning_rate: float = Field(0.1, gt=0, description="Told to workers: local learning rate.")
+    max_versions: int | None = Field(None, ge=1, description="Stop after this many versions.")
+    max_seconds: float | None = Field(None, gt=0, description="Stop after this much training time.")
+    target_accuracy: float | None = Field(None, gt=0, le=1, description="Stop once test accuracy reaches this.")
+    eval_every: int = Field(10, ge=1, description="Evaluate the global model every N versions.")
+    seed: int = Field(0, ge=0, description="Seed of the initial model.")
+    run_dir: str | None = Field(None, description="Metrics, audit log, final model (default runs/<namespace>).")
+    state_dir: str | None = Field(None, description="Checkpoint directory (default <run_dir>/state).")
+    checkpoint: bool = Field(True, description="Persist state before acknowledging updates.")
+    prefetch: int | None = Field(None, ge=1, le=10_000, description="Unacked updates in flight (default: by model size).")
+    max_batch: int | None = Field(None, ge=1, description="Updates applied per commit (default: the prefetch).")
+    applied_window: int = Field(20_000, ge=1, description="How many applied update ids are remembered for deduplication.")
+    progress_interval: float = Field(1.0, gt=0, description="Seconds between progress lines.")
+    audit_digests: bool = Field(True, description="Record a digest of every published version in the audit log.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir) if self.run_dir else Path("runs") / self.namespace
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir) if self.state_dir else self.run_path / "state"

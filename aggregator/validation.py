@@ -1,0 +1,54 @@
+"""Is an update fit to apply to the current model? Pure checks, typed verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from schemas.messages import ClientUpdate, UpdateKind
+
+
+@dataclass(frozen=True)
+class Accepted:
+    staleness: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Why an update was not applied; ``reason`` is a short slug, ``detail`` for humans."""
+
+    reason: str
+    detail: str
+
+
+def validate_update(
+    update: ClientUpdate,
+    *,
+    model: Mapping[str, np.ndarray],
+    version: int,
+    expected_kind: UpdateKind,
+    max_staleness: int | None,
+) -> Accepted | Rejected:
+    """Check kind, array names, shapes, dtypes, version arithmetic and finiteness."""
+    if update.update_kind != expected_kind:
+        return Rejected("wrong-update-kind", f"sent {update.update_kind}, this federation expects {expected_kind}")
+    if set(update.arrays) != set(model):
+        missing, extra = sorted(set(model) - set(update.arrays)), sorted(set(update.arrays) - set(model))
+        return Rejected("array-names", f"missing {missing}, unexpected {extra}")
+    for name, ref in model.items():
+        arr = update.arrays[name]
+        if arr.shape != ref.shape:
+            return Rejected("shape-mismatch", f"{name}: shape {arr.shape}, expected {ref.shape}")
+        if arr.dtype != ref.dtype:
+            return Rejected("dtype-mismatch", f"{name}: dtype {arr.dtype}, expected {ref.dtype}")
+    if update.base_version > version:
+        return Rejected("future-version", f"base version {update.base_version} is ahead of the current {version}")
+    staleness = version - update.base_version
+    if max_staleness is not None and staleness > max_staleness:
+        return Rejected("too-stale", f"staleness {staleness} exceeds the maximum {max_staleness}")
+    for name, arr in update.arrays.items():
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            return Rejected("non-finite", f"{name} contains NaN or infinity")
+    return Accepted(staleness)

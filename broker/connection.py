@@ -1,0 +1,275 @@
+"""One AMQP connection and confirming channel, owned by one thread.
+
+pika's ``BlockingConnection`` is not thread-safe, so each thread that talks to
+the broker opens its own ``AmqpSession``. Every pika exception is translated
+here into ``broker.errors``; callers never import pika.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import urlsplit
+
+import pika
+import pika.exceptions as pe
+from pika.adapters.blocking_connection import BlockingChannel
+
+from broker.errors import (
+    AccessRefused,
+    BrokerError,
+    BrokerUnavailable,
+    ConnectionLost,
+    NotFound,
+    PublishFailed,
+    TopologyMismatch,
+)
+from broker.settings import BrokerSettings
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 0.25
+#: How long a publish may stay blocked by a broker resource alarm before we give up.
+BLOCKED_CONNECTION_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Properties:
+    """The AMQP message properties fedmq reads and writes."""
+
+    content_type: str | None = None
+    message_id: str | None = None
+    user_id: str | None = None
+    type: str | None = None
+    timestamp: int | None = None
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    persistent: bool = True
+    expiration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A received message; ``delivery_tag`` is valid only on the session that got it."""
+
+    delivery_tag: int
+    redelivered: bool
+    routing_key: str
+    body: bytes
+    properties: Properties
+
+    @property
+    def delivery_count(self) -> int:
+        """Times a quorum queue has delivered this message before (0 on first delivery)."""
+        count = self.properties.headers.get("x-delivery-count", 0)
+        return count if isinstance(count, int) else 0
+
+
+def backoff_delay(attempt: int, maximum: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter in its upper half: attempt 0 waits ~BACKOFF_BASE."""
+    rng = rng or random
+    ceiling = min(maximum, BACKOFF_BASE * (2**attempt))
+    return ceiling * rng.uniform(0.5, 1.0)
+
+
+def connection_parameters(settings: BrokerSettings) -> pika.URLParameters:
+    """pika parameters from settings: heartbeat, timeouts, TLS with verification."""
+    params = pika.URLParameters(settings.amqp_url)
+    params.heartbeat = settings.heartbeat
+    params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT
+    params.connection_attempts = 1
+    params.socket_timeout = 10
+    params.client_properties = {"connection_name": "fedmq"}
+    if urlsplit(settings.amqp_url).scheme == "amqps":
+        context = ssl.create_default_context(cafile=settings.tls_ca_file)
+        if settings.tls_cert_file:
+            context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+        params.ssl_options = pika.SSLOptions(context, params.host)
+    return params
+
+
+def _pika_properties(props: Properties) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        content_type=props.content_type,
+        message_id=props.message_id,
+        user_id=props.user_id,
+        type=props.type,
+        timestamp=props.timestamp,
+        headers=dict(props.headers) or None,
+        delivery_mode=pika.DeliveryMode.Persistent if props.persistent else pika.DeliveryMode.Transient,
+        expiration=str(props.expiration_ms) if props.expiration_ms is not None else None,
+    )
+
+
+def _our_properties(props: pika.BasicProperties) -> Properties:
+    return Properties(
+        content_type=props.content_type,
+        message_id=props.message_id,
+        user_id=props.user_id,
+        type=props.type,
+        timestamp=props.timestamp,
+        headers=dict(props.headers or {}),
+        persistent=props.delivery_mode == 2,
+    )
+
+
+@contextlib.contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Re-raise pika's exceptions as ``broker.errors`` (with what we were doing)."""
+    try:
+        yield
+    except pe.UnroutableError as exc:
+        raise PublishFailed(f"{action}: message was unroutable", unroutable=True) from exc
+    except pe.NackError as exc:
+        raise PublishFailed(f"{action}: broker refused the message (nack; is the queue full?)") from exc
+    except (pe.ProbableAuthenticationError, pe.ProbableAccessDeniedError, pe.AuthenticationError) as exc:
+        raise AccessRefused(f"{action}: access refused ({exc})") from exc
+    except pe.ChannelClosedByBroker as exc:
+        if exc.reply_code == 403:
+            raise AccessRefused(f"{action}: {exc.reply_text}") from exc
+        if exc.reply_code == 404:
+            raise NotFound(f"{action}: {exc.reply_text}") from exc
+        if exc.reply_code == 406 and "inequivalent" in (exc.reply_text or ""):
+            raise TopologyMismatch(f"{action}: {exc.reply_text}") from exc
+        raise ConnectionLost(f"{action}: channel closed by broker ({exc.reply_code} {exc.reply_text})") from exc
+    except pe.ConnectionClosedByBroker as exc:
+        if exc.reply_code == 403:
+            raise AccessRefused(f"{action}: {exc.reply_text}") from exc
+        raise ConnectionLost(f"{action}: connection closed by broker ({exc.reply_code} {exc.reply_text})") from exc
+    except (pe.AMQPError, OSError) as exc:
+        raise ConnectionLost(f"{action}: {type(exc).__name__}: {exc}") from exc
+
+
+class AmqpSession:
+    """A connection with one channel in confirm mode. Use from a single thread."""
+
+    def __init__(self, settings: BrokerSettings, *, name: str = "fedmq") -> None:
+        self.settings = settings
+        self.name = name
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def open(self, *, attempts: int | None = None) -> None:
+        """Connect (retrying with backoff) and open a confirming channel."""
+        self.close()
+        attempts = attempts or self.settings.connect_attempts
+        last: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                self._connect_once()
+                return
+            except AccessRefused:
+                raise
+            except ConnectionLost as exc:
+                last = exc
+                self.close()
+                if attempt + 1 < attempts:
+                    delay = backoff_delay(attempt, self.settings.connect_backoff_max)
+                    log.info("broker not reachable (%s); retrying in %.1fs", exc, delay)
+                    time.sleep(delay)
+        raise BrokerUnavailable(
+            f"cannot reach RabbitMQ at {self.settings.masked_url()} after {attempts} attempt(s): {last}. "
+            "Start one (`rabbitmq-server -detached`, or `docker compose up -d rabbitmq`) or set AMQP_URL."
+        )
+
+    def _connect_once(self) -> None:
+        params = connection_parameters(self.settings)
+        params.client_properties = {"connection_name": self.name}
+        with translated("connect"):
+            self._connection = pika.BlockingConnection(params)
+            self._channel = self._connection.channel()
+            self._channel.confirm_delivery()
+
+    def close(self) -> None:
+        """Close quietly; safe to call on a dead or never-opened session."""
+        conn, self._connection, self._channel = self._connection, None, None
+        if conn is not None and conn.is_open:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._channel is not None and self._channel.is_open and self._connection is not None and self._connection.is_open
+
+    @property
+    def username(self) -> str:
+        return connection_parameters(self.settings).credentials.username
+
+    @property
+    def channel(self) -> BlockingChannel:
+        if self._channel is None:
+            raise ConnectionLost("session is not open")
+        return self._channel
+
+    def __enter__(self) -> "AmqpSession":
+        if not self.is_open:
+            self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- operations ------------------------------------------------------------
+    def publish(self, exchange: str, routing_key: str, body: bytes, properties: Properties, *, mandatory: bool = True) -> None:
+        """Publish and wait for the broker's confirm; ``PublishFailed`` if nacked or unroutable."""
+        with translated(f"publish to {exchange or 'amq.default'}/{routing_key}"):
+            self.channel.basic_publish(exchange, routing_key, body, _pika_properties(properties), mandatory=mandatory)
+
+    def consume(self, queue: str, on_delivery: Callable[[Delivery], None], *, exclusive: bool = False, arguments: Mapping[str, Any] | None = None) -> str:
+        """Start a manual-ack consumer; ``on_delivery`` runs inside ``process_events``."""
+
+        def _callback(_ch: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:
+            on_delivery(Delivery(method.delivery_tag, method.redelivered, method.routing_key, body, _our_properties(props)))
+
+        with translated(f"consume {queue}"):
+            return self.channel.basic_consume(queue, _callback, auto_ack=False, exclusive=exclusive, arguments=dict(arguments or {}))
+
+    def set_prefetch(self, count: int) -> None:
+        with translated("basic.qos"):
+            self.channel.basic_qos(prefetch_count=count)
+
+    def ack(self, delivery_tag: int, *, multiple: bool = False) -> None:
+        with translated("ack"):
+            self.channel.basic_ack(delivery_tag, multiple=multiple)
+
+    def nack(self, delivery_tag: int, *, requeue: bool) -> None:
+        with translated("nack"):
+            self.channel.basic_nack(delivery_tag, requeue=requeue)
+
+    def process_events(self, time_limit: float) -> None:
+        """Run I/O (deliveries, heartbeats) for up to ``time_limit`` seconds."""
+        with translated("process events"):
+            self.connection.process_data_events(time_limit=time_limit)
+
+    def queue_counts(self, queue: str) -> tuple[int, int]:
+        """(ready messages, consumers) by passive declare; ``BrokerError`` if it does not exist."""
+        with translated(f"inspect {queue}"):
+            frame = self.channel.queue_declare(queue, passive=True)
+        return frame.method.message_count, frame.method.consumer_count
+
+    def add_callback_threadsafe(self, callback: Callable[[], None]) -> None:
+        """The only call another thread may make: run ``callback`` on this session's thread."""
+        with translated("add callback"):
+            self.connection.add_callback_threadsafe(callback)
+
+    @property
+    def connection(self) -> pika.BlockingConnection:
+        if self._connection is None:
+            raise ConnectionLost("session is not open")
+        return self._connection
+
+
+__all__ = [
+    "AmqpSession",
+    "BrokerError",
+    "Delivery",
+    "Properties",
+    "backoff_delay",
+    "connection_parameters",
+    "translated",
+]

@@ -1,0 +1,57 @@
+"""Names of every exchange and queue in a federation, derived from its namespace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Routing keys on the models exchange.
+BROADCAST_KEY = "broadcast"
+#: Routing keys on the inbox exchange.
+UPDATE_KEY = "update"
+REQUEST_KEY = "request"
+
+
+def worker_key(worker_id: str) -> str:
+    """Routing key that reaches exactly one worker's model queue."""
+    return f"worker.{worker_id}"
+
+
+@dataclass(frozen=True)
+class Names:
+    """All resource names of one federation (namespace ``ns``)."""
+
+    namespace: str
+
+    @property
+    def models_exchange(self) -> str:
+        return f"{self.namespace}.models"
+
+    @property
+    def inbox_exchange(self) -> str:
+        return f"{self.namespace}.inbox"
+
+    @property
+    def results_queue(self) -> str:
+        return f"{self.namespace}.results"
+
+    @property
+    def requests_queue(self) -> str:
+        return f"{self.namespace}.requests"
+
+    @property
+    def dead_exchange(self) -> str:
+        return f"{self.namespace}.dead"
+
+    @property
+    def dead_queue(self) -> str:
+        return f"{self.namespace}.dead"
+
+    def worker_queue(self, worker_id: str) -> str:
+        return f"{self.namespace}.models.{worker_id}"
+
+    def queues(self) -> list[str]:
+        """The federation's durable queues (worker queues are per connection)."""
+        return [self.results_queue, self.requests_queue, self.dead_queue]
+
+    def exchanges(self) -> list[str]:
+        return [self.models_exchange, self.inbox_exchange, self.dead_exchange]

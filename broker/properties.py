@@ -1,0 +1,75 @@
+"""The AMQP properties each kind of fedmq message carries (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+import time
+
+from broker.connection import Properties
+from schemas.codec import CONTENT_TYPE
+from schemas.messages import SCHEMA_VERSION
+
+SCHEMA_HEADER = "fedmq-schema"
+REASON_HEADER = "x-fedmq-reason"
+DETAIL_HEADER = "x-fedmq-detail"
+ORIGINAL_USER_HEADER = "x-fedmq-original-user-id"
+REQUEST_TTL_MS = 60_000
+
+
+def update_properties(update_id: str, user_id: str | None, base_version: int) -> Properties:
+    """A worker's update: persistent, deduplicated by ``message_id``, ``user_id`` validated by the broker."""
+    return Properties(
+        content_type=CONTENT_TYPE,
+        message_id=update_id,
+        user_id=user_id,
+        type="fedmq.update",
+        timestamp=int(time.time()),
+        headers={SCHEMA_HEADER: SCHEMA_VERSION, "fedmq-base-version": base_version},
+        persistent=True,
+    )
+
+
+def model_properties(version: int) -> Properties:
+    """A model version: transient (worker queues are not durable; the aggregator's checkpoint is)."""
+    return Properties(
+        content_type=CONTENT_TYPE,
+        message_id=f"model-{version}",
+        type="fedmq.model",
+        timestamp=int(time.time()),
+        headers={SCHEMA_HEADER: SCHEMA_VERSION, "fedmq-version": version},
+        persistent=False,
+    )
+
+
+def request_properties(worker_id: str, user_id: str | None) -> Properties:
+    """A model request: transient and short-lived; a lost one is simply sent again."""
+    return Properties(
+        content_type=CONTENT_TYPE,
+        message_id=f"request-{worker_id}-{time.time_ns()}",
+        user_id=user_id,
+        type="fedmq.request",
+        timestamp=int(time.time()),
+        headers={SCHEMA_HEADER: SCHEMA_VERSION},
+        persistent=False,
+        expiration_ms=REQUEST_TTL_MS,
+    )
+
+
+def dead_letter_properties(original: Properties, reason: str, detail: str) -> Properties:
+    """The original properties plus the rejection reason.
+
+    ``user_id`` moves into a header: republished with the aggregator's
+    connection, the broker would refuse a ``user_id`` that is not ours.
+    """
+    headers = dict(original.headers)
+    headers[REASON_HEADER] = reason
+    headers[DETAIL_HEADER] = detail[:1000]
+    if original.user_id is not None:
+        headers[ORIGINAL_USER_HEADER] = original.user_id
+    return Properties(
+        content_type=original.content_type,
+        message_id=original.message_id,
+        type=original.type,
+        timestamp=original.timestamp,
+        headers=headers,
+        persistent=True,
+    )

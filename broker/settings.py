@@ -1,0 +1,57 @@
+"""Connection settings shared by every component (12-factor: environment first)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
+
+
+class BrokerSettings(BaseSettings):
+    """Where the broker is and how fedmq names things on it."""
+
+    model_config = SettingsConfigDict(env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True)
+
+    amqp_url: str = Field(
+        DEFAULT_AMQP_URL,
+        validation_alias=AliasChoices("amqp_url", "AMQP_URL", "FEDMQ_AMQP_URL"),
+        description="Broker URL (amqp:// or amqps://); the vhost is the path.",
+    )
+    namespace: str = Field(
+        "fedmq",
+        pattern=r"^[a-z0-9][a-z0-9_\-]{0,47}$",
+        description="Prefix of every exchange and queue, so federations can share a broker.",
+    )
+    heartbeat: int = Field(30, ge=0, le=600, description="AMQP heartbeat in seconds (0 disables).")
+    connect_attempts: int = Field(10, ge=1, description="Connection attempts before giving up.")
+    connect_backoff_max: float = Field(10.0, gt=0, description="Longest pause between attempts, seconds.")
+    max_message_bytes: int = Field(
+        128 << 20, ge=1 << 10, description="Largest message accepted or sent (RabbitMQ 4.x defaults to 16 MiB)."
+    )
+    tls_ca_file: str | None = Field(None, description="CA bundle to verify the broker (amqps).")
+    tls_cert_file: str | None = Field(None, description="Client certificate for mutual TLS.")
+    tls_key_file: str | None = Field(None, description="Client key for mutual TLS.")
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("amqp", "amqps"):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+    def masked_url(self) -> str:
+        """The URL with its password replaced, for logs."""
+        return mask_url(self.amqp_url)
+
+
+def mask_url(url: str) -> str:
+    """``amqp://user:***@host/vhost`` for any URL with a password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = re.sub(r":[^:@]*@", ":***@", parts.netloc, count=1)
+    return urlunsplit(parts._replace(netloc=netloc))

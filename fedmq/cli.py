@@ -1,0 +1,58 @@
+"""The ``fedmq`` command: aggregator, worker, demo, status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from broker.errors import BrokerError
+from fedmq.cliargs import CliError, OneLineParser
+
+
+def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
+    from fedmq.commands import aggregator, demo, status, worker
+
+    return {
+        "aggregator": ("run the aggregator", aggregator.setup),
+        "worker": ("run a worker", worker.setup),
+        "demo": ("an aggregator and N workers on this machine, with progress and a summary", demo.setup),
+        "status": ("queue depths and consumers of a federation", status.setup),
+    }
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    parser = OneLineParser(prog="fedmq", description="Asynchronous federated learning over RabbitMQ.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    runners = {}
+    for name, (help_text, setup) in _commands().items():
+        runners[name] = setup(sub.add_parser(name, help=help_text, description=help_text))
+    return parser, runners
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, runners = build_parser()
+    args = parser.parse_args(argv)
+    return run(runners[args.command], args, prog=f"fedmq {args.command}")
+
+
+def run(runner: Callable[[argparse.Namespace], int], args: argparse.Namespace, *, prog: str) -> int:
+    """Run a command; configuration and broker problems are one line on stderr."""
+    try:
+        return runner(args)
+    except CliError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        return 2
+    except BrokerError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        return 1
+    except ValueError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        return 2
+
+
+def entry(command: str) -> None:
+    """``python -m aggregator`` / ``python -m worker``: the same as ``fedmq <command>``."""
+    parser, runners = build_parser()
+    args = parser.parse_args([command, *sys.argv[1:]])
+    raise SystemExit(run(runners[command], args, prog=f"python -m {command}"))

@@ -1,0 +1,165 @@
+"""``fedmq demo``: a real federation on this machine — one aggregator and N worker processes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from aggregator.settings import AggregatorSettings
+from broker.connection import AmqpSession
+from broker.names import Names
+from broker.topology import delete_topology
+from fedmq.cliargs import CliError, add_settings_arguments, settings_from_args
+
+WORKER_EXIT_GRACE = 15.0
+
+
+def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.add_argument("--workers", type=int, default=4, help="How many worker processes (default 4).")
+    parser.add_argument(
+        "--slowdowns",
+        default="1,1,2,4",
+        help="Comma-separated speed factors cycled over the workers, to show asynchrony (default 1,1,2,4).",
+    )
+    parser.add_argument("--keep", action="store_true", help="Keep the federation's queues afterwards.")
+    add_settings_arguments(parser, AggregatorSettings, skip={"namespace", "num_partitions"})
+    return run
+
+
+def _slowdowns(text: str, workers: int) -> list[float]:
+    try:
+        factors = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CliError(f"--slowdowns: {text!r} is not a comma-separated list of numbers") from None
+    if not factors or min(factors) < 1:
+        raise CliError("--slowdowns: factors must be >= 1")
+    return [factors[i % len(factors)] for i in range(workers)]
+
+
+def _flags(settings: AggregatorSettings, names: list[str]) -> list[str]:
+    out = []
+    for name in names:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(flag if value else "--no-" + flag[2:])
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.workers <= 256:
+        raise CliError("--workers must be between 1 and 256")
+    namespace = f"demo-{uuid.uuid4().hex[:8]}"
+    defaults = {"max_versions": 300} if not any(
+        getattr(args, k, None) for k in ("max_versions", "max_seconds", "target_accuracy")
+    ) else {}
+    settings = settings_from_args(
+        AggregatorSettings, args, namespace=namespace, num_partitions=args.workers, **defaults
+    )
+    slowdowns = _slowdowns(args.slowdowns, args.workers)
+    run_dir = settings.run_path
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_broker(settings)
+    print(f"fedmq demo: namespace {namespace}, {args.workers} workers, run directory {run_dir}", flush=True)
+    task = ["trainer", "dataset", "model", "hidden", "partition", "dirichlet_alpha", "synthetic_alpha", "synthetic_beta", "data_seed"]
+    common = ["--namespace", namespace, "--num-partitions", str(args.workers), *_flags(settings, ["amqp_url", *task])]
+    agg_flags = [*common, *_flags(settings, [n for n in AggregatorSettings.model_fields if n not in {"namespace", "num_partitions", "amqp_url", *task}])]
+    agg_flags += ["--run-dir", str(run_dir)]
+    started = time.monotonic()
+    aggregator = subprocess.Popen([sys.executable, "-m", "aggregator", *agg_flags])
+    workers = [_start_worker(i, slowdowns[i], common, run_dir) for i in range(args.workers)]
+    try:
+        code = aggregator.wait()
+    except KeyboardInterrupt:
+        aggregator.send_signal(signal.SIGTERM)
+        code = aggregator.wait()
+    wall = time.monotonic() - started
+    _stop_workers(workers)
+    if not args.keep:
+        _cleanup(settings)
+    summary_path = run_dir / "summary.json"
+    if code != 0 or not summary_path.exists():
+        print(f"fedmq demo: the aggregator exited with status {code}; logs are in {run_dir}", file=sys.stderr)
+        return 1
+    print_summary(json.loads(summary_path.read_text()), wall, slowdowns, settings)
+    return 0
+
+
+def _start_worker(index: int, slowdown: float, common: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
+    log = open(run_dir / f"worker-{index}.log", "wb")
+    cmd = [
+        sys.executable, "-m", "worker", *common,
+        "--worker-id", f"worker-{index}",
+        "--partition-index", str(index),
+        "--slowdown", str(slowdown),
+        "--events-file", str(run_dir / f"worker-{index}.events.jsonl"),
+    ]
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + WORKER_EXIT_GRACE
+    for proc in workers:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _check_broker(settings: AggregatorSettings) -> None:
+    session = AmqpSession(settings.model_copy(update={"connect_attempts": 1}), name="fedmq-demo")
+    session.open()
+    session.close()
+
+
+def _cleanup(settings: AggregatorSettings) -> None:
+    with AmqpSession(settings, name="fedmq-demo") as session:
+        delete_topology(session, Names(settings.namespace))
+
+
+def print_summary(summary: dict, wall: float, slowdowns: list[float], settings: AggregatorSettings) -> None:
+    acc = summary.get("accuracy")
+    rejected = summary.get("rejected") or {}
+    print()
+    print("=" * 64)
+    print(f" fedmq demo summary ({settings.strategy}, {settings.dataset}/{settings.model}, {len(slowdowns)} workers)")
+    print("=" * 64)
+    rows = [
+        ("stopped because", summary.get("stopped_because")),
+        ("wall-clock time", f"{wall:.1f} s"),
+        ("final version", summary.get("version")),
+        ("test accuracy", f"{acc:.4f}" if acc is not None else "n/a"),
+        ("test loss", f"{summary.get('loss'):.4f}" if summary.get("loss") is not None else "n/a"),
+        ("updates applied", summary.get("applied")),
+        ("updates rejected", sum(rejected.values()) if rejected else 0),
+        ("duplicates ignored", summary.get("duplicates")),
+        ("updates / s", summary.get("updates_per_second")),
+        ("versions / s", summary.get("versions_per_second")),
+        ("staleness mean / max", f"{summary.get('staleness_mean')} / {summary.get('staleness_max')}"),
+        ("stale updates applied", f"{100 * summary.get('stale_share', 0):.1f} %"),
+    ]
+    for key, value in rows:
+        print(f" {key:<24} {value}")
+    print("-" * 64)
+    print(f" {'worker':<12} {'slowdown':>9} {'updates':>9} {'mean staleness':>16}")
+    for i, factor in enumerate(slowdowns):
+        w = summary.get("workers", {}).get(f"worker-{i}", {})
+        print(f" {'worker-' + str(i):<12} {factor:>8g}x {w.get('updates', 0):>9} {w.get('mean_staleness', 0.0):>16}")
+    print("=" * 64)

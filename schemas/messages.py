@@ -1,0 +1,91 @@
+"""The messages fedmq exchanges, as frozen and strictly validated pydantic models.
+
+Every message carries ``schema_version`` and a ``kind`` discriminator. The
+codec (``schemas.codec``) puts them on the wire; this module only says what a
+valid message is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.arrays import Arrays
+
+SCHEMA_VERSION = 1
+
+WorkerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+UpdateId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{8,80}$")]
+MetricValue = Union[int, float, str, bool]
+UpdateKind = Literal["weights", "delta"]
+
+
+class Message(BaseModel):
+    """Base of every wire message: frozen, no unknown fields, no coercion."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True
+    )
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class TrainConfig(BaseModel):
+    """What the aggregator asks workers to do with a model version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    update_kind: UpdateKind = Field(
+        "weights", description="Send the trained weights, or the delta (trained minus base)."
+    )
+    local_epochs: int = Field(1, ge=1, le=1000)
+    batch_size: int = Field(32, ge=1, le=1_000_000)
+    learning_rate: float = Field(0.1, gt=0, le=100)
+    extra: dict[str, MetricValue] = Field(default_factory=dict, description="Trainer-specific options.")
+
+
+class ModelVersion(Message):
+    """A global model version, broadcast by the aggregator."""
+
+    kind: Literal["model"] = "model"
+    run_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="Identity of this training run.")
+    version: int = Field(ge=0)
+    created_at: float = Field(description="Unix time the version was made.")
+    final: bool = Field(False, description="Training has ended; workers should stop after this one.")
+    config: TrainConfig = TrainConfig()
+    arrays: Arrays
+
+
+class ClientUpdate(Message):
+    """A worker's training result, based on one model version."""
+
+    kind: Literal["update"] = "update"
+    update_id: UpdateId = Field(description="Unique per update; a retry reuses it (deduplication key).")
+    worker_id: WorkerId
+    base_version: int = Field(ge=0, description="The model version this update was trained from.")
+    num_examples: int = Field(ge=1, le=2**40)
+    update_kind: UpdateKind
+    train_seconds: float = Field(ge=0)
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
+    arrays: Arrays
+
+    @field_validator("train_seconds")
+    @classmethod
+    def _finite_seconds(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("train_seconds must be finite")
+        return value
+
+
+class ModelRequest(Message):
+    """A worker asking for the current model version (sent when it attaches)."""
+
+    kind: Literal["request"] = "request"
+    worker_id: WorkerId
+    have_version: int | None = Field(None, ge=0, description="The newest version the worker already has.")
+
+
+WireMessage = Union[ModelVersion, ClientUpdate, ModelRequest]
+MESSAGE_TYPES: dict[str, type[Message]] = {"model": ModelVersion, "update": ClientUpdate, "request": ModelRequest}

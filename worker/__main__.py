@@ -1,0 +1,3 @@
+from fedmq.cli import entry
+
+entry("worker")

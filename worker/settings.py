@@ -1,0 +1,68 @@
+"""Worker configuration: environment (``FEDMQ_*``) and flags, one model."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from broker.settings import BrokerSettings
+
+
+def default_worker_id() -> str:
+    """Host name and process id: unique enough for ad-hoc workers, stable for none."""
+    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())[:40] or "worker"
+    return f"{host}-{os.getpid()}"
+
+
+class TaskSettings(BrokerSettings):
+    """Which trainer and data a federation uses; identical on aggregator and workers."""
+
+    trainer: str = Field("builtin", description="`builtin` or package.module:factory returning a Trainer.")
+    dataset: Literal["digits", "synthetic"] = Field("digits", description="Built-in trainer: the data.")
+    model: Literal["logreg", "mlp"] = Field("logreg", description="Built-in trainer: the model.")
+    hidden: int = Field(64, ge=1, le=65536, description="Built-in MLP: hidden units.")
+    partition: Literal["iid", "dirichlet"] = Field("dirichlet", description="How data is split across workers.")
+    dirichlet_alpha: float = Field(0.5, gt=0, description="Label skew of the Dirichlet split (smaller = more skew).")
+    synthetic_alpha: float = Field(0.5, ge=0, description="Synthetic(alpha, beta): model heterogeneity.")
+    synthetic_beta: float = Field(0.5, ge=0, description="Synthetic(alpha, beta): data heterogeneity.")
+    num_partitions: int = Field(4, ge=1, le=100_000, description="How many parts the data is split into.")
+    data_seed: int = Field(0, ge=0, description="Seed of the data split (same on every process).")
+
+    def trainer_options(self) -> dict[str, str | int | float | bool]:
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "hidden": self.hidden,
+            "partition": self.partition,
+            "dirichlet_alpha": self.dirichlet_alpha,
+            "synthetic_alpha": self.synthetic_alpha,
+            "synthetic_beta": self.synthetic_beta,
+        }
+
+
+class WorkerSettings(TaskSettings):
+    """A worker: who it is, which partition it trains on, how it behaves."""
+
+    worker_id: str = Field(
+        default_factory=default_worker_id,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
+        description="Identity in updates and in the name of the worker's model queue.",
+    )
+    partition_index: int = Field(0, ge=0, description="Which partition of the data this worker owns.")
+    delay: float = Field(0.0, ge=0, description="Emulate a slow device: seconds added to every fit.")
+    slowdown: float = Field(1.0, ge=1.0, description="Emulate a slow device: fit takes this many times longer.")
+    fresh_wait: float = Field(
+        0.5, ge=0, description="After sending an update, wait this long for a newer version before retraining."
+    )
+    max_updates: int | None = Field(None, ge=1, description="Stop after this many confirmed updates.")
+    events_file: str | None = Field(None, description="Append a JSON line per confirmed update here.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _partition_in_range(self) -> "WorkerSettings":
+        if self.partition_index >= self.num_partitions:
+            raise ValueError(f"partition_index {self.partition_index} must be below num_partitions {self.num_partitions}")
+        return self
