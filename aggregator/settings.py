@@ -27,7 +27,7 @@ class AggregatorSettings(TaskSettings):
     max_staleness: int | None = Field(100, ge=0, description="Reject updates staler than this (versions).")
     local_epochs: int = Field(1, ge=1, description="Told to workers: local epochs per update.")
     batch_size: int = Field(32, ge=1, description="Told to workers: minibatch size.")
-    learning_rate: float = Field(0.1, gt=0, description="Told to workers: local learning rate.")
+    learning_rate: float = Field(0.3, gt=0, description="Told to workers: local learning rate.")
     max_versions: int | None = Field(None, ge=1, description="Stop after this many versions.")
     max_seconds: float | None = Field(None, gt=0, description="Stop after this much training time.")
     target_accuracy: float | None = Field(None, gt=0, le=1, description="Stop once test accuracy reaches this.")

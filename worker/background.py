@@ -16,8 +16,9 @@ T = TypeVar("T")
 class BackgroundTask(Generic[T]):
     """``start``, then poll ``done``; ``result`` re-raises the callable's exception."""
 
-    def __init__(self, fn: Callable[[], T], *, name: str) -> None:
+    def __init__(self, fn: Callable[[], T], *, name: str, on_done: Callable[[], None] | None = None) -> None:
         self._fn = fn
+        self._on_done = on_done
         self._done = threading.Event()
         self._result: T | None = None
         self._error: BaseException | None = None
@@ -34,6 +35,8 @@ class BackgroundTask(Generic[T]):
             self._error = exc
         finally:
             self._done.set()
+            if self._on_done is not None:
+                self._on_done()
 
     def done(self) -> bool:
         return self._done.is_set()

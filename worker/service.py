@@ -33,6 +33,7 @@ log = logging.getLogger("fedmq.worker")
 POLL_SECONDS = 0.05
 REQUEST_EVERY = 5.0
 MAX_PUBLISH_BACKOFF = 10.0
+FRESH_WAIT_SHARE = 0.5
 
 
 @dataclass
@@ -63,6 +64,7 @@ class _State:
     outgoing: _Outgoing | None = None
     last_base: int | None = None
     sent_at: float = 0.0
+    last_fit_seconds: float = 0.0
     last_request: float = float("-inf")
     final: bool = False
     errors: list[str] = field(default_factory=list)
@@ -131,7 +133,7 @@ class WorkerService:
     def _loop(self) -> None:
         st = self._state
         while not self.stop.is_set():
-            self._session.process_events(POLL_SECONDS)
+            self._session.process_events(self._poll_seconds())
             now = time.monotonic()
             if st.latest is None and now - st.last_request >= REQUEST_EVERY:
                 self._request_model(now)
@@ -141,6 +143,18 @@ class WorkerService:
             if self._finished():
                 return
             self._maybe_start_training(now)
+
+    def _poll_seconds(self) -> float:
+        """Block for I/O, but no longer than the fresh-model wait that may be running."""
+        st = self._state
+        if st.training is None and st.outgoing is None and st.latest is not None:
+            remaining = st.sent_at + self._fresh_wait() - time.monotonic()
+            return min(POLL_SECONDS, max(remaining, 0.0))
+        return POLL_SECONDS
+
+    def _fresh_wait(self) -> float:
+        # Waiting for a fresher model is worth at most a fraction of a fit.
+        return min(self.settings.fresh_wait, FRESH_WAIT_SHARE * self._state.last_fit_seconds)
 
     def _finished(self) -> bool:
         st = self._state
@@ -183,11 +197,20 @@ class WorkerService:
         if st.training is not None or st.outgoing is not None or st.latest is None or st.final:
             return
         fresh = st.last_base is None or st.latest.version > st.last_base
-        if not fresh and now - st.sent_at < self.settings.fresh_wait:
+        if not fresh and now - st.sent_at < self._fresh_wait():
             return
         model = st.latest
         st.training_base = model.version
-        st.training = BackgroundTask(lambda: self._train(model), name=f"fit-v{model.version}").start()
+        st.training = BackgroundTask(
+            lambda: self._train(model), name=f"fit-v{model.version}", on_done=self._wake
+        ).start()
+
+    def _wake(self) -> None:
+        """From the training thread: make the I/O thread's ``process_events`` return now."""
+        try:
+            self._session.add_callback_threadsafe(lambda: None)
+        except BrokerError:
+            pass  # the connection is gone; the I/O thread is reconnecting and will poll
 
     def _train(self, model: ModelVersion) -> tuple[ClientUpdate, bytes]:
         """Runs on the training thread: fit, emulate a slow device, build and encode the update."""
@@ -212,6 +235,7 @@ class WorkerService:
             st.errors.append(repr(exc))
             st.last_base, st.sent_at = st.training_base, time.monotonic()
             return
+        st.last_fit_seconds = update.train_seconds
         st.outgoing = _Outgoing(update, body)
 
     def _publish(self, out: _Outgoing) -> None:

@@ -55,7 +55,9 @@ class WorkerSettings(TaskSettings):
     delay: float = Field(0.0, ge=0, description="Emulate a slow device: seconds added to every fit.")
     slowdown: float = Field(1.0, ge=1.0, description="Emulate a slow device: fit takes this many times longer.")
     fresh_wait: float = Field(
-        0.5, ge=0, description="After sending an update, wait this long for a newer version before retraining."
+        0.05,
+        ge=0,
+        description="After an update, wait up to this long (and at most half a fit) for a newer version before retraining.",
     )
     max_updates: int | None = Field(None, ge=1, description="Stop after this many confirmed updates.")
     events_file: str | None = Field(None, description="Append a JSON line per confirmed update here.")
