@@ -36,6 +36,7 @@ from schemas.messages import MESSAGE_TYPES, SCHEMA_VERSION, Message
 CONTENT_TYPE = "application/msgpack"
 ALIGNMENT = 64
 MAX_HEADER_BYTES = 1 << 20
+MAX_ELEMENTS = 1 << 40
 DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
 _BIN32 = 0xC6
 _FIXARRAY_2 = 0x92
@@ -181,6 +182,8 @@ def _check_spec(spec: Any, payload_len: int) -> tuple[str, np.dtype, tuple[int, 
         raise DecodeError("bad-shape", f"array {name!r}: shape {shape!r} has a negative, absurd or non-integer size")
     if type(offset) is not int or offset < 0 or offset % ALIGNMENT:
         raise DecodeError("bad-array", f"array {name!r}: offset {offset!r} is not a non-negative multiple of {ALIGNMENT}")
+    if element_count(shape) > MAX_ELEMENTS:
+        raise DecodeError("bad-shape", f"array {name!r}: shape {shape} has more than {MAX_ELEMENTS} elements")
     dtype = ALLOWED_DTYPES[dtype_name]
     nbytes = element_count(shape) * dtype.itemsize
     if offset + nbytes > payload_len:

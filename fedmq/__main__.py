@@ -1,0 +1,3 @@
+from fedmq.cli import main
+
+raise SystemExit(main())

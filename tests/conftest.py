@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests that need RabbitMQ fail (never skip) when it is unreachable."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Iterator
+
+import pytest
+
+from broker.connection import AmqpSession
+from broker.errors import BrokerError
+from broker.names import Names
+from broker.settings import BrokerSettings
+from broker.topology import delete_topology
+
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/%2F")
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The broker URL, after checking the broker answers (a failure, not a skip, if not)."""
+    settings = BrokerSettings(amqp_url=AMQP_URL, connect_attempts=3)
+    try:
+        with AmqpSession(settings, name="fedmq-tests"):
+            pass
+    except BrokerError as exc:
+        pytest.fail(f"RabbitMQ is required for this test and is unreachable at {settings.masked_url()}: {exc}")
+    return AMQP_URL
+
+
+@pytest.fixture
+def namespace(amqp_url: str) -> Iterator[str]:
+    """A unique federation namespace; its queues and exchanges are deleted afterwards."""
+    ns = f"t-{uuid.uuid4().hex[:10]}"
+    yield ns
+    settings = BrokerSettings(amqp_url=amqp_url, namespace=ns)
+    with AmqpSession(settings, name="fedmq-tests-cleanup") as session:
+        delete_topology(session, Names(ns))
+
+
+@pytest.fixture
+def broker_settings(amqp_url: str, namespace: str) -> BrokerSettings:
+    return BrokerSettings(amqp_url=amqp_url, namespace=namespace, connect_attempts=3)

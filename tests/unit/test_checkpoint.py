@@ -1,0 +1,58 @@
+"""Checkpoints: atomic, complete, and refused when corrupt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aggregator.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from aggregator.state import AggregatorState, AppliedWindow, Counters
+from aggregator.strategy import Contribution, FedBuff
+
+
+def test_a_checkpoint_round_trips_the_whole_state(tmp_path: Path) -> None:
+    weights = {"W": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(3, np.float32)}
+    counters = Counters(applied=7, duplicates=1, published=3)
+    counters.rejected["non-finite"] = 2
+    state = AggregatorState("run1", 42, weights, AppliedWindow(5, ["x", "y"]), counters, commit=9, elapsed=12.5, extra={"eps": 1.5})
+    strategy = FedBuff(buffer_size=3)
+    scratch = {"W": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
+    strategy.add(scratch, Contribution("u", "w", staleness=0, num_examples=2, arrays=weights))
+
+    save_checkpoint(tmp_path, state, strategy.state())
+    loaded = load_checkpoint(tmp_path)
+
+    assert loaded is not None
+    restored, scalars, arrays = loaded
+    assert (restored.run_id, restored.version, restored.commit, restored.elapsed) == ("run1", 42, 9, 12.5)
+    assert restored.applied.ids() == ["x", "y"] and restored.applied.capacity == 5
+    assert restored.counters.as_dict() == counters.as_dict()
+    assert restored.extra == {"eps": 1.5}
+    np.testing.assert_array_equal(restored.weights["W"], weights["W"])
+    assert restored.weights["W"].flags.writeable
+    assert scalars == {"count": 1, "mass": 2.0}
+    np.testing.assert_array_equal(arrays["W"], 2 * weights["W"])
+
+
+def test_no_checkpoint_means_none(tmp_path: Path) -> None:
+    assert load_checkpoint(tmp_path) is None
+
+
+def test_a_corrupt_checkpoint_is_refused_not_ignored(tmp_path: Path) -> None:
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"\x92garbage")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path)
+
+
+def test_saving_replaces_atomically_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    state = AggregatorState("r", 1, {"w": np.zeros(2)}, AppliedWindow(3))
+    save_checkpoint(tmp_path, state, ({}, {}))
+    state.version = 2
+    save_checkpoint(tmp_path, state, ({}, {}))
+
+    loaded = load_checkpoint(tmp_path)
+
+    assert loaded is not None and loaded[0].version == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]
