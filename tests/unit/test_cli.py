@@ -10,6 +10,14 @@ import pytest
 from fedmq.cli import main
 
 
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[object, str]:
+    try:
+        code: object = main(argv)
+    except SystemExit as exc:  # argparse's own errors exit
+        code = exc.code
+    return code, capsys.readouterr().err.strip()
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
@@ -21,14 +29,6 @@ from fedmq.cli import main
         (["aggregator", "--amqp-url", "http://x"], "amqp"),
     ],
 )
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[object, str]:
-    try:
-        code: object = main(argv)
-    except SystemExit as exc:  # argparse's own errors exit
-        code = exc.code
-    return code, capsys.readouterr().err.strip()
-
-
 def test_bad_flags_give_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run_cli(argv, capsys)
 
