@@ -133,6 +133,8 @@ def translated(action: str) -> Iterator[None]:
             raise AccessRefused(f"{action}: {exc.reply_text}") from exc
         if exc.reply_code == 404:
             raise NotFound(f"{action}: {exc.reply_text}") from exc
+        if exc.reply_code == 406 and "user_id" in (exc.reply_text or ""):
+            raise AccessRefused(f"{action}: {exc.reply_text}") from exc
         if exc.reply_code == 406 and "inequivalent" in (exc.reply_text or ""):
             raise TopologyMismatch(f"{action}: {exc.reply_text}") from exc
         raise ConnectionLost(f"{action}: channel closed by broker ({exc.reply_code} {exc.reply_text})") from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
@@ -13,6 +13,9 @@ from broker.errors import BrokerError
 from broker.names import Names
 from broker.settings import BrokerSettings
 from broker.topology import delete_topology
+
+if TYPE_CHECKING:
+    from tests.procs import Federation
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/%2F")
 
@@ -42,3 +45,15 @@ def namespace(amqp_url: str) -> Iterator[str]:
 @pytest.fixture
 def broker_settings(amqp_url: str, namespace: str) -> BrokerSettings:
     return BrokerSettings(amqp_url=amqp_url, namespace=namespace, connect_attempts=3)
+
+
+@pytest.fixture
+def federation(amqp_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator["Federation"]:
+    """Real processes on a fresh namespace; all killed afterwards, logs kept under the temp dir."""
+    from tests.procs import Federation
+
+    fed = Federation(namespace=namespace, amqp_url=amqp_url, run_dir=tmp_path_factory.mktemp(namespace))
+    try:
+        yield fed
+    finally:
+        fed.close()

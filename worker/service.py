@@ -83,6 +83,7 @@ class WorkerService:
         self._session = AmqpSession(settings, name=f"fedmq-worker-{settings.worker_id}")
         self._state = _State()
         self._events = EventLog(settings.events_file)
+        self._first_model_logged = False
 
     # -- lifecycle -------------------------------------------------------------
     def run(self) -> WorkerStats:
@@ -120,6 +121,8 @@ class WorkerService:
         self._session.set_prefetch(1)
         self._session.consume(queue, self._on_model, exclusive=True)
         self._state.last_request = float("-inf")
+        self._first_model_logged = False
+        self._events.write("attached", worker_id=self.settings.worker_id)
         log.info(
             "worker %s attached to %s (namespace %s, partition %d/%d)",
             self.settings.worker_id,
@@ -180,6 +183,9 @@ class WorkerService:
             return
         st.latest = model
         st.final = st.final or model.final
+        if not self._first_model_logged:
+            self._first_model_logged = True
+            self._events.write("model-received", version=model.version, run_id=model.run_id)
         self.stats.models_received += 1
         self.stats.last_version = model.version
 
