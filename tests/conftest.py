@@ -16,6 +16,7 @@ from broker.topology import delete_topology
 
 if TYPE_CHECKING:
     from tests.procs import Federation
+    from tests.rabbit_node import RabbitNode
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/%2F")
 
@@ -51,9 +52,23 @@ def broker_settings(amqp_url: str, namespace: str) -> BrokerSettings:
 def federation(amqp_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator["Federation"]:
     """Real processes on a fresh namespace; all killed afterwards, logs kept under the temp dir."""
     from tests.procs import Federation
+    from tests.rabbit_node import RabbitNode
 
     fed = Federation(namespace=namespace, amqp_url=amqp_url, run_dir=tmp_path_factory.mktemp(namespace))
     try:
         yield fed
     finally:
         fed.close()
+
+
+@pytest.fixture
+def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RabbitNode"]:
+    """A private RabbitMQ node for tests that restart it or reconfigure it."""
+    from tests.rabbit_node import RabbitNode
+
+    node = RabbitNode(base=tmp_path_factory.mktemp("rabbit"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.destroy()
