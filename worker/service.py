@@ -147,7 +147,7 @@ class WorkerService:
         self._first_model_logged = False
         self._events.write("attached", worker_id=self.settings.worker_id)
         log.info(
-            "worker %s attached to %s at %s (namespace %s, partition %s/%d)",
+            "worker %s connected to %s at %s (namespace %s, partition %s/%d)",
             self.settings.worker_id,
             self._session.server_product,
             self.settings.masked_url(),
