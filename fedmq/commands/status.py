@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from typing import Callable
@@ -35,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
     stop = stop_on_signals() if args.watch else threading.Event()
     with AmqpSession(settings, name="fedmq-status") as session:
         while True:
-            code = _show(settings, session, as_json=args.json, clear=bool(args.watch) and sys.stdout.isatty())
+            try:
+                code = _show(settings, session, as_json=args.json, clear=bool(args.watch) and sys.stdout.isatty())
+            except BrokenPipeError:  # `fedmq status --watch | head`: the reader left
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
             if not args.watch or stop.wait(args.watch):
                 return code
 

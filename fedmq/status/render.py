@@ -26,7 +26,8 @@ def queue_lines(table: QueueTable) -> list[str]:
     if table.worker_queues is not None:
         extra.append(f"worker model queues: {table.worker_queues}")
     if table.claimed_partitions is not None:
-        extra.append(f"partitions claimed: {len(table.claimed_partitions)} {table.claimed_partitions}")
+        claimed = table.claimed_partitions
+        extra.append(f"partitions claimed: {len(claimed)} {claimed}" if claimed else "partitions claimed: none (fixed --partition-index)")
     if extra:
         lines.append("  " + "   ".join(extra))
     return lines
