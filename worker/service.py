@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from broker.connection import AmqpSession, Delivery, backoff_delay
-from broker.errors import AccessRefused, BrokerError, ConnectionLost, PublishFailed
+from broker.errors import AccessRefused, BrokerError, ConnectionLost, NotFound, PublishFailed
 from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
 from broker.topology import declare_topology, declare_worker_queue
@@ -117,11 +117,13 @@ class WorkerService:
                     attempt = 0
                     self._loop()
                     break
-                except ConnectionLost as exc:
+                except (ConnectionLost, NotFound) as exc:
                     self.stats.reconnects += 1
                     delay = backoff_delay(attempt, self.settings.connect_backoff_max)
                     attempt += 1
-                    log.warning("lost the broker (%s); reconnecting in %.1fs", exc, delay)
+                    # NotFound: a worker that may not declare the exchanges started before the aggregator did.
+                    what = "the federation is not set up yet" if isinstance(exc, NotFound) else "lost the broker"
+                    log.warning("%s (%s); reconnecting in %.1fs", what, exc, delay)
                     self._session.close()
                     self.stop.wait(delay)
         finally:

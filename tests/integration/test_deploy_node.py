@@ -92,19 +92,26 @@ def test_a_federation_runs_with_the_container_users_and_is_observable(node: Depl
     fed = Federation(namespace="fedmq", amqp_url=node.url("aggregator"), run_dir=tmp_path)
     metrics_port = free_port()
     try:
-        agg = fed.aggregator("--max-seconds", "120", "--metrics-port", str(metrics_port), num_partitions=3)
-        for i in range(4):  # one replica more than there are partitions
+        for i in range(4):  # one replica more than there are partitions, started before the aggregator
             fed.worker(0, "--amqp-url", node.url("worker"), "--claim-partition", "--delay", "0.02", num_partitions=3, worker_id=f"r{i}")
+        waiting = lambda: any("not set up yet" in fed.log(f"r{i}.log") for i in range(4))  # noqa: E731
+        wait_for(waiting, 60, "a worker to wait for the federation's exchanges")
+        agg = fed.aggregator("--max-seconds", "120", "--metrics-port", str(metrics_port), num_partitions=3)
         wait_for(lambda: fed.latest_version() >= 30, 90, "version 30 from workers running as fedmq-worker")
 
         management = f"http://127.0.0.1:{node.management_port}"
 
-        def status_with_stats() -> dict | None:
-            found = json.loads(fedmq_status(node.url("admin"), "--json", "--management-url", management).stdout)
-            complete = found["queues"]["shared"][0]["consumers"] and len(found["queues"]["claimed_partitions"]) == 3
-            return found if complete else None  # the management API's statistics arrive every few seconds
+        seen: list[dict] = []
 
-        status = wait_for(status_with_stats, 30, "queue statistics from the management API")
+        def status_with_stats() -> dict | None:
+            seen.append(json.loads(fedmq_status(node.url("admin"), "--json", "--management-url", management).stdout))
+            complete = seen[-1]["queues"]["shared"][0]["consumers"] and len(seen[-1]["queues"]["claimed_partitions"]) == 3
+            return seen[-1] if complete else None  # the management API's statistics arrive every few seconds
+
+        try:
+            status = wait_for(status_with_stats, 60, "queue statistics from the management API")
+        except AssertionError:
+            raise AssertionError(f"last status: {seen[-1:]}") from None
         health = fedmq_status(node.url("aggregator"), "--max-age", "30", "--management-url", "off", "--dead-sample", "0")
         aggregator_metrics = get(f"http://127.0.0.1:{metrics_port}/metrics")
         broker_metrics = get(f"http://127.0.0.1:{node.prometheus_port}/metrics/per-object")
