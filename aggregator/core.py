@@ -25,6 +25,7 @@ class Applied:
     weight: float
     version: int
     stepped: bool
+    train_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,4 +89,5 @@ class Aggregator:
             weight=outcome.weight,
             version=self.state.version,
             stepped=outcome.stepped,
+            train_seconds=update.train_seconds,
         )

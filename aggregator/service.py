@@ -23,19 +23,22 @@ import numpy as np
 from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator, Applied, Duplicate, Outcome
 from aggregator.factory import build_strategy, train_config
-from aggregator.progress import RateMeter, StalenessStats
+from aggregator.observer import NullObserver, Observer
+from aggregator.progress import RateMeter, StalenessStats, WorkerSeen
 from aggregator.settings import AggregatorSettings
 from aggregator.state import AggregatorState, AppliedWindow
+from aggregator.status import build_status
 from aggregator.validation import Rejected
 from broker.connection import AmqpSession, Delivery, backoff_delay
 from broker.errors import ConnectionLost, PublishFailed
-from broker.names import BROADCAST_KEY, Names, worker_key
-from broker.properties import dead_letter_properties, model_properties
-from broker.topology import declare_topology
+from broker.names import BROADCAST_KEY, STATUS_KEY, Names, worker_key
+from broker.properties import dead_letter_properties, model_properties, status_properties
+from broker.topology import declare_status_queue, declare_topology
 from fedmq.eventlog import EventLog
 from schemas.codec import Limits, decode, encode
 from schemas.errors import DecodeError
 from schemas.messages import ClientUpdate, ModelRequest, ModelVersion
+from schemas.status import encode_status
 from worker.trainer import Trainer
 
 log = logging.getLogger("fedmq.aggregator")
@@ -43,14 +46,6 @@ log = logging.getLogger("fedmq.aggregator")
 POLL_SECONDS = 0.05
 PREFETCH_BUDGET_BYTES = 64 << 20
 MAX_AUTO_PREFETCH = 64
-
-
-@dataclass
-class WorkerSeen:
-    updates: int = 0
-    staleness_sum: int = 0
-    train_seconds_sum: float = 0.0
-    last_seen: float = 0.0
 
 
 @dataclass
@@ -92,10 +87,18 @@ def auto_prefetch(weights: dict[str, np.ndarray]) -> int:
 class AggregatorService:
     """Consume updates, apply them, publish versions, until a stop condition or a signal."""
 
-    def __init__(self, settings: AggregatorSettings, trainer: Trainer, *, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        settings: AggregatorSettings,
+        trainer: Trainer,
+        *,
+        stop: threading.Event | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.settings = settings
         self.trainer = trainer
         self.stop = stop or threading.Event()
+        self.observer = observer or NullObserver()
         self.names = Names(settings.namespace)
         self.limits = Limits(max_message_bytes=settings.max_message_bytes)
         self.strategy = build_strategy(settings)
@@ -181,12 +184,14 @@ class AggregatorService:
     def _attach(self) -> None:
         self._session.open()
         declare_topology(self._session, self.names)
+        declare_status_queue(self._session, self.names)
         self._session.set_prefetch(self.prefetch)
         self._session.consume(self.names.results_queue, self._inbox.append)
         self._session.consume(self.names.requests_queue, self._requests.append)
         log.info(
-            "aggregator run %s on %s (namespace %s): %s, version %d, prefetch %d",
+            "aggregator run %s connected to %s at %s (namespace %s): %s, version %d, prefetch %d",
             self.state.run_id,
+            self._session.server_product,
             self.settings.masked_url(),
             self.settings.namespace,
             self.strategy.name,
@@ -214,6 +219,7 @@ class AggregatorService:
     # -- updates ---------------------------------------------------------------
     def _handle_batch(self) -> None:
         batch, self._inbox[:] = self._inbox[: self.max_batch], self._inbox[self.max_batch :]
+        started = time.perf_counter()
         version_before = self.state.version
         outcomes = [(d, self._outcome(d)) for d in batch]
         applied = [o for _, o in outcomes if isinstance(o, Applied)]
@@ -232,6 +238,7 @@ class AggregatorService:
                 self.audit.write("duplicate", update_id=outcome.update_id, commit=self.state.commit)
         for delivery, _ in outcomes:
             self._session.ack(delivery.delivery_tag)
+        self.observer.handled([o for _, o in outcomes], time.perf_counter() - started)
         if self.state.version // self.settings.eval_every != version_before // self.settings.eval_every:
             self._evaluate()
 
@@ -249,6 +256,7 @@ class AggregatorService:
         seen = self._workers.setdefault(o.worker_id, WorkerSeen())
         seen.updates += 1
         seen.staleness_sum += o.staleness
+        seen.train_seconds_sum += o.train_seconds
         seen.last_seen = time.time()
         self.audit.write(
             "applied",
@@ -293,6 +301,7 @@ class AggregatorService:
         props = model_properties(self.state.version)
         self._session.publish(self.names.models_exchange, BROADCAST_KEY, body, props, mandatory=False)
         self.state.counters.published += 1
+        self.observer.published(self.state.version)
         fields: dict[str, Any] = {"version": self.state.version, "final": final}
         if self.settings.audit_digests:
             fields["digest"] = digest(self.state.weights)
@@ -326,6 +335,7 @@ class AggregatorService:
         result = self.trainer.evaluate(dict(self.state.weights), self.config)
         self._last_eval_version = self.state.version
         self._last_eval = {"loss": result.loss, **result.metrics}
+        self.observer.evaluated(self.state.version, result.loss, result.metrics)
         self.metrics.write(
             "eval",
             version=self.state.version,
@@ -342,6 +352,8 @@ class AggregatorService:
         self._last_progress = now
         fields = self.progress_fields(now)
         self.metrics.write("progress", **fields)
+        self.observer.progress(fields)
+        self._publish_status(fields)
         acc = fields.get("accuracy")
         log.info(
             "v%-5d %s| %5.1f upd/s | staleness mean %.2f max %d | applied %d rejected %d dup %d | workers %d",
@@ -375,6 +387,26 @@ class AggregatorService:
             "loss": (self._last_eval or {}).get("loss"),
         }
 
+    def _publish_status(self, fields: dict[str, Any]) -> None:
+        """The latest status report to ``{ns}.status``, for ``fedmq status`` (a lost one is replaced next tick)."""
+        report = build_status(
+            run_id=self.state.run_id,
+            strategy=self.strategy.name,
+            num_partitions=self.settings.num_partitions,
+            now=time.time(),
+            fields=fields,
+            rejected=self.state.counters.rejected,
+            staleness_histogram=self._staleness.histogram,
+            workers=self._workers,
+            eval_version=self._last_eval_version if self._last_eval is not None else None,
+            finished=self.state.finished,
+            stopped_because=self._stopped_because,
+        )
+        try:
+            self._session.publish(self.names.models_exchange, STATUS_KEY, encode_status(report), status_properties(), mandatory=False)
+        except PublishFailed as exc:
+            log.debug("status report not published (%s)", exc)
+
     def _should_stop(self) -> bool:
         s = self.settings
         if s.max_versions is not None and self.state.version >= s.max_versions:
@@ -394,6 +426,7 @@ class AggregatorService:
             self._persist()
         self._stopped_because = self._stopped_because or str(self.state.extra.get("stopped_because", "finished"))
         self._publish_version(final=True)
+        self._publish_status(self.progress_fields(time.monotonic()))
         run_path = self.settings.run_path
         np.savez(run_path / "final_model.npz", **self.state.weights)
         (run_path / "summary.json").write_text(json.dumps(self.summary().__dict__, indent=2))
@@ -422,7 +455,8 @@ class AggregatorService:
             workers={
                 wid: {
                     "updates": w.updates,
-                    "mean_staleness": round(w.staleness_sum / w.updates, 3) if w.updates else 0.0,
+                    "mean_staleness": round(w.mean_staleness, 3),
+                    "mean_train_seconds": round(w.mean_train_seconds, 4),
                 }
                 for wid, w in sorted(self._workers.items())
             },
