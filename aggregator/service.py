@@ -24,6 +24,7 @@ from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator, Applied, Duplicate, Outcome
 from aggregator.factory import build_strategy, train_config
 from aggregator.progress import RateMeter, StalenessStats
+from aggregator.roster import Roster
 from aggregator.settings import AggregatorSettings
 from aggregator.state import AggregatorState, AppliedWindow
 from aggregator.validation import Rejected
@@ -117,6 +118,7 @@ class AggregatorService:
         self._version_rate = RateMeter()
         self._staleness = StalenessStats()
         self._workers: dict[str, WorkerSeen] = {}
+        self._roster = Roster(settings.worker_timeout)
         self._last_eval: dict[str, Any] | None = None
         self._last_eval_version = -1
         self._last_progress = 0.0
@@ -205,6 +207,7 @@ class AggregatorService:
                 self._handle_batch()
             if self._requests:
                 self._answer_requests()
+            self._close_round()
             self._tick()
             if self._should_stop():
                 return True
@@ -240,7 +243,19 @@ class AggregatorService:
             update = decode(delivery.body, ClientUpdate, content_type=delivery.properties.content_type, limits=self.limits)
         except DecodeError as exc:
             return self.core.reject(Rejected(exc.reason, exc.detail))
+        self._roster.seen(update.worker_id, time.monotonic())
         return self.core.handle(update)
+
+    def _close_round(self) -> None:
+        """Synchronous strategies: step once every active worker has contributed, then publish."""
+        if not self.core.close_round(self._roster.active(time.monotonic())):
+            return
+        self.state.commit += 1
+        self._version_rate.mark(time.monotonic())
+        self._persist()
+        self._publish_version(final=False)
+        if self.state.version % self.settings.eval_every == 0:
+            self._evaluate()
 
     def _record_applied(self, o: Applied) -> None:
         now = time.monotonic()
@@ -307,6 +322,7 @@ class AggregatorService:
             except DecodeError as exc:
                 log.info("ignoring an invalid model request: %s", exc)
             else:
+                self._roster.seen(request.worker_id, time.monotonic())
                 if request.worker_id not in answered:
                     answered.add(request.worker_id)
                     self._send_to_worker(request.worker_id)
