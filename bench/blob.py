@@ -34,3 +34,17 @@ class BlobTrainer:
 
 def make_trainer(ctx: TrainerContext) -> BlobTrainer:
     return BlobTrainer(int(os.environ.get(FLOATS_ENV, "10000")), ctx.seed + ctx.partition)
+
+
+def main() -> None:
+    """``python -m bench.blob``: what a worker process holds for its trainer alone (same imports, one fit)."""
+    import worker.service  # noqa: F401  (the worker's imports, so the baseline includes them)
+    from fedmq.memory import tune_allocator
+
+    tune_allocator()
+    trainer = make_trainer(TrainerContext(role="worker", partition=0, num_partitions=1, seed=0))
+    trainer.fit(trainer.initial_weights(), TrainConfig())
+
+
+if __name__ == "__main__":
+    main()
