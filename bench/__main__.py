@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 import tempfile
 import time
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from fedmq.memory import tune_allocator
 
-    tune_allocator()  # the same allocator policy as the aggregator and worker processes
+    tune_allocator()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up federations and processes on SIGTERM too  # the same allocator policy as the aggregator and worker processes
     benchmarks = discover()
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(only) - set(benchmarks))

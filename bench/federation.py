@@ -20,7 +20,6 @@ from fedmq.eventlog import read_events
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
 
-REPO = Path(__file__).resolve().parent.parent
 LISTENER = "bench-listener"
 
 
@@ -35,6 +34,7 @@ class BenchFederation:
         self.session = AmqpSession(self.settings, name="fedmq-bench")
         self.extra_queues: list[str] = []
         self.extra_exchanges: list[str] = []
+        self.processes: list[Process] = []
         self.run_dir = ctx.scratch(self.namespace)
 
     def __enter__(self) -> "BenchFederation":
@@ -44,6 +44,9 @@ class BenchFederation:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for proc in self.processes:  # nothing outlives the benchmark, even one that failed
+            proc.terminate()
+            proc.wait(timeout=30)
         self.session.open()
         delete_topology(self.session, self.names)
         with translated("bench cleanup"):
@@ -79,21 +82,27 @@ class BenchFederation:
 
         With ``profile``, it runs under cProfile and leaves its statistics there.
         """
-        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+        module, profiler = ("cProfile", ["-o", str(profile), "-m", "aggregator"]) if profile else ("aggregator", [])
         args = [
-            self.ctx.python, *profiler, "-m", "aggregator", "--namespace", self.namespace, "--amqp-url", self.ctx.amqp_url,
+            *profiler, "--namespace", self.namespace, "--amqp-url", self.ctx.amqp_url,
             "--max-message-bytes", str(256 << 20), "--run-dir", str(self.run_dir / name),
             "--progress-interval", "3600", "--log-level", "warning", *self._trainer_flags(floats), *flags,
         ]
-        return Process(args, self.run_dir / f"{name}.log", env=self._env(floats))
+        return self.spawn(module, args, name, floats)
 
     def worker(self, worker_id: str, *flags: str, floats: int | None = None) -> Process:
         args = [
-            self.ctx.python, "-m", "worker", "--namespace", self.namespace, "--amqp-url", self.ctx.amqp_url,
+            "--namespace", self.namespace, "--amqp-url", self.ctx.amqp_url,
             "--max-message-bytes", str(256 << 20), "--worker-id", worker_id, "--log-level", "warning",
             "--events-file", str(self.events_path(worker_id)), *self._trainer_flags(floats), *flags,
         ]
-        return Process(args, self.run_dir / f"{worker_id}.log", env=self._env(floats))
+        return self.spawn("worker", args, worker_id, floats)
+
+    def spawn(self, module: str, args: list[str], name: str, floats: int | None = None, env: dict[str, str] | None = None) -> Process:
+        """``python -m module args``, logged to ``<name>.log``, terminated at the latest when the block ends."""
+        proc = Process(module, args, self.run_dir / f"{name}.log", env={**self._env(floats), **(env or {})})
+        self.processes.append(proc)
+        return proc
 
     def events_path(self, worker_id: str) -> Path:
         return self.run_dir / f"{worker_id}.events.jsonl"
@@ -108,10 +117,7 @@ class BenchFederation:
 
     @staticmethod
     def _env(floats: int | None) -> dict[str, str]:
-        env = {"PYTHONPATH": str(REPO)}
-        if floats is not None:
-            env[FLOATS_ENV] = str(floats)
-        return env
+        return {FLOATS_ENV: str(floats)} if floats is not None else {}
 
     def events(self, name: str, file: str) -> list[dict[str, Any]]:
         path = self.run_dir / name / file

@@ -17,8 +17,8 @@ import numpy as np
 
 from aggregator.service import auto_prefetch
 from bench import Context, Row, at_least, at_most
-from bench.federation import REPO, BenchFederation
-from bench.procs import Process, Usage, mb
+from bench.federation import BenchFederation
+from bench.procs import Usage, mb
 from broker.connection import translated
 from broker.topology import QueueLimits, results_queue_arguments
 
@@ -52,8 +52,8 @@ def relay_rate(fed: BenchFederation, floats: int, count: int, prefetch: int) -> 
     fed.extra_exchanges.append(exchange)
     fed.listen(exchange)
     fed.prefill(floats, count, queue=queue)
-    args = [fed.ctx.python, "-m", "bench.relay", "--queue", queue, "--exchange", exchange, "--count", str(count), "--prefetch", str(prefetch)]
-    proc = Process(args, fed.run_dir / "relay.log", env={"AMQP_URL": fed.ctx.amqp_url, "PYTHONPATH": str(REPO)})
+    args = ["--queue", queue, "--exchange", exchange, "--count", str(count), "--prefetch", str(prefetch)]
+    proc = fed.spawn("bench.relay", args, "relay", env={"AMQP_URL": fed.ctx.amqp_url})
     usage = proc.wait(timeout=600)
     lines = [line for line in proc.log.read_text().splitlines() if line.startswith("{")]
     if usage.returncode != 0 or not lines:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from bench import Context, Row
-from bench.blob import FLOATS_ENV
-from bench.federation import REPO, BenchFederation
-from bench.procs import Process, mb
+from bench.federation import BenchFederation
+from bench.procs import mb
 from bench.waiting import wait_until
 
 UPDATES = 3
@@ -29,7 +28,7 @@ def run(ctx: Context) -> Iterable[Row]:
             agg.wait(timeout=120)
             if worker_usage.returncode != 0:
                 raise RuntimeError(f"worker failed: {worker.tail()}")
-            trainer_only = Process([ctx.python, "-m", "bench.blob"], fed.run_dir / "trainer-only.log", env={FLOATS_ENV: str(floats), "PYTHONPATH": str(REPO)})
+            trainer_only = fed.spawn("bench.blob", [], "trainer-only", floats)
             baseline = trainer_only.wait(timeout=120)
         beyond = worker_usage.peak_rss - baseline.peak_rss
         model = floats * 4

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -21,14 +24,17 @@ class Usage:
 
 
 class Process:
-    """A child process whose resource usage is collected with ``wait4`` when it ends."""
+    """``python -m module args`` whose CPU (``wait4``) and peak RSS (``bench.measured``) are collected at exit."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, module: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log
+        self.report = log.with_suffix(".peak-rss")
         self._out = open(log, "ab")
         self.started = time.monotonic()
         self.usage: Usage | None = None
-        self.popen = subprocess.Popen(args, stdout=self._out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        command = [sys.executable, "-m", "bench.measured", str(self.report), module, *args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), **(env or {})}
+        self.popen = subprocess.Popen(command, stdout=self._out, stderr=subprocess.STDOUT, env=env)
 
     def wait(self, timeout: float) -> Usage:
         """Reap the process (killing it at ``timeout``) and return what it used."""
@@ -47,7 +53,8 @@ class Process:
             return False
         self.popen.returncode = os.waitstatus_to_exitcode(status)
         self._out.close()
-        self.usage = Usage(self.popen.returncode, time.monotonic() - self.started, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss * 1024)
+        peak = int(self.report.read_text()) if self.report.exists() else 0
+        self.usage = Usage(self.popen.returncode, time.monotonic() - self.started, rusage.ru_utime + rusage.ru_stime, peak)
         return True
 
     def terminate(self) -> None:

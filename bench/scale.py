@@ -25,11 +25,11 @@ def _swarms(ctx: Context, fed: BenchFederation, workers: int, processes: int, se
     procs = []
     for first in range(0, workers, per):
         args = [
-            ctx.python, "-m", "bench.swarm", "--amqp-url", ctx.amqp_url, "--namespace", fed.namespace,
+            "--amqp-url", ctx.amqp_url, "--namespace", fed.namespace,
             "--events-dir", str(fed.run_dir), "--first", str(first), "--count", str(min(per, workers - first)),
             "--num-partitions", str(workers), "--delay", str(DELAY), "--seconds", str(seconds),
         ]
-        procs.append(Process(args, fed.run_dir / f"swarm-{first}.log", env=fed._env(None)))
+        procs.append(fed.spawn("bench.swarm", args, f"swarm-{first}"))
     return procs
 
 
