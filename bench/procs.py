@@ -33,7 +33,8 @@ class Process:
         self.started = time.monotonic()
         self.usage: Usage | None = None
         command = [sys.executable, "-m", "bench.measured", str(self.report), module, *args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), **(env or {})}
+        path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **(env or {})}
         self.popen = subprocess.Popen(command, stdout=self._out, stderr=subprocess.STDOUT, env=env)
 
     def wait(self, timeout: float) -> Usage:
