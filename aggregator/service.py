@@ -37,6 +37,7 @@ from fedmq.eventlog import EventLog
 from schemas.codec import Limits, decode, encode
 from schemas.errors import DecodeError
 from schemas.messages import ClientUpdate, ModelRequest, ModelVersion
+from worker.background import BackgroundTask
 from worker.trainer import Trainer
 
 log = logging.getLogger("fedmq.aggregator")
@@ -319,11 +320,15 @@ class AggregatorService:
     def _publish_version(self, *, final: bool) -> None:
         body = self._current_body(final)
         props = model_properties(self.state.version)
+        weights = self.state.weights
+        # hashlib drops the GIL: the digest is computed while the publish waits for its confirm
+        hashing = BackgroundTask(lambda: digest(weights), name="digest").start() if self.settings.audit_digests else None
         self._session.publish(self.names.models_exchange, BROADCAST_KEY, body, props, mandatory=False)
         self.state.counters.published += 1
         fields: dict[str, Any] = {"version": self.state.version, "final": final}
-        if self.settings.audit_digests:
-            fields["digest"] = digest(self.state.weights)
+        if hashing is not None:
+            hashing.wait()
+            fields["digest"] = hashing.result()
         self.audit.write("published", **fields)
 
     def _answer_requests(self) -> None:
