@@ -8,22 +8,30 @@ rounds it is still training for. Time is passed in, so this is pure.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 
 class Roster:
-    """Last-heard times of workers; ``active`` are those heard from within ``timeout`` seconds."""
+    """Last-heard times of workers; ``active`` are those heard from within ``timeout`` seconds.
+
+    Times passed in must not go backwards (a monotonic or a virtual clock).
+    """
 
     def __init__(self, timeout: float) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self.timeout = timeout
-        self._last: dict[str, float] = {}
+        self._last: OrderedDict[str, float] = OrderedDict()  # least recently heard from first
 
     def seen(self, worker_id: str, now: float) -> None:
         self._last[worker_id] = now
+        self._last.move_to_end(worker_id)
 
     def active(self, now: float) -> frozenset[str]:
-        expired = [w for w, t in self._last.items() if now - t > self.timeout]
-        for worker_id in expired:
+        while self._last:
+            worker_id, last = next(iter(self._last.items()))
+            if now - last <= self.timeout:
+                break
             del self._last[worker_id]
         return frozenset(self._last)
 

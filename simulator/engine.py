@@ -211,6 +211,8 @@ class Simulation:
 
     # -- versions ------------------------------------------------------------------
     def _close_round(self) -> None:
+        if not self.config.synchronous:
+            return  # only round-based strategies close rounds; spare the roster scan
         before = self.core.state.version
         if self.core.close_round(self.roster.active(self.now)):
             self._after_version_change(before)

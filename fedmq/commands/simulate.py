@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from fedmq.cliargs import add_settings_arguments, settings_from_args
+from simulator.result import SimulationResult
 from simulator.settings import SERVICE_ONLY, SimulationSettings
 
 DEFAULT_MAX_VERSIONS = 300
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_result(settings: SimulationSettings, result) -> None:  # type: ignore[no-untyped-def]
+def print_result(settings: SimulationSettings, result: SimulationResult) -> None:
     acc = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     ttt = f"{result.time_to_target:.2f} s" if result.time_to_target is not None else "not reached"
     rows = [
