@@ -25,6 +25,7 @@ from broker.errors import (
     BrokerError,
     BrokerUnavailable,
     ConnectionLost,
+    MessageTooLarge,
     NotFound,
     PublishFailed,
     TopologyMismatch,
@@ -221,6 +222,10 @@ class AmqpSession:
     # -- operations ------------------------------------------------------------
     def publish(self, exchange: str, routing_key: str, body: bytes, properties: Properties, *, mandatory: bool = True) -> None:
         """Publish and wait for the broker's confirm; ``PublishFailed`` if nacked or unroutable."""
+        if len(body) > self.settings.max_message_bytes:
+            raise MessageTooLarge(
+                f"message of {len(body)} bytes exceeds max_message_bytes={self.settings.max_message_bytes}"
+            )
         with translated(f"publish to {exchange or 'amq.default'}/{routing_key}"):
             self.channel.basic_publish(exchange, routing_key, body, _pika_properties(properties), mandatory=mandatory)
 

@@ -33,3 +33,7 @@ class PublishFailed(BrokerError):
     def __init__(self, message: str, *, unroutable: bool = False) -> None:
         super().__init__(message)
         self.unroutable = unroutable
+
+
+class MessageTooLarge(BrokerError):
+    """A body exceeds ``max_message_bytes``; it was not sent (retrying cannot help)."""

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from broker.connection import AmqpSession, Delivery, backoff_delay
-from broker.errors import AccessRefused, BrokerError, ConnectionLost, PublishFailed
+from broker.errors import AccessRefused, BrokerError, ConnectionLost, MessageTooLarge, PublishFailed
 from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
 from broker.topology import declare_topology, declare_worker_queue
@@ -256,6 +256,12 @@ class WorkerService:
             out.not_before = time.monotonic() + delay
             log.warning("update %s not accepted (%s); retrying in %.1fs", out.update.update_id, exc, delay)
             self._events.write("publish-refused", update_id=out.update.update_id, reason=str(exc))
+            return
+        except MessageTooLarge as exc:
+            log.error("dropping update %s: %s", out.update.update_id, exc)
+            self._events.write("dropped", update_id=out.update.update_id, reason=str(exc))
+            st.outgoing = None
+            st.last_base, st.sent_at = out.update.base_version, time.monotonic()
             return
         except ConnectionLost:
             out.attempts += 1
