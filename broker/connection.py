@@ -32,6 +32,7 @@ from broker.errors import (
     TopologyMismatch,
 )
 from broker.settings import BrokerSettings
+from broker.tuning import tune_pika_receive
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class AmqpSession:
         )
 
     def _connect_once(self) -> None:
+        tune_pika_receive()
         params = connection_parameters(self.settings)
         params.client_properties = {"connection_name": self.name}
         with translated("connect"):

@@ -1,4 +1,4 @@
-"""The ``fedmq`` command: aggregator, worker, demo, status, report."""
+"""The ``fedmq`` command: aggregator, worker, demo, status, report, simulate."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fedmq.cliargs import CliError, OneLineParser
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
-    from fedmq.commands import aggregator, demo, report, status, worker
+    from fedmq.commands import aggregator, demo, report, simulate, status, worker
 
     return {
         "aggregator": ("run the aggregator", aggregator.setup),
@@ -19,6 +19,7 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Call
         "demo": ("an aggregator and N workers on this machine, with progress and a summary", demo.setup),
         "status": ("queues, progress, workers and dead letters of a federation", status.setup),
         "report": ("PNG figures and a markdown summary of a run directory", report.setup),
+        "simulate": ("the same strategies and trainers on a virtual clock, no broker", simulate.setup),
     }
 
 

@@ -10,6 +10,7 @@ from pydantic_core import PydanticUndefined
 
 from aggregator.settings import AggregatorSettings
 from broker.settings import BrokerSettings
+from simulator.settings import SimulationSettings
 from worker.settings import TaskSettings, WorkerSettings
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
@@ -19,6 +20,12 @@ SECTIONS: list[tuple[str, type[BaseSettings], type[BaseSettings] | None, str]] =
     ("Task (aggregator and workers alike)", TaskSettings, BrokerSettings, "Must be identical on every process of a federation."),
     ("Aggregator (`fedmq aggregator`)", AggregatorSettings, TaskSettings, ""),
     ("Worker (`fedmq worker`)", WorkerSettings, TaskSettings, ""),
+    (
+        "Simulator (`fedmq simulate`)",
+        SimulationSettings,
+        AggregatorSettings,
+        "Also takes the task and aggregator settings that concern neither a broker nor a disk; times are virtual seconds.",
+    ),
 ]
 
 

@@ -206,7 +206,7 @@ class WorkerService:
     def _poll_seconds(self) -> float:
         """Block for I/O, but no longer than the fresh-model wait that may be running."""
         st = self._state
-        if st.training is None and st.outgoing is None and st.latest is not None:
+        if st.training is None and st.outgoing is None and st.latest is not None and not st.latest.config.synchronous:
             remaining = st.sent_at + self._fresh_wait() - time.monotonic()
             return min(POLL_SECONDS, max(remaining, 0.0))
         return POLL_SECONDS
@@ -260,8 +260,8 @@ class WorkerService:
         if st.training is not None or st.outgoing is not None or st.latest is None or st.final:
             return
         fresh = st.last_base is None or st.latest.version > st.last_base
-        if not fresh and now - st.sent_at < self._fresh_wait():
-            return
+        if not fresh and (st.latest.config.synchronous or now - st.sent_at < self._fresh_wait()):
+            return  # synchronous rounds: an update per version is all that counts
         model = st.latest
         st.training_base = model.version
         st.training = BackgroundTask(
