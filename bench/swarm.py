@@ -33,7 +33,7 @@ def main() -> None:
             num_partitions=args.num_partitions, partition="iid", delay=args.delay,
             events_file=f"{args.events_dir}/w{index}.events.jsonl", log_level="warning",
         )
-        trainer = load_trainer(settings, role="worker", partition=index, seed=settings.data_seed)
+        trainer = load_trainer(settings, role="worker", partition=index)
         thread = threading.Thread(target=WorkerService(settings, trainer, stop=stop).run, name=f"w{index}")
         thread.start()
         threads.append(thread)

@@ -54,14 +54,15 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def load_trainer(settings: TaskSettings, *, role: str, partition: int, seed: int) -> Trainer:
-    """Build the configured trainer for this process's role and partition."""
+def load_trainer(settings: TaskSettings, *, role: str, partition: int, model_seed: int = 0) -> Trainer:
+    """Build the configured trainer for this process's role and partition (data split seeded by ``data_seed``)."""
     factory = load_factory(settings.trainer)
     context = TrainerContext(
         role=role,  # type: ignore[arg-type]
         partition=partition,
         num_partitions=settings.num_partitions,
-        seed=seed,
+        seed=settings.data_seed,
         options=settings.trainer_options(),
+        model_seed=model_seed,
     )
     return factory(context)

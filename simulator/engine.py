@@ -77,7 +77,7 @@ class Simulation:
         self.settings = settings
         self.factory = factory or load_factory(settings.trainer)
         self.rng = np.random.default_rng(settings.sim_seed)
-        self.evaluator = self._make_trainer("aggregator", 0, settings.seed)
+        self.evaluator = self._make_trainer("aggregator", 0, settings.data_seed, model_seed=settings.seed)
         weights = {k: np.array(v, copy=True) for k, v in self.evaluator.initial_weights().items()}
         state = AggregatorState(run_id="simulation", version=0, weights=weights, applied=AppliedWindow(settings.applied_window))
         self.strategy = build_strategy(settings)
@@ -99,9 +99,16 @@ class Simulation:
         self.stopped_because = ""
 
     # -- setup -------------------------------------------------------------------
-    def _make_trainer(self, role: str, partition: int, seed: int) -> Trainer:
+    def _make_trainer(self, role: str, partition: int, seed: int, *, model_seed: int = 0) -> Trainer:
         s = self.settings
-        ctx = TrainerContext(role=role, partition=partition, num_partitions=s.num_partitions, seed=seed, options=s.trainer_options())  # type: ignore[arg-type]
+        ctx = TrainerContext(
+            role=role,  # type: ignore[arg-type]
+            partition=partition,
+            num_partitions=s.num_partitions,
+            seed=seed,
+            options=s.trainer_options(),
+            model_seed=model_seed,
+        )
         return self.factory(ctx)
 
     def _schedule_workload(self) -> None:

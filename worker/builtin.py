@@ -75,10 +75,11 @@ class BuiltinTrainer:
     data: FederatedData
     seed: int
     partition: int
+    model_seed: int = 0
     _fits: int = 0
 
     def initial_weights(self) -> Weights:
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.model_seed)
         return self.model.init(rng, self.data.n_features, self.data.n_classes)
 
     def fit(self, weights: Weights, config: TrainConfig) -> FitResult:
@@ -103,4 +104,4 @@ def make_trainer(ctx: TrainerContext) -> BuiltinTrainer:
     """Factory for ``--trainer builtin``."""
     opts: Mapping[str, object] = ctx.options
     model = get_model(str(opts.get("model", "logreg")), hidden=int(opts.get("hidden", 64)))  # type: ignore[arg-type]
-    return BuiltinTrainer(model, federated_data(ctx), ctx.seed, ctx.partition)
+    return BuiltinTrainer(model, federated_data(ctx), ctx.seed, ctx.partition, model_seed=ctx.model_seed)

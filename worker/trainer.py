@@ -44,6 +44,7 @@ class TrainerContext:
     num_partitions: int
     seed: int
     options: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    model_seed: int = 0  # seeds ``initial_weights``; ``seed`` seeds the data split, identical everywhere
 
 
 @runtime_checkable

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     tune_allocator()
     configure_logging(settings.log_level, json_logs=settings.log_json)
     log.info("fedmq aggregator starting: %s", describe_settings(settings))
-    trainer = load_trainer(settings, role="aggregator", partition=0, seed=settings.seed)
+    trainer = load_trainer(settings, role="aggregator", partition=0, model_seed=settings.seed)
     stop = stop_on_signals()
     observer = PrometheusObserver()
     server = serve_metrics(observer.registry, settings)

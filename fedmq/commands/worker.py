@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("fedmq worker starting: %s", describe_settings(settings))
 
     def trainer_for(partition: int):  # type: ignore[no-untyped-def]
-        return load_trainer(settings, role="worker", partition=partition, seed=settings.data_seed)
+        return load_trainer(settings, role="worker", partition=partition)
 
     trainer = None if settings.claim_partition else trainer_for(settings.partition_index)
     stop = stop_on_signals()

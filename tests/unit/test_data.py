@@ -84,3 +84,16 @@ def test_every_process_sees_the_same_test_set_and_disjoint_train_parts() -> None
     rows = {tuple(row) for d in datas for row in d.train.x}
     assert sum(len(d.train) for d in datas) + len(datas[0].test) == 1797
     assert len(rows) > 1000
+
+
+def test_the_aggregator_evaluates_on_the_workers_held_out_set_whatever_its_model_seed() -> None:
+    from aggregator.settings import AggregatorSettings
+    from fedmq.runtime import load_trainer
+    from worker.settings import WorkerSettings
+
+    agg = load_trainer(AggregatorSettings(seed=5, data_seed=1), role="aggregator", partition=0, model_seed=5)
+    worker = load_trainer(WorkerSettings(data_seed=1), role="worker", partition=0)
+
+    np.testing.assert_array_equal(agg.data.test.x, worker.data.test.x)  # type: ignore[attr-defined]
+    train_rows = {tuple(r) for r in worker.data.train.x}  # type: ignore[attr-defined]
+    assert not any(tuple(r) in train_rows for r in agg.data.test.x)  # type: ignore[attr-defined]
