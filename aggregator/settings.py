@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import Field
 
 from aggregator.staleness import StalenessName
+from privacy.settings import AggregatorPrivacySettings
 from worker.settings import TaskSettings
 
 
-class AggregatorSettings(TaskSettings):
+class AggregatorSettings(TaskSettings, AggregatorPrivacySettings):
     """Strategy, training configuration for workers, stop conditions, and where state lives."""
 
     strategy: Literal["fedasync", "fedbuff"] = Field("fedasync", description="Asynchronous aggregation strategy.")

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from broker.settings import BrokerSettings
+from privacy.settings import WorkerPrivacySettings
 
 
 def default_worker_id() -> str:
@@ -43,7 +44,7 @@ class TaskSettings(BrokerSettings):
         }
 
 
-class WorkerSettings(TaskSettings):
+class WorkerSettings(TaskSettings, WorkerPrivacySettings):
     """A worker: who it is, which partition it trains on, how it behaves."""
 
     worker_id: str = Field(
@@ -62,6 +63,9 @@ class WorkerSettings(TaskSettings):
     max_updates: int | None = Field(None, ge=1, description="Stop after this many confirmed updates.")
     events_file: str | None = Field(None, description="Append a JSON line per confirmed update here.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def trainer_options(self) -> dict[str, str | int | float | bool]:
+        return {**super().trainer_options(), **self.dpsgd_options()}
 
     @model_validator(mode="after")
     def _partition_in_range(self) -> "WorkerSettings":
