@@ -217,6 +217,19 @@ def _held_contribution(index: int, meta: Mapping[str, object], arrays: Mapping[s
     )
 
 
+def restore_strategy(strategy: Strategy, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
+    """Restore a checkpoint, refusing to switch differential privacy on or off in the middle of a run.
+
+    Releases made without DP have no guarantee, and a DP run's spending would be
+    forgotten without it: either way the epsilon reported afterwards would be false.
+    """
+    private, recorded = isinstance(strategy, PrivateStrategy), "dp" in scalars
+    if private != recorded:
+        was, now = ("with", "without") if recorded else ("without", "with")
+        raise ValueError(f"this run was checkpointed {was} --dp and cannot continue {now} it; start a new run (another --state-dir)")
+    strategy.restore(scalars, arrays)
+
+
 def privacy_report(strategy: Strategy) -> dict[str, object] | None:
     """The privacy fields of a run (``None`` without DP), for progress, metrics and the summary."""
     return strategy.report() if isinstance(strategy, PrivateStrategy) else None

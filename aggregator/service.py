@@ -23,7 +23,7 @@ import numpy as np
 from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator, Applied, Duplicate, Outcome
 from aggregator.factory import build_strategy, train_config
-from aggregator.private import privacy_report
+from aggregator.private import privacy_report, restore_strategy
 from aggregator.progress import RateMeter, StalenessStats
 from aggregator.settings import AggregatorSettings
 from aggregator.state import AggregatorState, AppliedWindow
@@ -130,7 +130,7 @@ class AggregatorService:
             loaded = load_checkpoint(self.settings.state_path)
             if loaded is not None:
                 state, scalars, arrays = loaded
-                self.strategy.restore(scalars, arrays)
+                restore_strategy(self.strategy, scalars, arrays)
                 log.info("resumed run %s at version %d from %s", state.run_id, state.version, self.settings.state_path)
                 return state
         weights = {k: np.array(v, copy=True) for k, v in self.trainer.initial_weights().items()}

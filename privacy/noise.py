@@ -33,11 +33,6 @@ def add_gaussian_noise(arrays: Mapping[str, np.ndarray], std: float, rng: np.ran
             part += (rng.standard_normal(part.size) * std).astype(a.dtype, copy=False)
 
 
-def gaussian_noise_like(arrays: Mapping[str, np.ndarray], std: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """A fresh float64 noise draw shaped like ``arrays``."""
-    return {k: rng.standard_normal(a.shape) * std for k, a in arrays.items()}
-
-
 def entropy_generator(seed: int | None) -> np.random.Generator:
     """Seeded for tests and benchmarks; OS entropy otherwise (noise must be unpredictable)."""
     return np.random.default_rng(seed)

@@ -14,6 +14,9 @@ from typing import Any, Iterable
 
 from privacy.accountant import AccountantName, GaussianEvent, Ledger, epsilon
 
+#: Epsilons remembered per ledger; a long run creates new ledgers with every release.
+CACHE_LIMIT = 4096
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -57,6 +60,8 @@ class ParticipationAccountant:
         return self._ledgers.get(worker, Ledger())
 
     def epsilon_of(self, ledger: Ledger) -> float:
+        if len(self._cache) > CACHE_LIMIT:
+            self._cache.clear()  # old ledgers are never asked about again
         if ledger not in self._cache:
             self._cache[ledger] = epsilon(ledger, self.delta, self.accountant)
         return self._cache[ledger]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator
-from aggregator.private import PrivacyConfig, PrivateStrategy
+from aggregator.private import PrivacyConfig, PrivateStrategy, restore_strategy
 from aggregator.state import AggregatorState, AppliedWindow
 from aggregator.strategy import Contribution, FedAsync, FedBuff, Strategy
 from aggregator.validation import Rejected
@@ -193,3 +193,13 @@ def test_adaptive_clipping_moves_the_clip_toward_the_update_norms() -> None:
     # every update (norm ~0.245) fits inside C, so C shrinks by exp(-0.2 * 0.5) per release
     assert strategy.clip == pytest.approx(10.0 * np.exp(-0.1 * 20), rel=1e-6)
     assert global_norm({"w": np.full(DIM, 0.1)}) < strategy.clip
+
+
+def test_a_run_cannot_switch_privacy_on_or_off_across_a_restart() -> None:
+    private_scalars, private_arrays = fedbuff(2).state()
+    plain_scalars, plain_arrays = FedBuff(buffer_size=2).state()
+
+    with pytest.raises(ValueError, match="without --dp and cannot continue with it"):
+        restore_strategy(fedbuff(2), plain_scalars, plain_arrays)
+    with pytest.raises(ValueError, match="with --dp and cannot continue without it"):
+        restore_strategy(FedBuff(buffer_size=2), private_scalars, private_arrays)
