@@ -23,8 +23,10 @@ def test_exhausting_the_budget_stops_training_and_leaves_the_model_and_spent_eps
     target = epsilon(Ledger().add(GaussianEvent(2.0), 6), DELTA) + 1e-6
     flags = ["--strategy", "fedbuff", "--buffer-size", "2", "--dp", "central", "--dp-clip", "0.5",
              "--dp-noise-multiplier", "2", "--target-epsilon", repr(target), "--max-seconds", "120"]
-    agg = fed.aggregator(*flags)
     workers = [fed.worker(i) for i in range(4)]
+    # The run takes about a second: let every worker attach first so that all of them see it end.
+    wait_for(lambda: all(any(e["event"] == "attached" for e in fed.worker_events(f"w{i}")) for i in range(4)), 60, "four workers")
+    agg = fed.aggregator(*flags)
 
     assert agg.wait(timeout=150) == 0, fed.log("aggregator.log")[-3000:]
 
