@@ -22,7 +22,7 @@ def test_exhausting_the_budget_stops_training_and_leaves_the_model_and_spent_eps
     # z = 2, K = 2 of 4 workers: the budget allows each worker 6 releases and not 7.
     target = epsilon(Ledger().add(GaussianEvent(2.0), 6), DELTA) + 1e-6
     flags = ["--strategy", "fedbuff", "--buffer-size", "2", "--dp", "central", "--dp-clip", "0.5",
-             "--dp-noise-multiplier", "2", "--target-epsilon", repr(target), "--max-seconds", "120"]
+             "--dp-noise-multiplier", "2", "--target-epsilon", repr(target), "--max-seconds", "120", "--dp-seed", "1"]
     workers = [fed.worker(i) for i in range(4)]
     # The run takes about a second: let every worker attach first so that all of them see it end.
     wait_for(lambda: all(any(e["event"] == "attached" for e in fed.worker_events(f"w{i}")) for i in range(4)), 60, "four workers")
@@ -57,7 +57,7 @@ def test_dpsgd_workers_learn_digits_to_75_percent_at_epsilon_below_6_5(federatio
     ledgers = [fed.run_dir / f"w{i}.ledger.json" for i in range(4)]
     for i in range(4):
         fed.worker(i, "--dpsgd", "--dpsgd-clip", "1", "--dpsgd-noise-multiplier", "2", "--dpsgd-ledger", str(ledgers[i]),
-                   "--max-updates", str(fits))
+                   "--max-updates", str(fits), "--dpsgd-seed", str(i))
 
     assert agg.wait(timeout=240) == 0, fed.log("aggregator.log")[-3000:]
 
