@@ -53,6 +53,9 @@ class Aggregator:
         if update.update_id in state.applied:
             state.counters.duplicates += 1
             return Duplicate(update.update_id)
+        refusal = self.strategy.refuse(update.worker_id)
+        if refusal is not None:
+            return self.reject(refusal)
         verdict = validate_update(
             update,
             model=state.weights,

@@ -24,6 +24,7 @@ from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator, Applied, Duplicate, Outcome
 from aggregator.factory import build_strategy, train_config
 from aggregator.observer import NullObserver, Observer
+from aggregator.private import privacy_report, restore_strategy
 from aggregator.progress import RateMeter, StalenessStats, WorkerSeen
 from aggregator.roster import Roster
 from aggregator.settings import AggregatorSettings
@@ -69,6 +70,7 @@ class RunSummary:
     updates_per_second: float
     versions_per_second: float
     workers: dict[str, dict[str, float]] = field(default_factory=dict)
+    privacy: dict[str, object] | None = None
 
 
 def digest(weights: dict[str, np.ndarray]) -> str:
@@ -134,7 +136,7 @@ class AggregatorService:
             loaded = load_checkpoint(self.settings.state_path)
             if loaded is not None:
                 state, scalars, arrays = loaded
-                self.strategy.restore(scalars, arrays)
+                restore_strategy(self.strategy, scalars, arrays)
                 log.info("resumed run %s at version %d from %s", state.run_id, state.version, self.settings.state_path)
                 return state
         weights = {k: np.array(v, copy=True) for k, v in self.trainer.initial_weights().items()}
@@ -319,7 +321,7 @@ class AggregatorService:
                 version=version,
                 created_at=time.time(),
                 final=final,
-                config=self.config,
+                config=train_config(self.settings, self.strategy),
                 arrays=self.state.weights,
             )
             self._body = (version, final, encode(message))
@@ -390,7 +392,7 @@ class AggregatorService:
         self._publish_status(fields)
         acc = fields.get("accuracy")
         log.info(
-            "v%-5d %s| %5.1f upd/s | staleness mean %.2f max %d | applied %d rejected %d dup %d | workers %d",
+            "v%-5d %s| %5.1f upd/s | staleness mean %.2f max %d | applied %d rejected %d dup %d | workers %d%s",
             fields["version"],
             f"acc {acc:.4f} loss {fields['loss']:.4f} " if acc is not None else "",
             fields["updates_per_s"],
@@ -400,6 +402,7 @@ class AggregatorService:
             fields["rejected"],
             fields["duplicates"],
             fields["workers"],
+            f" | epsilon {fields['epsilon']:.4g}" if "epsilon" in fields else "",
         )
 
     def progress_fields(self, now: float) -> dict[str, Any]:
@@ -419,6 +422,7 @@ class AggregatorService:
             "workers": recent,
             "accuracy": (self._last_eval or {}).get("accuracy"),
             "loss": (self._last_eval or {}).get("loss"),
+            **self._privacy_fields(),
         }
 
     def _publish_status(self, fields: dict[str, Any]) -> None:
@@ -441,6 +445,12 @@ class AggregatorService:
         except PublishFailed as exc:
             log.debug("status report not published (%s)", exc)
 
+    def _privacy_fields(self) -> dict[str, Any]:
+        report = privacy_report(self.strategy)
+        if report is None:
+            return {}
+        return {"epsilon": report["epsilon"], "delta": report["delta"], "dp_clip": report["clip"]}
+
     def _should_stop(self) -> bool:
         s = self.settings
         if s.max_versions is not None and self.state.version >= s.max_versions:
@@ -449,6 +459,8 @@ class AggregatorService:
             self._stopped_because = f"reached {s.max_seconds:g}s of training"
         elif s.target_accuracy is not None and (self._last_eval or {}).get("accuracy", 0.0) >= s.target_accuracy:
             self._stopped_because = f"reached target accuracy {s.target_accuracy}"
+        elif self.strategy.closed():
+            self._stopped_because = f"privacy budget spent: {self.strategy.closed()}"
         return bool(self._stopped_because)
 
     def _finish(self) -> None:
@@ -494,4 +506,5 @@ class AggregatorService:
                 }
                 for wid, w in sorted(self._workers.items())
             },
+            privacy=privacy_report(self.strategy),
         )

@@ -9,10 +9,11 @@ from pydantic import Field
 
 from aggregator.staleness import StalenessName
 from fedmq.observability import ObservabilitySettings
+from privacy.settings import AggregatorPrivacySettings
 from worker.settings import TaskSettings
 
 
-class AggregatorSettings(ObservabilitySettings, TaskSettings):
+class AggregatorSettings(ObservabilitySettings, TaskSettings, AggregatorPrivacySettings):
     """Strategy, training configuration for workers, stop conditions, and where state lives."""
 
     strategy: Literal["fedasync", "fedbuff", "fedavg"] = Field(

@@ -15,6 +15,7 @@ import numpy as np
 
 from aggregator.aggregate import Weights, accumulate_into, mix_into, step_into, zeros_like
 from aggregator.staleness import Polynomial, StalenessFunction
+from aggregator.validation import Rejected
 from schemas.messages import UpdateKind
 
 Scalars = dict[str, Any]
@@ -64,20 +65,48 @@ class Strategy(ABC):
         """Round-based strategies step here once ``active`` workers have all contributed."""
         return False
 
+    def refuse(self, worker_id: str) -> Rejected | None:
+        """Why an update from ``worker_id`` cannot be taken now (e.g. the privacy budget is spent)."""
+        return None
+
+    def closed(self) -> str | None:
+        """Why this strategy takes no more updates at all, or ``None``: the service stops when it is set."""
+        return None
+
+    def release_scale(self) -> float | None:
+        """c such that every step is model += c * sum_i w_i u_i, with data-independent 0 <= w_i <= 1.
+
+        That form bounds one contribution's effect on a release by c * ||u_i||,
+        which is what user-level DP needs (``aggregator.private``); ``None`` if
+        this strategy (as configured) does not have it.
+        """
+        return None
+
 
 class FedAsync(Strategy):
     """FedAsync (Xie et al., 2019): x <- (1 - a_t) x + a_t x_k, a_t = alpha * s(staleness).
 
     With ``sample_weighting``, a_t is further scaled by n_k / mean(n) over the
     updates seen so far (and capped at 1), so bigger partitions pull harder.
+    With ``update_kind="delta"`` workers send d_k = x_k - x_base and the step is
+    x <- x + a_t d_k: the form differential privacy can bound, since a clipped
+    d_k moves the model by at most a_t * C.
     """
 
     name = "fedasync"
     update_kind: UpdateKind = "weights"
 
-    def __init__(self, *, alpha: float = 0.6, staleness: StalenessFunction = Polynomial(0.5), sample_weighting: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.6,
+        staleness: StalenessFunction = Polynomial(0.5),
+        sample_weighting: bool = False,
+        update_kind: UpdateKind = "weights",
+    ) -> None:
         if not 0.0 < alpha <= 1.0:
             raise ValueError("alpha must be in (0, 1]")
+        self.update_kind = update_kind
         self.alpha = alpha
         self.staleness = staleness
         self.sample_weighting = sample_weighting
@@ -95,8 +124,15 @@ class FedAsync(Strategy):
         self._updates += 1
         self._examples += contribution.num_examples
         weight = self.mixing_weight(contribution.staleness, contribution.num_examples)
-        mix_into(model, contribution.arrays, weight)
+        if self.update_kind == "delta":
+            step_into(model, contribution.arrays, weight)
+        else:
+            mix_into(model, contribution.arrays, weight)
         return StepOutcome(weight, stepped=True)
+
+    def release_scale(self) -> float | None:
+        # a_t = alpha * s(tau) with s <= 1: c = alpha, w = s(tau).
+        return self.alpha if self.update_kind == "delta" and not self.sample_weighting else None
 
     def state(self) -> tuple[Scalars, Weights]:
         return {"updates": self._updates, "examples": self._examples}, {}
@@ -156,6 +192,10 @@ class FedBuff(Strategy):
 
     def pending(self) -> int:
         return self._count
+
+    def release_scale(self) -> float | None:
+        # Unit weights make the divisor sum(n_k) exactly K, so a step is (eta / K) * sum s(tau_i) d_i.
+        return None if self.sample_weighting else self.server_lr / self.buffer_size
 
     def state(self) -> tuple[Scalars, Weights]:
         arrays = dict(self._acc) if self._acc is not None and self._count else {}

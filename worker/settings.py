@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from broker.settings import BrokerSettings
 from fedmq.observability import ObservabilitySettings
+from privacy.settings import WorkerPrivacySettings
 
 
 def default_worker_id() -> str:
@@ -44,7 +45,7 @@ class TaskSettings(BrokerSettings):
         }
 
 
-class WorkerSettings(ObservabilitySettings, TaskSettings):
+class WorkerSettings(ObservabilitySettings, TaskSettings, WorkerPrivacySettings):
     """A worker: who it is, which partition it trains on, how it behaves."""
 
     worker_id: str = Field(
@@ -67,6 +68,9 @@ class WorkerSettings(ObservabilitySettings, TaskSettings):
     max_updates: int | None = Field(None, ge=1, description="Stop after this many confirmed updates.")
     events_file: str | None = Field(None, description="Append a JSON line per confirmed update here.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def trainer_options(self) -> dict[str, str | int | float | bool]:
+        return {**super().trainer_options(), **self.dpsgd_options()}
 
     @model_validator(mode="after")
     def _partition_in_range(self) -> "WorkerSettings":

@@ -1,0 +1,60 @@
+"""Adaptive clipping toward a target quantile of update norms (Andrew et al., NeurIPS 2021).
+
+After each release, C <- C * exp(-eta * (b - gamma)), where b is a noisy
+estimate of the fraction of that release's updates whose norm was at most C.
+The count is released with Gaussian noise too, so it costs privacy: the
+update noise is raised just enough that the two together are worth exactly
+one Gaussian with the configured noise multiplier (``update_noise_multiplier``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def update_noise_multiplier(noise_multiplier: float, count_stddev: float) -> float:
+    """z_update = (z^-2 - (2 sigma_b)^-2)^-1/2 (the paper's Theorem 1 rearranged).
+
+    Under zero-out neighbouring the centred count sum(b_i - 1/2) has sensitivity
+    1/2, so its noise multiplier is 2 sigma_b. Needs 2 sigma_b > z.
+    """
+    if noise_multiplier <= 0:
+        return 0.0
+    if 2.0 * count_stddev <= noise_multiplier:
+        raise ValueError(
+            f"adaptive clipping needs a count noise stddev above z/2 = {noise_multiplier / 2:g} "
+            f"(got {count_stddev:g}); raise it or the buffer size"
+        )
+    return float((noise_multiplier**-2 - (2.0 * count_stddev) ** -2) ** -0.5)
+
+
+def default_count_stddev(contributions_per_release: int) -> float:
+    """sigma_b = m / 20, the paper's default for m clients per round."""
+    return contributions_per_release / 20.0
+
+
+@dataclass
+class AdaptiveClip:
+    """The clip norm C and how it moves: toward the ``target_quantile`` of update norms."""
+
+    clip: float
+    target_quantile: float = 0.5
+    learning_rate: float = 0.2
+    count_stddev: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.clip <= 0:
+            raise ValueError("clip must be positive")
+        if not 0.0 <= self.target_quantile <= 1.0:
+            raise ValueError("target_quantile must be in [0, 1]")
+
+    def step(self, unclipped: int, contributions: int, rng: np.random.Generator) -> float:
+        """Move C after a release of ``contributions`` updates, ``unclipped`` of them within C; returns the new C."""
+        if contributions <= 0:
+            return self.clip
+        noisy_fraction = (unclipped + rng.normal(0.0, self.count_stddev)) / contributions
+        self.clip *= math.exp(-self.learning_rate * (noisy_fraction - self.target_quantile))
+        return self.clip
