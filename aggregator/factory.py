@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aggregator.robust import NormBound
+from aggregator.robust_strategy import RobustFedBuff
 from aggregator.settings import AggregatorSettings
 from aggregator.staleness import staleness_function
 from aggregator.strategy import FedAsync, FedBuff, Strategy
@@ -17,12 +19,27 @@ def build_strategy(settings: AggregatorSettings) -> Strategy:
             staleness=staleness,
             sample_weighting=bool(settings.sample_weighting),
         )
+    if settings.aggregation != "mean":
+        return RobustFedBuff(
+            rule=settings.aggregation,
+            buffer_size=settings.buffer_size,
+            server_lr=settings.server_lr,
+            staleness=staleness,
+            trim_fraction=settings.trim_fraction,
+        )
     return FedBuff(
         buffer_size=settings.buffer_size,
         server_lr=settings.server_lr,
         staleness=staleness,
         sample_weighting=settings.sample_weighting is not False,
     )
+
+
+def build_norm_bound(settings: AggregatorSettings) -> NormBound | None:
+    """The configured norm bound, or ``None`` when it is off."""
+    if settings.norm_bound is None:
+        return None
+    return NormBound(factor=settings.norm_bound, action=settings.norm_action, window=settings.norm_window)
 
 
 def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfig:

@@ -22,8 +22,10 @@ import numpy as np
 
 from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator, Applied, Duplicate, Outcome
-from aggregator.factory import build_strategy, train_config
+from aggregator.factory import build_norm_bound, build_strategy, train_config
+from aggregator.identity import IdentityPolicy
 from aggregator.progress import RateMeter, StalenessStats
+from aggregator.roster import RosterFile
 from aggregator.settings import AggregatorSettings
 from aggregator.state import AggregatorState, AppliedWindow
 from aggregator.validation import Rejected
@@ -100,7 +102,14 @@ class AggregatorService:
         self.limits = Limits(max_message_bytes=settings.max_message_bytes)
         self.strategy = build_strategy(settings)
         self.config = train_config(settings, self.strategy)
-        self.core = Aggregator(self._restore_state(), self.strategy, max_staleness=settings.max_staleness)
+        self._roster = RosterFile(settings.roster_file) if settings.roster_file else None
+        self.core = Aggregator(
+            self._restore_state(),
+            self.strategy,
+            max_staleness=settings.max_staleness,
+            identity=IdentityPolicy(settings.identity, self._roster.load() if self._roster else None),
+            norm_bound=build_norm_bound(settings),
+        )
         self.prefetch = settings.prefetch or auto_prefetch(self.core.state.weights)
         self.max_batch = settings.max_batch or self.prefetch
         run_path = settings.run_path
@@ -201,6 +210,7 @@ class AggregatorService:
             self._evaluate()
         while not self.stop.is_set():
             self._session.process_events(POLL_SECONDS)
+            self._refresh_roster()
             while self._inbox:
                 self._handle_batch()
             if self._requests:
@@ -236,11 +246,28 @@ class AggregatorService:
             self._evaluate()
 
     def _outcome(self, delivery: Delivery) -> Outcome:
+        sender = delivery.properties.user_id
+        refused = self.core.admit(sender)  # nothing from an unaccepted sender is even decoded
+        if refused:
+            return refused
         try:
             update = decode(delivery.body, ClientUpdate, content_type=delivery.properties.content_type, limits=self.limits)
         except DecodeError as exc:
             return self.core.reject(Rejected(exc.reason, exc.detail))
-        return self.core.handle(update)
+        return self.core.handle(update, sender=sender)
+
+    def _refresh_roster(self) -> None:
+        """Pick up workers added or revoked since the roster was last read."""
+        if self._roster is None:
+            return
+        try:
+            roster = self._roster.reload_if_changed()
+        except ValueError as exc:
+            log.warning("keeping the previous roster: %s is invalid (%s)", self._roster.path, exc)
+            return
+        if roster is not None:
+            self.core.identity = IdentityPolicy(self.settings.identity, roster)
+            log.info("roster: %d active, %d revoked workers", len(roster.active), len(roster.revoked))
 
     def _record_applied(self, o: Applied) -> None:
         now = time.monotonic()

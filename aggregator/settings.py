@@ -7,11 +7,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from aggregator.defence_settings import DefenceSettings
 from aggregator.staleness import StalenessName
 from worker.settings import TaskSettings
 
 
-class AggregatorSettings(TaskSettings):
+class AggregatorSettings(DefenceSettings, TaskSettings):
     """Strategy, training configuration for workers, stop conditions, and where state lives."""
 
     strategy: Literal["fedasync", "fedbuff"] = Field("fedasync", description="Asynchronous aggregation strategy.")
