@@ -29,7 +29,7 @@ from broker.errors import (
     PublishFailed,
     TopologyMismatch,
 )
-from broker.settings import BrokerSettings
+from broker.settings import BrokerSettings, read_secret
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ def connection_parameters(settings: BrokerSettings) -> pika.URLParameters:
     params.connection_attempts = 1
     params.socket_timeout = 10
     params.client_properties = {"connection_name": "fedmq"}
+    if settings.amqp_password_file:
+        params.credentials = pika.PlainCredentials(params.credentials.username, read_secret(settings.amqp_password_file))
     if urlsplit(settings.amqp_url).scheme == "amqps":
         context = ssl.create_default_context(cafile=settings.tls_ca_file)
         if settings.tls_cert_file:

@@ -11,13 +11,14 @@ from fedmq.cliargs import CliError, OneLineParser
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
-    from fedmq.commands import aggregator, demo, status, worker
+    from fedmq.commands import aggregator, broker, demo, status, worker
 
     return {
         "aggregator": ("run the aggregator", aggregator.setup),
         "worker": ("run a worker", worker.setup),
         "demo": ("an aggregator and N workers on this machine, with progress and a summary", demo.setup),
         "status": ("queue depths and consumers of a federation", status.setup),
+        "broker": ("provision a federation on RabbitMQ: vhost, aggregator and worker users", broker.setup),
     }
 
 
