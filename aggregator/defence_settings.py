@@ -32,7 +32,7 @@ class DefenceSettings(BaseSettings):
         None, gt=1, description="Refuse updates larger than this many times the running median update norm (e.g. 3)."
     )
     norm_action: NormAction = Field("reject", description="What the norm bound does with a large update: reject or clip.")
-    norm_window: int = Field(100, ge=3, le=100_000, description="How many recent update norms the running median spans.")
+    norm_window: int = Field(100, ge=5, le=100_000, description="How many recent update norms the running median spans.")
     aggregation: Literal["mean", "median", "trimmed-mean"] = Field(
         "mean", description="FedBuff: how the buffer is combined (median and trimmed-mean resist poisoned deltas)."
     )

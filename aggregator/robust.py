@@ -22,8 +22,8 @@ from aggregator.validation import Rejected
 from schemas.messages import UpdateKind
 
 NormAction = Literal["reject", "clip"]
-#: Norms (including the current one) needed before the bound applies: a median of three survives one outlier.
-MIN_HISTORY = 3
+#: Norms (including the current one) needed before the bound applies: a median of five survives two outliers.
+MIN_HISTORY = 5
 
 
 def squared_distance(a: np.ndarray, b: np.ndarray | None = None) -> float:
@@ -70,6 +70,10 @@ class NormBound:
     The window holds the norms of recent arrivals, including refused ones, so
     the bound follows honest updates as they shrink over training and cannot
     lock itself out; an attacker moves a median only by being the majority.
+    Until the window holds ``MIN_HISTORY`` norms there is no median to trust,
+    so those first updates are refused (``norm-calibrating``): one poisoned
+    update at version 0 would otherwise blow the model up before any bound
+    exists, and honest workers simply train again on the same version.
     """
 
     def __init__(self, *, factor: float = 3.0, action: NormAction = "reject", window: int = 100) -> None:
@@ -94,7 +98,9 @@ class NormBound:
             return Rejected("norm-bound", "the update's norm overflows")
         self.norms.append(norm)
         limit = self.bound()
-        if limit is None or norm <= limit:
+        if limit is None:
+            return Rejected("norm-calibrating", f"collecting update norms for the bound ({len(self.norms)} of {MIN_HISTORY})")
+        if norm <= limit:
             return Screened(arrays, norm, clipped=False)
         if self.action == "reject" or limit <= 0.0:
             return Rejected("norm-bound", f"norm {norm:.4g} exceeds {self.factor:g} x the running median ({limit:.4g})")

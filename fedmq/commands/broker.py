@@ -9,6 +9,7 @@ exists, otherwise generated and written there (mode 0600), or printed once.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ from pydantic import Field
 from aggregator.roster import RosterFile
 from broker.management import ManagementClient, ManagementSettings
 from broker.names import Names
+from broker.permissions import aggregator_permissions, worker_permissions
 from broker.provision import Federation, add_worker, init_federation, new_password, remove_worker
 from broker.settings import read_secret
 from fedmq.cliargs import OneLineParser, add_settings_arguments, settings_from_args
@@ -43,11 +45,14 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
         "init": "create the federation's vhost and the aggregator's user",
         "add-worker": "create a worker's user with least-privilege permissions",
         "remove-worker": "revoke a worker: delete its user and close its connections",
+        "permissions": "print the permissions entries of a definitions file (offline; for docker compose)",
     }
     for action, help_text in actions.items():
         p = sub.add_parser(action, help=help_text, description=help_text)
-        if action != "init":
+        if action in ("add-worker", "remove-worker"):
             p.add_argument("name", help="The worker's id, which is also its RabbitMQ user name.")
+        if action == "permissions":
+            p.add_argument("workers", nargs="*", help="Worker ids (each is also a user name).")
         add_settings_arguments(p, ProvisionSettings, skip={"management_password"})
     return run
 
@@ -70,8 +75,19 @@ def _url_hint(settings: ProvisionSettings, user: str) -> str:
     return f"amqps://{user}:<password>@{host}:5671/{quote(settings.federation().vhost, safe='')}"
 
 
+def definitions_permissions(settings: ProvisionSettings, workers: list[str]) -> list[dict[str, str]]:
+    """The ``permissions`` list of a RabbitMQ definitions file for the aggregator and ``workers``."""
+    fed = settings.federation()
+    grants = {settings.aggregator_user or f"{settings.namespace}-aggregator": aggregator_permissions(fed.names)}
+    grants.update({w: worker_permissions(fed.names, w) for w in workers})
+    return [{"user": user, "vhost": fed.vhost, **p.as_api_body()} for user, p in grants.items()]
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(ProvisionSettings, args)
+    if args.action == "permissions":
+        print(json.dumps({"permissions": definitions_permissions(settings, args.workers)}, indent=2))
+        return 0
     client = ManagementClient.from_settings(settings)
     fed = settings.federation()
     roster = RosterFile(settings.roster_file) if settings.roster_file else None

@@ -62,3 +62,15 @@ def test_worker_ids_are_escaped_so_they_match_only_themselves() -> None:
 
 def test_exactly_lists_each_name_once() -> None:
     assert exactly("a", "b", "a") == "^a$|^b$"
+
+
+def test_the_cli_prints_the_permissions_of_a_definitions_file(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from fedmq.cli import main
+
+    assert main(["broker", "permissions", "--namespace", "ns", "--vhost", "fed", "w1", "w2"]) == 0
+
+    entries = json.loads(capsys.readouterr().out)["permissions"]
+    assert [(e["user"], e["vhost"]) for e in entries] == [("ns-aggregator", "fed"), ("w1", "fed"), ("w2", "fed")]
+    assert entries[1]["write"] == worker_permissions(Names("ns"), "w1").write

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aggregator.core import Aggregator, Applied
-from aggregator.robust import NormBound, Screened, coordinate_median, trim_count, trimmed_mean, update_norm
+from aggregator.robust import MIN_HISTORY, NormBound, Screened, coordinate_median, trim_count, trimmed_mean, update_norm
 from aggregator.robust_strategy import RobustFedBuff
 from aggregator.staleness import Constant
 from aggregator.state import AggregatorState, AppliedWindow
@@ -32,10 +32,18 @@ def test_update_norm_does_not_overflow_in_float32() -> None:
     assert update_norm(delta(1e30), MODEL, "delta") == pytest.approx(2e30)
 
 
+def calibrated(bound: NormBound, value: float = 1.0) -> NormBound:
+    """Feed the calibration updates (refused) and one more (accepted)."""
+    for _ in range(MIN_HISTORY - 1):
+        verdict = bound.screen(delta(value), MODEL, "delta")
+        assert isinstance(verdict, Rejected) and verdict.reason == "norm-calibrating"
+    assert isinstance(bound.screen(delta(value), MODEL, "delta"), Screened)
+    return bound
+
+
 def test_the_norm_bound_rejects_an_update_far_above_the_running_median() -> None:
-    bound = NormBound(factor=3.0)
-    for value in (1.0, 1.1, 0.9):
-        assert isinstance(bound.screen(delta(value), MODEL, "delta"), Screened)
+    bound = calibrated(NormBound(factor=3.0))
+    assert isinstance(bound.screen(delta(1.1), MODEL, "delta"), Screened)
 
     verdict = bound.screen(delta(100.0), MODEL, "delta")
 
@@ -43,13 +51,11 @@ def test_the_norm_bound_rejects_an_update_far_above_the_running_median() -> None
 
 
 def test_the_norm_bound_clips_to_the_limit_when_asked() -> None:
-    bound = NormBound(factor=2.0, action="clip")
-    for value in (1.0, 1.0):
-        bound.screen(delta(value), MODEL, "delta")
+    bound = calibrated(NormBound(factor=2.0, action="clip"))
 
     verdict = bound.screen(delta(100.0), MODEL, "delta")
 
-    # history 2, 2, 200 -> median 2 -> limit 4
+    # history 2 x 5, 200 -> median 2 -> limit 4
     assert isinstance(verdict, Screened) and verdict.clipped
     assert update_norm(verdict.arrays, MODEL, "delta") == pytest.approx(4.0, rel=1e-5)
 
@@ -57,7 +63,7 @@ def test_the_norm_bound_clips_to_the_limit_when_asked() -> None:
 def test_clipping_a_weights_update_moves_it_towards_the_model() -> None:
     model = {"w": np.ones(4, np.float32)}
     bound = NormBound(factor=2.0, action="clip")
-    for _ in range(2):
+    for _ in range(MIN_HISTORY):
         bound.screen({"w": np.full(4, 1.5, np.float32)}, model, "weights")
 
     verdict = bound.screen({"w": np.full(4, 101.0, np.float32)}, model, "weights")
@@ -66,10 +72,12 @@ def test_clipping_a_weights_update_moves_it_towards_the_model() -> None:
     np.testing.assert_allclose(verdict.arrays["w"], 2.0, rtol=1e-5)  # 1 + (2 * 1.0) / 2 per coordinate
 
 
-def test_the_bound_waits_for_enough_history() -> None:
+def test_nothing_passes_before_the_bound_is_calibrated() -> None:
     bound = NormBound(factor=3.0)
 
-    assert isinstance(bound.screen(delta(1000.0), MODEL, "delta"), Screened)
+    verdict = bound.screen(delta(1000.0), MODEL, "delta")
+
+    assert isinstance(verdict, Rejected) and verdict.reason == "norm-calibrating"
     assert bound.bound() is None
 
 
@@ -141,10 +149,10 @@ def test_the_core_rejects_a_scaled_update_with_the_norm_bound() -> None:
             update_kind="weights", train_seconds=0.0, arrays={"w": core.state.weights["w"] + np.float32(value)},
         )
 
-    honest = [core.handle(update(i, 0.1)) for i in range(3)]
-    attack = core.handle(update(9, 100.0))
+    honest = [core.handle(update(i, 0.1)) for i in range(MIN_HISTORY + 2)]
+    attack = core.handle(update(99, 100.0))
 
-    assert all(isinstance(o, Applied) for o in honest)
+    assert all(isinstance(o, Applied) for o in honest[MIN_HISTORY - 1 :])
     assert isinstance(attack, Rejected) and attack.reason == "norm-bound"
-    assert core.state.counters.rejected["norm-bound"] == 1
+    assert core.state.counters.rejected == {"norm-calibrating": MIN_HISTORY - 1, "norm-bound": 1}
     assert np.abs(core.state.weights["w"]).max() < 1.0

@@ -1,0 +1,1 @@
+"""Benchmarks and figure-producing runs (`python -m bench.<name>`); not part of the test suite."""
