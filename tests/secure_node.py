@@ -54,5 +54,9 @@ def start_secure_node(base: Path) -> SecureNode:
         ]
     )
     node = RabbitNode(base=base / "node", extra_config=config, plugins=("rabbitmq_management",))
-    node.start()
+    try:
+        node.start()
+    except BaseException:
+        node.destroy()  # a node that did not come up in time must not outlive the test run
+        raise
     return SecureNode(node, ca, tls_port, management_port)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from broker.connection import AmqpSession, Delivery, backoff_delay
-from broker.errors import AccessRefused, BrokerError, ConnectionLost, PublishFailed
+from broker.errors import AccessRefused, BrokerError, ConnectionLost, NotFound, PublishFailed
 from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
 from broker.topology import declare_topology, declare_worker_queue
@@ -117,7 +117,10 @@ class WorkerService:
         except AccessRefused:
             # A provisioned worker may not configure shared resources; they exist already.
             self._session.open()
-        queue = declare_worker_queue(self._session, self.names, self.settings.worker_id)
+        try:
+            queue = declare_worker_queue(self._session, self.names, self.settings.worker_id)
+        except NotFound as exc:  # a provisioned worker cannot declare the topology; it waits for the aggregator
+            raise ConnectionLost(f"the federation is not set up yet ({exc}); is the aggregator running?") from exc
         self._session.set_prefetch(1)
         self._session.consume(queue, self._on_model, exclusive=True)
         self._state.last_request = float("-inf")

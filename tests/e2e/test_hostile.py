@@ -37,7 +37,7 @@ MESSAGES = 2_100
 MAX_BYTES = 256 << 10
 REPLAYS = 4
 RSS_LIMIT_MB = 400
-#: Peak RSS may exceed the RSS before the burst by at most this (prefetch x largest body is 16 MB here).
+#: Peak RSS may exceed the RSS before the burst by at most this (prefetch 64 x bodies up to 512 KB = 32 MB).
 RSS_GROWTH_MB = 64
 
 
