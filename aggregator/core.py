@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import AbstractSet
 
+from aggregator.identity import IdentityPolicy, check_claim, check_sender
+from aggregator.robust import NormBound, Screened
 from aggregator.state import AggregatorState
 from aggregator.strategy import Contribution, Strategy
 from aggregator.validation import Accepted, Rejected, validate_update
@@ -42,14 +44,32 @@ Outcome = Applied | Duplicate | Rejected
 class Aggregator:
     """Validates, deduplicates and applies updates to the state with a strategy."""
 
-    def __init__(self, state: AggregatorState, strategy: Strategy, *, max_staleness: int | None) -> None:
+    def __init__(
+        self,
+        state: AggregatorState,
+        strategy: Strategy,
+        *,
+        max_staleness: int | None,
+        identity: IdentityPolicy = IdentityPolicy(),
+        norm_bound: NormBound | None = None,
+    ) -> None:
         self.state = state
         self.strategy = strategy
         self.max_staleness = max_staleness
+        self.identity = identity
+        self.norm_bound = norm_bound
 
-    def handle(self, update: ClientUpdate) -> Outcome:
-        """Apply ``update`` unless it is a duplicate or invalid."""
+    def admit(self, sender: str | None) -> Rejected | None:
+        """Before decoding: refuse (and count) a sender the identity policy does not accept."""
+        refused = check_sender(self.identity, sender)
+        return self.reject(refused) if refused else None
+
+    def handle(self, update: ClientUpdate, *, sender: str | None = None) -> Outcome:
+        """Apply ``update`` (sent by the broker-validated user ``sender``) unless refused, a duplicate or invalid."""
         state = self.state
+        refused = check_sender(self.identity, sender) or check_claim(self.identity, sender, update.worker_id)
+        if refused:
+            return self.reject(refused)
         if update.update_id in state.applied:
             state.counters.duplicates += 1
             return Duplicate(update.update_id)
@@ -65,7 +85,10 @@ class Aggregator:
         )
         if isinstance(verdict, Rejected):
             return self.reject(verdict)
-        return self._apply(update, verdict)
+        screened = self.norm_bound.screen(update.arrays, state.weights, update.update_kind) if self.norm_bound else None
+        if isinstance(screened, Rejected):
+            return self.reject(screened)
+        return self._apply(update, verdict, screened)
 
     def close_round(self, active: AbstractSet[str]) -> bool:
         """Let a round-based strategy step now that ``active`` are the live workers; True if it did."""
@@ -79,13 +102,13 @@ class Aggregator:
         self.state.counters.rejected[rejected.reason] += 1
         return rejected
 
-    def _apply(self, update: ClientUpdate, verdict: Accepted) -> Applied:
+    def _apply(self, update: ClientUpdate, verdict: Accepted, screened: Screened | None) -> Applied:
         contribution = Contribution(
             update_id=update.update_id,
             worker_id=update.worker_id,
             staleness=verdict.staleness,
             num_examples=update.num_examples,
-            arrays=update.arrays,
+            arrays=screened.arrays if screened else update.arrays,
         )
         outcome = self.strategy.add(self.state.weights, contribution)
         if outcome.stepped:

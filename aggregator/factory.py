@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from aggregator.private import PrivacyConfig, PrivateStrategy
+from aggregator.robust import NormBound
+from aggregator.robust_strategy import RobustFedBuff
 from aggregator.settings import AggregatorSettings
 from aggregator.staleness import staleness_function
 from aggregator.strategy import FedAsync, FedBuff, Strategy
@@ -13,33 +15,54 @@ from privacy.participation import Budget
 from schemas.messages import TrainConfig
 
 
+def check_combination(settings: AggregatorSettings) -> None:
+    """Refuse settings that do not go together (``ValueError``, shown as one line)."""
+    robust = settings.aggregation != "mean"
+    if robust and settings.strategy != "fedbuff":
+        raise ValueError("--aggregation median/trimmed-mean needs --strategy fedbuff (it combines a buffer)")
+    if settings.dp != "off" and settings.strategy == "fedavg":
+        raise ValueError("--dp works with --strategy fedbuff or fedasync, not the synchronous fedavg")
+    if settings.dp != "off" and robust:
+        raise ValueError("--aggregation median/trimmed-mean cannot be combined with --dp (the clip does not bound its sensitivity)")
+
+
 def build_strategy(settings: AggregatorSettings) -> Strategy:
     """The configured strategy with its staleness function, made private if ``--dp`` is on."""
-    staleness = staleness_function(settings.staleness, a=settings.staleness_a, b=settings.staleness_b)
+    check_combination(settings)
     private = settings.dp != "off"
+    inner = _plain_strategy(settings, private)
+    return build_private(settings, inner) if private else inner
+
+
+def _plain_strategy(settings: AggregatorSettings, private: bool) -> Strategy:
+    staleness = staleness_function(settings.staleness, a=settings.staleness_a, b=settings.staleness_b)
     if settings.strategy == "fedasync":
-        inner: Strategy = FedAsync(
+        return FedAsync(
             alpha=settings.alpha,
             staleness=staleness,
             sample_weighting=bool(settings.sample_weighting),
             update_kind="delta" if private else "weights",
         )
-    elif settings.strategy == "fedavg":
-        if private:
-            raise ValueError("--dp works with --strategy fedbuff or fedasync, not the synchronous fedavg")
-        inner = FedAvg(
+    if settings.strategy == "fedavg":
+        return FedAvg(
             server_lr=settings.server_lr,
             sample_weighting=settings.sample_weighting is not False,
             min_updates=settings.round_min_workers,
         )
-    else:
-        inner = FedBuff(
+    if settings.aggregation != "mean":
+        return RobustFedBuff(
+            rule=settings.aggregation,
             buffer_size=settings.buffer_size,
             server_lr=settings.server_lr,
             staleness=staleness,
-            sample_weighting=settings.sample_weighting is not False and not private,
+            trim_fraction=settings.trim_fraction,
         )
-    return build_private(settings, inner) if private else inner
+    return FedBuff(
+        buffer_size=settings.buffer_size,
+        server_lr=settings.server_lr,
+        staleness=staleness,
+        sample_weighting=settings.sample_weighting is not False and not private,
+    )
 
 
 def build_private(settings: AggregatorSettings, inner: Strategy) -> PrivateStrategy:
@@ -58,6 +81,13 @@ def build_private(settings: AggregatorSettings, inner: Strategy) -> PrivateStrat
         client_clip=settings.dp_client_clip,
     )
     return PrivateStrategy(inner, config, entropy_generator(settings.dp_seed), per_release=per_release)
+
+
+def build_norm_bound(settings: AggregatorSettings) -> NormBound | None:
+    """The configured norm bound, or ``None`` when it is off."""
+    if settings.norm_bound is None:
+        return None
+    return NormBound(factor=settings.norm_bound, action=settings.norm_action, window=settings.norm_window)
 
 
 def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfig:

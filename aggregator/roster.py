@@ -1,41 +1,59 @@
-"""Which workers are active: heard from (an update or a model request) within a timeout.
+"""The roster file: which workers are provisioned and which revoked (see ``aggregator.identity``).
 
-Synchronous rounds wait for every active worker; the timeout is what keeps
-a dead worker from stalling a round forever. It must exceed the slowest
-worker's time between messages (one fit), or that worker drops out of the
-rounds it is still training for. Time is passed in, so this is pure.
+``fedmq broker add-worker/remove-worker --roster FILE`` write it; the
+aggregator re-reads it whenever it changes, so a revocation also refuses
+the revoked worker's updates that are still queued.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from aggregator.identity import Roster
 
 
-class Roster:
-    """Last-heard times of workers; ``active`` are those heard from within ``timeout`` seconds.
+class RosterFile:
+    """A roster on disk, replaced atomically on every write."""
 
-    Times passed in must not go backwards (a monotonic or a virtual clock).
-    """
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._stamp: tuple[int, int, int] | None = None
 
-    def __init__(self, timeout: float) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
-        self.timeout = timeout
-        self._last: OrderedDict[str, float] = OrderedDict()  # least recently heard from first
+    def load(self) -> Roster:
+        """The roster now; a missing file is an empty roster (nobody is admitted)."""
+        try:
+            stat = self.path.stat()
+            text = self.path.read_text()
+        except FileNotFoundError:
+            self._stamp = None
+            return Roster()
+        self._stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        return Roster.from_json(text)
 
-    def seen(self, worker_id: str, now: float) -> None:
-        self._last[worker_id] = now
-        self._last.move_to_end(worker_id)
+    def reload_if_changed(self) -> Roster | None:
+        """The roster if the file changed since the last load, else ``None``."""
+        try:
+            stat = self.path.stat()
+            stamp: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._stamp:
+            return None
+        return self.load()
 
-    def active(self, now: float) -> frozenset[str]:
-        while self._last:
-            worker_id, last = next(iter(self._last.items()))
-            if now - last <= self.timeout:
-                break
-            del self._last[worker_id]
-        return frozenset(self._last)
+    def save(self, roster: Roster) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".roster-")
+        with os.fdopen(fd, "w") as out:
+            out.write(roster.to_json())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.path)
 
-    def expires_at(self, worker_id: str) -> float | None:
-        """When ``worker_id`` stops counting as active unless heard from again."""
-        last = self._last.get(worker_id)
-        return None if last is None else last + self.timeout
+    def update(self, change: Callable[[Roster], Roster]) -> Roster:
+        """Load, change and save (one operator at a time)."""
+        roster = change(self.load())
+        self.save(roster)
+        return roster

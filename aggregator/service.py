@@ -22,11 +22,13 @@ import numpy as np
 
 from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator, Applied, Duplicate, Outcome
-from aggregator.factory import build_strategy, train_config
+from aggregator.activity import ActiveWorkers
+from aggregator.factory import build_norm_bound, build_strategy, train_config
+from aggregator.identity import IdentityPolicy
 from aggregator.observer import NullObserver, Observer
 from aggregator.private import privacy_report, restore_strategy
 from aggregator.progress import RateMeter, StalenessStats, WorkerSeen
-from aggregator.roster import Roster
+from aggregator.roster import RosterFile
 from aggregator.settings import AggregatorSettings
 from aggregator.state import AggregatorState, AppliedWindow
 from aggregator.status import build_status
@@ -107,7 +109,14 @@ class AggregatorService:
         self.limits = Limits(max_message_bytes=settings.max_message_bytes)
         self.strategy = build_strategy(settings)
         self.config = train_config(settings, self.strategy)
-        self.core = Aggregator(self._restore_state(), self.strategy, max_staleness=settings.max_staleness)
+        self._roster_file = RosterFile(settings.roster_file) if settings.roster_file else None
+        self.core = Aggregator(
+            self._restore_state(),
+            self.strategy,
+            max_staleness=settings.max_staleness,
+            identity=IdentityPolicy(settings.identity, self._roster_file.load() if self._roster_file else None),
+            norm_bound=build_norm_bound(settings),
+        )
         self.prefetch = settings.prefetch or auto_prefetch(self.core.state.weights)
         self.max_batch = settings.max_batch or self.prefetch
         run_path = settings.run_path
@@ -124,7 +133,7 @@ class AggregatorService:
         self._version_rate = RateMeter()
         self._staleness = StalenessStats()
         self._workers: dict[str, WorkerSeen] = {}
-        self._roster = Roster(settings.worker_timeout)
+        self._active = ActiveWorkers(settings.worker_timeout)
         self._last_eval: dict[str, Any] | None = None
         self._last_eval_version = -1
         self._last_progress = 0.0
@@ -211,6 +220,7 @@ class AggregatorService:
             self._evaluate()
         while not self.stop.is_set():
             self._session.process_events(POLL_SECONDS)
+            self._refresh_roster()
             while self._inbox:
                 self._handle_batch()
             if self._requests:
@@ -261,16 +271,35 @@ class AggregatorService:
             self._session.ack(delivery.delivery_tag)
 
     def _outcome(self, delivery: Delivery) -> Outcome:
+        sender = delivery.properties.user_id
+        refused = self.core.admit(sender)  # nothing from an unaccepted sender is even decoded
+        if refused:
+            return refused
         try:
             update = decode(delivery.body, ClientUpdate, content_type=delivery.properties.content_type, limits=self.limits)
         except DecodeError as exc:
             return self.core.reject(Rejected(exc.reason, exc.detail))
-        self._roster.seen(update.worker_id, time.monotonic())
-        return self.core.handle(update)
+        outcome = self.core.handle(update, sender=sender)
+        if not isinstance(outcome, Rejected):  # a refused or forged update says nothing about who is active
+            self._active.seen(update.worker_id, time.monotonic())
+        return outcome
+
+    def _refresh_roster(self) -> None:
+        """Pick up workers added or revoked since the roster was last read."""
+        if self._roster_file is None:
+            return
+        try:
+            roster = self._roster_file.reload_if_changed()
+        except ValueError as exc:
+            log.warning("keeping the previous roster: %s is invalid (%s)", self._roster_file.path, exc)
+            return
+        if roster is not None:
+            self.core.identity = IdentityPolicy(self.settings.identity, roster)
+            log.info("roster: %d active, %d revoked workers", len(roster.active), len(roster.revoked))
 
     def _close_round(self) -> None:
         """Synchronous strategies: step once every active worker has contributed, then publish."""
-        if not self.core.close_round(self._roster.active(time.monotonic())):
+        if not self.core.close_round(self._active.active(time.monotonic())):
             return
         self.state.commit += 1
         self._version_rate.mark(time.monotonic())
@@ -351,7 +380,7 @@ class AggregatorService:
             except DecodeError as exc:
                 log.info("ignoring an invalid model request: %s", exc)
             else:
-                self._roster.seen(request.worker_id, time.monotonic())
+                self._active.seen(request.worker_id, time.monotonic())
                 if request.worker_id not in answered:
                     answered.add(request.worker_id)
                     self._send_to_worker(request.worker_id)

@@ -7,13 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
+from aggregator.defence_settings import DefenceSettings
 from aggregator.staleness import StalenessName
 from fedmq.observability import ObservabilitySettings
 from privacy.settings import AggregatorPrivacySettings
 from worker.settings import TaskSettings
 
 
-class AggregatorSettings(ObservabilitySettings, TaskSettings, AggregatorPrivacySettings):
+class AggregatorSettings(ObservabilitySettings, DefenceSettings, TaskSettings, AggregatorPrivacySettings):
     """Strategy, training configuration for workers, stop conditions, and where state lives."""
 
     strategy: Literal["fedasync", "fedbuff", "fedavg"] = Field(

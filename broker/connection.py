@@ -14,7 +14,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pika
 import pika.exceptions as pe
@@ -31,7 +31,7 @@ from broker.errors import (
     ResourceLocked,
     TopologyMismatch,
 )
-from broker.settings import BrokerSettings
+from broker.settings import BrokerSettings, read_secret
 from broker.tuning import tune_pika_receive
 
 log = logging.getLogger(__name__)
@@ -79,14 +79,25 @@ def backoff_delay(attempt: int, maximum: float, rng: random.Random | None = None
     return ceiling * rng.uniform(0.5, 1.0)
 
 
+def _with_password_slot(url: str) -> str:
+    """``amqps://user@host/`` -> ``amqps://user:@host/``: pika cannot parse a user without a password
+    (the password then comes from ``amqp_password_file``)."""
+    parts = urlsplit(url)
+    if parts.username is None or parts.password is not None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace("@", ":@", 1)))
+
+
 def connection_parameters(settings: BrokerSettings) -> pika.URLParameters:
     """pika parameters from settings: heartbeat, timeouts, TLS with verification."""
-    params = pika.URLParameters(settings.amqp_url)
+    params = pika.URLParameters(_with_password_slot(settings.amqp_url))
     params.heartbeat = settings.heartbeat
     params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT
     params.connection_attempts = 1
     params.socket_timeout = 10
     params.client_properties = {"connection_name": "fedmq"}
+    if settings.amqp_password_file:
+        params.credentials = pika.PlainCredentials(params.credentials.username, read_secret(settings.amqp_password_file))
     if urlsplit(settings.amqp_url).scheme == "amqps":
         context = ssl.create_default_context(cafile=settings.tls_ca_file)
         if settings.tls_cert_file:

@@ -32,6 +32,9 @@ class BrokerSettings(BaseSettings):
     max_message_bytes: int = Field(
         128 << 20, ge=1 << 10, description="Largest message accepted or sent (RabbitMQ 4.x defaults to 16 MiB)."
     )
+    amqp_password_file: str | None = Field(
+        None, description="Read the broker password from this file (e.g. a Docker secret) instead of the URL."
+    )
     tls_ca_file: str | None = Field(None, description="CA bundle to verify the broker (amqps).")
     tls_cert_file: str | None = Field(None, description="Client certificate for mutual TLS.")
     tls_key_file: str | None = Field(None, description="Client key for mutual TLS.")
@@ -55,3 +58,9 @@ def mask_url(url: str) -> str:
         return url
     netloc = re.sub(r":[^:@]*@", ":***@", parts.netloc, count=1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def read_secret(path: str) -> str:
+    """A secret from a file (e.g. a Docker secret), without its trailing newline."""
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().rstrip("\r\n")

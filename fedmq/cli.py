@@ -11,7 +11,7 @@ from fedmq.cliargs import CliError, OneLineParser
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
-    from fedmq.commands import aggregator, demo, report, simulate, status, worker
+    from fedmq.commands import aggregator, broker, demo, report, simulate, status, worker
 
     return {
         "aggregator": ("run the aggregator", aggregator.setup),
@@ -20,6 +20,7 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Call
         "status": ("queues, progress, workers and dead letters of a federation", status.setup),
         "report": ("PNG figures and a markdown summary of a run directory", report.setup),
         "simulate": ("the same strategies and trainers on a virtual clock, no broker", simulate.setup),
+        "broker": ("provision a federation on RabbitMQ: vhost, aggregator and worker users", broker.setup),
     }
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from aggregator.core import Aggregator, Applied
 from aggregator.factory import build_strategy, train_config
 from aggregator.progress import StalenessStats
-from aggregator.roster import Roster
+from aggregator.activity import ActiveWorkers
 from aggregator.state import AggregatorState, AppliedWindow
 from schemas.messages import ClientUpdate
 from simulator.distributions import parse_distribution
@@ -83,7 +83,7 @@ class Simulation:
         self.strategy = build_strategy(settings)
         self.config = train_config(settings, self.strategy)
         self.core = Aggregator(state, self.strategy, max_staleness=settings.max_staleness)
-        self.roster = Roster(settings.worker_timeout)
+        self.roster = ActiveWorkers(settings.worker_timeout)
         self.duration = parse_distribution(settings.duration)
         spread = parse_distribution(settings.speed_distribution) if settings.speed_distribution else None
         speeds = client_speeds(settings.client_count, parse_speeds(settings.speeds), spread, self.rng)

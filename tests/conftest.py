@@ -17,6 +17,7 @@ from broker.topology import delete_topology
 if TYPE_CHECKING:
     from tests.procs import Federation
     from tests.rabbit_node import RabbitNode
+    from tests.secure_node import SecureNode
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/%2F")
 
@@ -72,3 +73,15 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RabbitNod
         yield node
     finally:
         node.destroy()
+
+
+@pytest.fixture(scope="session")
+def secure_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["SecureNode"]:
+    """One private node with the management API and TLS, shared by the security tests (each uses its own vhost)."""
+    from tests.secure_node import start_secure_node
+
+    secure = start_secure_node(tmp_path_factory.mktemp("secure-rabbit"))
+    try:
+        yield secure
+    finally:
+        secure.node.destroy()

@@ -88,8 +88,11 @@ class RabbitNode:
         subprocess.run([str(RABBIT_BIN / "rabbitmq-server"), "-detached"], env=self._env(), check=True, timeout=60)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if self.ctl("await_startup", "--timeout", "5", timeout=30).returncode == 0 and port_open(self.port):
-                return self
+            try:
+                if self.ctl("await_startup", "--timeout", "5", timeout=30).returncode == 0 and port_open(self.port):
+                    return self
+            except subprocess.TimeoutExpired:
+                pass  # a loaded machine: rabbitmqctl itself can be slow to answer; keep polling until the deadline
             time.sleep(0.5)
         raise RuntimeError(f"RabbitMQ node {self.node} did not start; see {self.base / 'log'}")
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from aggregator.aggregate import weighted_average
 from aggregator.core import Aggregator
-from aggregator.roster import Roster
+from aggregator.activity import ActiveWorkers
 from aggregator.state import AggregatorState, AppliedWindow
 from aggregator.strategy import Contribution
 from aggregator.synchronous import FedAvg
@@ -104,7 +104,7 @@ def test_the_core_makes_a_version_only_when_the_round_closes() -> None:
 
 
 def test_the_roster_forgets_workers_after_the_timeout() -> None:
-    roster = Roster(timeout=10.0)
+    roster = ActiveWorkers(timeout=10.0)
     roster.seen("a", 0.0)
     roster.seen("b", 5.0)
 

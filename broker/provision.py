@@ -1,0 +1,106 @@
+"""Provision a federation on RabbitMQ: its vhost, the aggregator's user, one user per worker.
+
+Each function is a few management API calls (see ``broker.management``);
+the permissions themselves come from ``broker.permissions``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from broker.management import ManagementClient, ManagementError, segment
+from broker.names import Names
+from broker.permissions import Permissions, aggregator_permissions, worker_permissions
+
+USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+CLOSE_REASON = "fedmq: the worker was revoked"
+
+
+class ProvisionError(ValueError):
+    """A provisioning request that would be unsafe or cannot be done (one line for the CLI)."""
+
+
+@dataclass(frozen=True)
+class Federation:
+    """Which federation (namespace) lives in which vhost."""
+
+    names: Names
+    vhost: str
+
+
+def new_password() -> str:
+    """192 random bits, URL-safe (it ends up in an amqp:// URL)."""
+    return secrets.token_urlsafe(24)
+
+
+def get_user(client: ManagementClient, name: str) -> dict[str, Any] | None:
+    return client.request("GET", f"users/{segment(name)}", allow_missing=True)
+
+
+def _tags(user: dict[str, Any]) -> list[str]:
+    tags = user.get("tags", [])
+    return [t for t in tags.split(",") if t] if isinstance(tags, str) else list(tags)
+
+
+def _create_user(client: ManagementClient, name: str, password: str) -> None:
+    """A new user with no tags (no management UI, no administration); refuses to overwrite one."""
+    if not USER_NAME.match(name):
+        raise ProvisionError(f"user name {name!r} must match {USER_NAME.pattern}")
+    if get_user(client, name) is not None:
+        raise ProvisionError(f"user {name!r} already exists; remove it first (or pick another name)")
+    client.request("PUT", f"users/{segment(name)}", {"password": password, "tags": ""})
+
+
+def _grant(client: ManagementClient, vhost: str, user: str, permissions: Permissions) -> None:
+    client.request("PUT", f"permissions/{segment(vhost)}/{segment(user)}", permissions.as_api_body())
+
+
+def init_federation(client: ManagementClient, fed: Federation, aggregator_user: str, password: str) -> None:
+    """Create the federation's vhost and its aggregator user (the vhost may exist already).
+
+    The management API grants whoever creates a vhost full permissions on it;
+    we take them back, so the administrator's account is not a usable
+    federation member by accident (it can always grant itself access again).
+    """
+    client.request("PUT", f"vhosts/{segment(fed.vhost)}", {"description": f"fedmq federation {fed.names.namespace}"})
+    client.request("DELETE", f"permissions/{segment(fed.vhost)}/{segment(client.user)}", allow_missing=True)
+    _create_user(client, aggregator_user, password)
+    _grant(client, fed.vhost, aggregator_user, aggregator_permissions(fed.names))
+
+
+def add_worker(client: ManagementClient, fed: Federation, worker_id: str, password: str) -> None:
+    """A worker's user (its name is its worker id) with the worker's least privileges."""
+    if client.request("GET", f"vhosts/{segment(fed.vhost)}", allow_missing=True) is None:
+        raise ProvisionError(f"vhost {fed.vhost!r} does not exist; run `fedmq broker init` first")
+    _create_user(client, worker_id, password)
+    _grant(client, fed.vhost, worker_id, worker_permissions(fed.names, worker_id))
+
+
+def close_connections(client: ManagementClient, user: str) -> int:
+    """Close every open connection of ``user``; returns how many were closed."""
+    closed = 0
+    for conn in client.request("GET", "connections?columns=name,user") or []:
+        if conn.get("user") == user:
+            _close(client, conn["name"])
+            closed += 1
+    return closed
+
+
+def _close(client: ManagementClient, name: str) -> None:
+    try:
+        client.request("DELETE", f"connections/{segment(name)}", allow_missing=True, headers={"X-Reason": CLOSE_REASON})
+    except ManagementError:
+        pass  # it closed by itself meanwhile
+
+
+def remove_worker(client: ManagementClient, worker_id: str) -> int:
+    """Revoke a worker: delete its user (no new connection) and close its connections; returns how many."""
+    user = get_user(client, worker_id)
+    if user is not None and _tags(user):
+        raise ProvisionError(f"user {worker_id!r} has tags {_tags(user)}: it is not a worker, refusing to delete it")
+    if user is not None:
+        client.request("DELETE", f"users/{segment(worker_id)}", allow_missing=True)
+    return close_connections(client, worker_id)

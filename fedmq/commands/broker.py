@@ -1,0 +1,113 @@
+"""``fedmq broker init | add-worker NAME | remove-worker NAME``: provision a federation's users.
+
+Talks to RabbitMQ's management API as an administrator whose password comes
+from ``FEDMQ_MANAGEMENT_PASSWORD`` or ``--management-password-file`` (never a
+flag). A new user's password is read from ``--password-file`` if that file
+exists, otherwise generated and written there (mode 0600), or printed once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Callable
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field
+
+from aggregator.roster import RosterFile
+from broker.management import ManagementClient, ManagementSettings
+from broker.names import Names
+from broker.permissions import aggregator_permissions, worker_permissions
+from broker.provision import Federation, add_worker, init_federation, new_password, remove_worker
+from broker.settings import read_secret
+from fedmq.cliargs import OneLineParser, add_settings_arguments, settings_from_args
+
+
+class ProvisionSettings(ManagementSettings):
+    """Which federation to provision, and where the new user's secret and the roster go."""
+
+    namespace: str = Field("fedmq", pattern=r"^[a-z0-9][a-z0-9_\-]{0,47}$", description="The federation's namespace.")
+    vhost: str | None = Field(None, description="The federation's vhost (default: the namespace).")
+    aggregator_user: str | None = Field(None, description="init: the aggregator's user (default <namespace>-aggregator).")
+    password_file: str | None = Field(None, description="The new user's password: read if the file exists, else generated into it.")
+    roster_file: str | None = Field(None, description="Roster the aggregator reads (strict identity); updated by add/remove-worker.")
+
+    def federation(self) -> Federation:
+        return Federation(Names(self.namespace), self.vhost or self.namespace)
+
+
+def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    sub = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    actions = {
+        "init": "create the federation's vhost and the aggregator's user",
+        "add-worker": "create a worker's user with least-privilege permissions",
+        "remove-worker": "revoke a worker: delete its user and close its connections",
+        "permissions": "print the permissions entries of a definitions file (offline; for docker compose)",
+    }
+    for action, help_text in actions.items():
+        p = sub.add_parser(action, help=help_text, description=help_text)
+        if action in ("add-worker", "remove-worker"):
+            p.add_argument("name", help="The worker's id, which is also its RabbitMQ user name.")
+        if action == "permissions":
+            p.add_argument("workers", nargs="*", help="Worker ids (each is also a user name).")
+        add_settings_arguments(p, ProvisionSettings, skip={"management_password"})
+    return run
+
+
+def _password(settings: ProvisionSettings) -> tuple[str, str]:
+    """(password, where it is) for a new user."""
+    if settings.password_file and Path(settings.password_file).exists():
+        return read_secret(settings.password_file), f"read from {settings.password_file}"
+    password = new_password()
+    if settings.password_file:
+        fd = os.open(settings.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password + "\n")
+        return password, f"generated into {settings.password_file}"
+    return password, f"generated: {password}"
+
+
+def _url_hint(settings: ProvisionSettings, user: str) -> str:
+    host = urlsplit(settings.management_url).hostname or "localhost"
+    return f"amqps://{user}:<password>@{host}:5671/{quote(settings.federation().vhost, safe='')}"
+
+
+def definitions_permissions(settings: ProvisionSettings, workers: list[str]) -> list[dict[str, str]]:
+    """The ``permissions`` list of a RabbitMQ definitions file for the aggregator and ``workers``."""
+    fed = settings.federation()
+    grants = {settings.aggregator_user or f"{settings.namespace}-aggregator": aggregator_permissions(fed.names)}
+    grants.update({w: worker_permissions(fed.names, w) for w in workers})
+    return [{"user": user, "vhost": fed.vhost, **p.as_api_body()} for user, p in grants.items()]
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(ProvisionSettings, args)
+    if args.action == "permissions":
+        print(json.dumps({"permissions": definitions_permissions(settings, args.workers)}, indent=2))
+        return 0
+    client = ManagementClient.from_settings(settings)
+    fed = settings.federation()
+    roster = RosterFile(settings.roster_file) if settings.roster_file else None
+    if args.action == "init":
+        user = settings.aggregator_user or f"{settings.namespace}-aggregator"
+        password, where = _password(settings)
+        init_federation(client, fed, user, password)
+        print(f"vhost {fed.vhost!r} ready; aggregator user {user!r} created (password {where})")
+        print(f"  AMQP_URL={_url_hint(settings, user)}")
+        return 0
+    if args.action == "add-worker":
+        password, where = _password(settings)
+        add_worker(client, fed, args.name, password)
+        if roster:
+            roster.update(lambda r: r.with_worker(args.name))
+        print(f"worker {args.name!r} added to vhost {fed.vhost!r} (password {where})")
+        print(f"  AMQP_URL={_url_hint(settings, args.name)}  --worker-id {args.name}")
+        return 0
+    closed = remove_worker(client, args.name)
+    if roster:
+        roster.update(lambda r: r.without_worker(args.name))
+    print(f"worker {args.name!r} revoked: user deleted, {closed} connection(s) closed")
+    return 0

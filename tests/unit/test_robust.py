@@ -1,0 +1,158 @@
+"""Norm bound, coordinate-wise median and trimmed mean, and the robust FedBuff buffer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aggregator.core import Aggregator, Applied
+from aggregator.robust import MIN_HISTORY, NormBound, Screened, coordinate_median, trim_count, trimmed_mean, update_norm
+from aggregator.robust_strategy import RobustFedBuff
+from aggregator.staleness import Constant
+from aggregator.state import AggregatorState, AppliedWindow
+from aggregator.strategy import Contribution, FedAsync
+from aggregator.validation import Rejected
+from schemas.messages import ClientUpdate
+
+MODEL = {"w": np.zeros(4, np.float32)}
+
+
+def delta(value: float) -> dict[str, np.ndarray]:
+    return {"w": np.full(4, value, np.float32)}
+
+
+def test_update_norm_of_weights_is_the_distance_from_the_model() -> None:
+    model = {"w": np.full(4, 1.0, np.float32)}
+
+    assert update_norm({"w": np.full(4, 3.0, np.float32)}, model, "weights") == pytest.approx(4.0)
+    assert update_norm({"w": np.full(4, 3.0, np.float32)}, model, "delta") == pytest.approx(6.0)
+
+
+def test_update_norm_does_not_overflow_in_float32() -> None:
+    assert update_norm(delta(1e30), MODEL, "delta") == pytest.approx(2e30)
+
+
+def calibrated(bound: NormBound, value: float = 1.0) -> NormBound:
+    """Feed the calibration updates (refused) and one more (accepted)."""
+    for _ in range(MIN_HISTORY - 1):
+        verdict = bound.screen(delta(value), MODEL, "delta")
+        assert isinstance(verdict, Rejected) and verdict.reason == "norm-calibrating"
+    assert isinstance(bound.screen(delta(value), MODEL, "delta"), Screened)
+    return bound
+
+
+def test_the_norm_bound_rejects_an_update_far_above_the_running_median() -> None:
+    bound = calibrated(NormBound(factor=3.0))
+    assert isinstance(bound.screen(delta(1.1), MODEL, "delta"), Screened)
+
+    verdict = bound.screen(delta(100.0), MODEL, "delta")
+
+    assert isinstance(verdict, Rejected) and verdict.reason == "norm-bound"
+
+
+def test_the_norm_bound_clips_to_the_limit_when_asked() -> None:
+    bound = calibrated(NormBound(factor=2.0, action="clip"))
+
+    verdict = bound.screen(delta(100.0), MODEL, "delta")
+
+    # history 2 x 5, 200 -> median 2 -> limit 4
+    assert isinstance(verdict, Screened) and verdict.clipped
+    assert update_norm(verdict.arrays, MODEL, "delta") == pytest.approx(4.0, rel=1e-5)
+
+
+def test_clipping_a_weights_update_moves_it_towards_the_model() -> None:
+    model = {"w": np.ones(4, np.float32)}
+    bound = NormBound(factor=2.0, action="clip")
+    for _ in range(MIN_HISTORY):
+        bound.screen({"w": np.full(4, 1.5, np.float32)}, model, "weights")
+
+    verdict = bound.screen({"w": np.full(4, 101.0, np.float32)}, model, "weights")
+
+    assert isinstance(verdict, Screened)
+    np.testing.assert_allclose(verdict.arrays["w"], 2.0, rtol=1e-5)  # 1 + (2 * 1.0) / 2 per coordinate
+
+
+def test_nothing_passes_before_the_bound_is_calibrated() -> None:
+    bound = NormBound(factor=3.0)
+
+    verdict = bound.screen(delta(1000.0), MODEL, "delta")
+
+    assert isinstance(verdict, Rejected) and verdict.reason == "norm-calibrating"
+    assert bound.bound() is None
+
+
+def test_the_bound_follows_honest_updates_as_they_shrink() -> None:
+    bound = NormBound(factor=3.0, window=5)
+    for value in (10.0,) * 5 + (1.0,) * 3:
+        bound.screen(delta(value), MODEL, "delta")
+
+    assert bound.bound() == pytest.approx(3.0 * 2.0)
+
+
+def test_coordinate_median_ignores_a_minority_of_outliers() -> None:
+    stack = np.array([[1.0, 2.0], [1.1, 2.1], [0.9, 1.9], [1e6, -1e6], [-1e6, 1e6]])
+
+    np.testing.assert_allclose(coordinate_median(stack), [1.0, 2.0])
+
+
+def test_trimmed_mean_drops_the_extremes_per_coordinate() -> None:
+    stack = np.array([[1.0], [2.0], [3.0], [100.0], [-100.0]])
+
+    np.testing.assert_allclose(trimmed_mean(stack, 1), [2.0])
+    np.testing.assert_allclose(trimmed_mean(stack, 0), [6.0 / 5])
+    with pytest.raises(ValueError):
+        trimmed_mean(stack, 3)
+
+
+def test_trim_count_always_leaves_a_middle() -> None:
+    assert [trim_count(10, 0.2), trim_count(8, 0.25), trim_count(2, 0.49), trim_count(3, 0.4)] == [2, 2, 0, 1]
+
+
+def contribution(value: float, staleness: int = 0) -> Contribution:
+    return Contribution(update_id=f"u{value}", worker_id="w", staleness=staleness, num_examples=10**9, arrays=delta(value))
+
+
+@pytest.mark.parametrize("rule", ["median", "trimmed-mean"])
+def test_robust_fedbuff_steps_by_the_robust_aggregate_of_its_buffer(rule: str) -> None:
+    model = {"w": np.zeros(4, np.float32)}
+    strategy = RobustFedBuff(rule=rule, buffer_size=5, trim_fraction=0.2, staleness=Constant())  # type: ignore[arg-type]
+    outcomes = [strategy.add(model, contribution(v)) for v in (1.0, 1.2, 0.8, 1000.0, 1.0)]
+
+    assert [o.stepped for o in outcomes] == [False] * 4 + [True]
+    np.testing.assert_allclose(model["w"], 1.0 if rule == "median" else (1.0 + 1.2 + 1.0) / 3, rtol=1e-6)
+    assert strategy.pending() == 0
+
+
+def test_robust_fedbuff_survives_a_checkpoint_mid_buffer() -> None:
+    model = {"w": np.zeros(4, np.float32)}
+    first = RobustFedBuff(buffer_size=3, staleness=Constant())
+    first.add(model, contribution(1.0))
+    first.add(model, contribution(2.0))
+    scalars, arrays = first.state()
+
+    second = RobustFedBuff(buffer_size=3, staleness=Constant())
+    second.restore(scalars, {k: np.array(v) for k, v in arrays.items()})
+    outcome = second.add(model, contribution(3.0))
+
+    assert outcome.stepped
+    np.testing.assert_allclose(model["w"], 2.0)
+
+
+def test_the_core_rejects_a_scaled_update_with_the_norm_bound() -> None:
+    weights = {"w": np.zeros(4, np.float32)}
+    state = AggregatorState(run_id="r", version=0, weights=weights, applied=AppliedWindow(100))
+    core = Aggregator(state, FedAsync(alpha=0.5), max_staleness=None, norm_bound=NormBound(factor=3.0))
+
+    def update(i: int, value: float) -> ClientUpdate:
+        return ClientUpdate(
+            update_id=f"update-{i:04d}", worker_id="w", base_version=core.state.version, num_examples=1,
+            update_kind="weights", train_seconds=0.0, arrays={"w": core.state.weights["w"] + np.float32(value)},
+        )
+
+    honest = [core.handle(update(i, 0.1)) for i in range(MIN_HISTORY + 2)]
+    attack = core.handle(update(99, 100.0))
+
+    assert all(isinstance(o, Applied) for o in honest[MIN_HISTORY - 1 :])
+    assert isinstance(attack, Rejected) and attack.reason == "norm-bound"
+    assert core.state.counters.rejected == {"norm-calibrating": MIN_HISTORY - 1, "norm-bound": 1}
+    assert np.abs(core.state.weights["w"]).max() < 1.0
