@@ -329,8 +329,13 @@ class AggregatorService:
         )
 
     def _dead_letter(self, delivery: Delivery, rejected: Rejected) -> None:
-        props = dead_letter_properties(delivery.properties, rejected.reason, rejected.detail)
-        self._session.publish(self.names.dead_exchange, "", delivery.body, props, mandatory=True)
+        body = delivery.body
+        oversize = len(body) > self.limits.max_message_bytes
+        props = dead_letter_properties(
+            delivery.properties, rejected.reason, rejected.detail, dropped_body_bytes=len(body) if oversize else None
+        )
+        # An oversize body is not kept: the reason says enough, and the dead-letter queue stays small.
+        self._session.publish(self.names.dead_exchange, "", b"" if oversize else body, props, mandatory=True)
         self.audit.write(
             "rejected",
             message_id=delivery.properties.message_id,

@@ -13,6 +13,7 @@ SCHEMA_HEADER = "fedmq-schema"
 REASON_HEADER = "x-fedmq-reason"
 DETAIL_HEADER = "x-fedmq-detail"
 ORIGINAL_USER_HEADER = "x-fedmq-original-user-id"
+DROPPED_BODY_HEADER = "x-fedmq-dropped-body-bytes"
 REQUEST_TTL_MS = 60_000
 
 
@@ -67,7 +68,9 @@ def request_properties(worker_id: str, user_id: str | None) -> Properties:
     )
 
 
-def dead_letter_properties(original: Properties, reason: str, detail: str) -> Properties:
+def dead_letter_properties(
+    original: Properties, reason: str, detail: str, *, dropped_body_bytes: int | None = None
+) -> Properties:
     """The original properties plus the rejection reason.
 
     ``user_id`` moves into a header: republished with the aggregator's
@@ -78,6 +81,8 @@ def dead_letter_properties(original: Properties, reason: str, detail: str) -> Pr
     headers[DETAIL_HEADER] = detail[:1000]
     if original.user_id is not None:
         headers[ORIGINAL_USER_HEADER] = original.user_id
+    if dropped_body_bytes is not None:
+        headers[DROPPED_BODY_HEADER] = dropped_body_bytes
     return Properties(
         content_type=original.content_type,
         message_id=original.message_id,
