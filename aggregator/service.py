@@ -35,7 +35,7 @@ from aggregator.status import build_status
 from aggregator.validation import Rejected
 from broker.connection import AmqpSession, Delivery, backoff_delay
 from broker.errors import ConnectionLost, PublishFailed
-from broker.names import BROADCAST_KEY, STATUS_KEY, Names, worker_key
+from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.properties import dead_letter_properties, model_properties, status_properties
 from broker.topology import declare_status_queue, declare_topology
 from fedmq.eventlog import EventLog
@@ -475,7 +475,7 @@ class AggregatorService:
             stopped_because=self._stopped_because,
         )
         try:
-            self._session.publish(self.names.models_exchange, STATUS_KEY, encode_status(report), status_properties(), mandatory=False)
+            self._session.publish(self.names.status_exchange, "", encode_status(report), status_properties(), mandatory=False)
         except PublishFailed as exc:
             log.debug("status report not published (%s)", exc)
 

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 #: Routing keys on the models exchange.
 BROADCAST_KEY = "broadcast"
-#: Reaches only the status queue (the aggregator's latest status report).
-STATUS_KEY = "status"
 #: Routing keys on the inbox exchange.
 UPDATE_KEY = "update"
 REQUEST_KEY = "request"
@@ -49,6 +47,11 @@ class Names:
         return f"{self.namespace}.dead"
 
     @property
+    def status_exchange(self) -> str:
+        """Fanout to the status queue; its own exchange, so no worker may bind to it."""
+        return f"{self.namespace}.status"
+
+    @property
     def status_queue(self) -> str:
         return f"{self.namespace}.status"
 
@@ -68,4 +71,4 @@ class Names:
         return [self.results_queue, self.requests_queue, self.dead_queue, self.status_queue]
 
     def exchanges(self) -> list[str]:
-        return [self.models_exchange, self.inbox_exchange, self.dead_exchange]
+        return [self.models_exchange, self.inbox_exchange, self.dead_exchange, self.status_exchange]

@@ -13,11 +13,12 @@ What each role may do (``ns`` is the federation's namespace, see ``broker.names`
 role           may                                         may not
 =============  ==========================================  =====================================
 worker ``w``   declare, bind and consume ``ns.models.w``;  publish a model; consume or bind the
-               publish to ``ns.inbox`` (updates, requests)  results queue; touch other workers'
-                                                           queues; write the default exchange
+               publish to ``ns.inbox`` (updates, requests); results or status queues; touch other
+               claim a partition (``ns.partition.<i>``)     workers' queues; write the default
+                                                           exchange
 aggregator     declare the shared topology; consume        publish to ``ns.inbox`` (it cannot
                ``ns.results``/``ns.requests``; publish to  forge updates); touch worker queues
-               ``ns.models`` and ``ns.dead``
+               ``ns.models``, ``ns.dead``, ``ns.status``
 =============  ==========================================  =====================================
 
 The strings are meant to be reused: ``fedmq broker`` sends them to the
@@ -55,10 +56,10 @@ def exactly(*names: str) -> str:
 
 
 def worker_permissions(names: Names, worker_id: str) -> Permissions:
-    """A worker owns its model queue and may publish to the inbox, nothing more."""
+    """A worker owns its model queue, may claim a data partition and publish to the inbox, nothing more."""
     own_queue = names.worker_queue(worker_id)
     return Permissions(
-        configure=exactly(own_queue),
+        configure=exactly(own_queue) + "|" + f"^{re.escape(names.claim_prefix)}[0-9]+$",
         write=exactly(names.inbox_exchange, own_queue),
         read=exactly(names.models_exchange, own_queue),
     )
@@ -73,6 +74,6 @@ def aggregator_permissions(names: Names) -> Permissions:
     """
     return Permissions(
         configure=exactly(*names.exchanges(), *names.queues()),
-        write=exactly(names.models_exchange, names.dead_exchange, *names.queues()),
-        read=exactly(names.inbox_exchange, names.dead_exchange, *names.queues()),
+        write=exactly(names.models_exchange, names.dead_exchange, names.status_exchange, *names.queues()),
+        read=exactly(names.inbox_exchange, names.dead_exchange, names.status_exchange, *names.queues()),
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.connection import AmqpSession, translated
-from broker.names import BROADCAST_KEY, REQUEST_KEY, STATUS_KEY, UPDATE_KEY, Names, worker_key
+from broker.names import BROADCAST_KEY, REQUEST_KEY, UPDATE_KEY, Names, worker_key
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,9 @@ def declare_status_queue(session: AmqpSession, names: Names) -> None:
     ch = session.channel
     with translated(f"declare {names.status_queue}"):
         # Latest-value, like a worker's model queue; durable because 4.x deprecates transient shared queues.
+        ch.exchange_declare(names.status_exchange, "fanout", durable=True)
         ch.queue_declare(names.status_queue, durable=True, arguments=worker_queue_arguments())
-        ch.queue_bind(names.status_queue, names.models_exchange, routing_key=STATUS_KEY)
+        ch.queue_bind(names.status_queue, names.status_exchange)
 
 
 def declare_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from aggregator.progress import WorkerSeen
 from aggregator.status import build_status
 from broker.connection import AmqpSession
-from broker.names import STATUS_KEY, Names
+from broker.names import Names
 from broker.properties import dead_letter_properties, status_properties, update_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_status_queue, declare_topology
@@ -71,7 +71,7 @@ def test_status_shows_the_latest_report_and_dead_letters_and_consumes_nothing(br
         declare_topology(session, names)
         declare_status_queue(session, names)
         for version in (3, 4):
-            session.publish(names.models_exchange, STATUS_KEY, report(version), status_properties(), mandatory=True)
+            session.publish(names.status_exchange, "", report(version), status_properties(), mandatory=True)
         for reason in ("non-finite", "non-finite", "future-version"):
             props = dead_letter_properties(update_properties("u-" + reason, "guest", 0), reason, "test")
             session.publish(names.dead_exchange, "", b"x", props)
