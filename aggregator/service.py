@@ -22,13 +22,14 @@ import numpy as np
 
 from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator, Applied, Duplicate, Outcome
+from aggregator.failpoints import Failpoints
 from aggregator.factory import build_strategy, train_config
 from aggregator.progress import RateMeter, StalenessStats
 from aggregator.settings import AggregatorSettings
 from aggregator.state import AggregatorState, AppliedWindow
 from aggregator.validation import Rejected
 from broker.connection import AmqpSession, Delivery, backoff_delay
-from broker.errors import ConnectionLost, PublishFailed
+from broker.errors import BrokerUnavailable, ConnectionLost, PublishFailed
 from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.properties import dead_letter_properties, model_properties
 from broker.topology import declare_topology
@@ -101,6 +102,7 @@ class AggregatorService:
         self.strategy = build_strategy(settings)
         self.config = train_config(settings, self.strategy)
         self.core = Aggregator(self._restore_state(), self.strategy, max_staleness=settings.max_staleness)
+        self.failpoints = Failpoints(settings.failpoint)
         self.prefetch = settings.prefetch or auto_prefetch(self.core.state.weights)
         self.max_batch = settings.max_batch or self.prefetch
         run_path = settings.run_path
@@ -155,16 +157,18 @@ class AggregatorService:
     def run(self) -> RunSummary:
         """Serve until a stop condition (then publish the final model) or a signal."""
         self.audit.write("start", run_id=self.state.run_id, version=self.state.version, commit=self.state.commit)
-        attempt = 0
+        attempt, attached = 0, False
         try:
             while not self.stop.is_set():
                 try:
                     self._attach()
-                    attempt = 0
+                    attempt, attached = 0, True
                     if self.state.finished or self._serve():
                         self._finish()
                         break
-                except ConnectionLost as exc:
+                except (ConnectionLost, BrokerUnavailable) as exc:
+                    if isinstance(exc, BrokerUnavailable) and not attached:
+                        raise  # never reached it: a wrong URL or no broker, not an outage to sit out
                     self._inbox.clear()
                     self._requests.clear()
                     delay = backoff_delay(attempt, self.settings.connect_backoff_max)
@@ -221,10 +225,13 @@ class AggregatorService:
             self.state.commit += 1
             for o in applied:
                 self._record_applied(o)
+            self.failpoints.reached("before-checkpoint")
             self._persist()
+            self.failpoints.reached("after-checkpoint")
         if self.state.version != version_before:
             self._version_rate.mark(time.monotonic(), self.state.version - version_before)
             self._publish_version(final=False)
+            self.failpoints.reached("after-publish")
         for delivery, outcome in outcomes:
             if isinstance(outcome, Rejected):
                 self._dead_letter(delivery, outcome)

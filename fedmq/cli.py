@@ -1,4 +1,4 @@
-"""The ``fedmq`` command: aggregator, worker, demo, status."""
+"""The ``fedmq`` command: aggregator, worker, demo, status, audit."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from fedmq.cliargs import CliError, OneLineParser
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
-    from fedmq.commands import aggregator, demo, status, worker
+    from fedmq.commands import aggregator, audit, demo, status, worker
 
     return {
         "aggregator": ("run the aggregator", aggregator.setup),
         "worker": ("run a worker", worker.setup),
         "demo": ("an aggregator and N workers on this machine, with progress and a summary", demo.setup),
         "status": ("queue depths and consumers of a federation", status.setup),
+        "audit": ("check a run's logs: every confirmed update applied exactly once, one set of weights per version", audit.setup),
     }
 
 

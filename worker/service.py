@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from broker.connection import AmqpSession, Delivery, backoff_delay
-from broker.errors import AccessRefused, BrokerError, ConnectionLost, PublishFailed
+from broker.errors import AccessRefused, BrokerError, BrokerUnavailable, ConnectionLost, PublishFailed, TopologyMismatch
 from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
 from broker.topology import declare_topology, declare_worker_queue
@@ -88,15 +88,17 @@ class WorkerService:
     # -- lifecycle -------------------------------------------------------------
     def run(self) -> WorkerStats:
         """Run until stopped, the final model arrives, or ``max_updates`` is reached."""
-        attempt = 0
+        attempt, attached = 0, False
         try:
             while not self.stop.is_set():
                 try:
                     self._attach()
-                    attempt = 0
+                    attempt, attached = 0, True
                     self._loop()
                     break
-                except ConnectionLost as exc:
+                except (ConnectionLost, BrokerUnavailable) as exc:
+                    if isinstance(exc, BrokerUnavailable) and not attached:
+                        raise  # never reached it: a wrong URL or no broker, not an outage to sit out
                     self.stats.reconnects += 1
                     delay = backoff_delay(attempt, self.settings.connect_backoff_max)
                     attempt += 1
@@ -114,8 +116,9 @@ class WorkerService:
         self._session.open()
         try:
             declare_topology(self._session, self.names)
-        except AccessRefused:
-            # A provisioned worker may not configure shared resources; they exist already.
+        except (AccessRefused, TopologyMismatch):
+            # A provisioned worker may not configure shared resources, or the aggregator (which
+            # owns them) declared other queue bounds: either way they exist already.
             self._session.open()
         queue = declare_worker_queue(self._session, self.names, self.settings.worker_id)
         self._session.set_prefetch(1)
@@ -207,6 +210,7 @@ class WorkerService:
             return
         model = st.latest
         st.training_base = model.version
+        self._events.write("training", base_version=model.version)
         st.training = BackgroundTask(
             lambda: self._train(model), name=f"fit-v{model.version}", on_done=self._wake
         ).start()
