@@ -40,6 +40,8 @@ class RabbitNode:
     port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
     extra_config: str = ""
+    #: Erlang terms for ``advanced.config``, e.g. ``{rabbit, [{channel_tick_interval, 1000}]}``.
+    advanced_config: str = ""
     plugins: tuple[str, ...] = ()
 
     @property
@@ -63,6 +65,7 @@ class RabbitNode:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(self.base / "pid"),
             "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config"),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
         }
@@ -73,6 +76,7 @@ class RabbitNode:
         (self.base / "rabbitmq.conf").write_text(config)
         (self.base / "enabled_plugins").write_text("[" + ",".join(self.plugins) + "].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
+        (self.base / "advanced.config").write_text(f"[{self.advanced_config}].\n")
 
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run ``rabbitmqctl`` against this node."""

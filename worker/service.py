@@ -254,6 +254,12 @@ class WorkerService:
         try:
             self._session.publish(self.names.inbox_exchange, UPDATE_KEY, out.body, props, mandatory=True)
         except PublishFailed as exc:
+            if st.final:
+                # Training is over: no aggregator will apply it, and a full queue stays full.
+                log.info("run finished; abandoning update %s (%s)", out.update.update_id, exc)
+                self._events.write("abandoned", update_id=out.update.update_id, reason=str(exc))
+                st.outgoing = None
+                return
             out.attempts += 1
             self.stats.publish_retries += 1
             delay = backoff_delay(out.attempts, MAX_PUBLISH_BACKOFF)

@@ -60,7 +60,7 @@ class WorkerSettings(TaskSettings):
         description="After an update, wait up to this long (and at most half a fit) for a newer version before retraining.",
     )
     max_updates: int | None = Field(None, ge=1, description="Stop after this many confirmed updates.")
-    events_file: str | None = Field(None, description="Append a JSON line per event (attached, training, confirmed, publish-refused) here.")
+    events_file: str | None = Field(None, description="Append a JSON line per event (attached, training, confirmed, publish-refused, abandoned) here.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
