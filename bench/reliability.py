@@ -43,6 +43,7 @@ Figures = dict[str, Any]
 #: Emulated device time per fit in the restart benchmark (a digits fit alone takes ~2 ms).
 DEVICE_SECONDS = 0.05
 STEADY_BACKLOG = 8
+BENCHMARKS = ["restart", "checkpoint", "throughput"]
 
 
 def report(title: str, figures: Figures) -> Figures:
@@ -239,7 +240,7 @@ def bench_throughput(workdir: Path, count: int, task: TaskSettings) -> Figures:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="*", default=["restart", "checkpoint", "throughput"], choices=["restart", "checkpoint", "throughput"])
+    parser.add_argument("which", nargs="*", help=f"Which figures: {', '.join(BENCHMARKS)} (default: all).")
     parser.add_argument("--kills", type=int, default=5, help="restart: how many SIGKILLs (default 5).")
     parser.add_argument("--sizes", default="1,40", help="checkpoint: model sizes in MiB (default 1,40).")
     parser.add_argument("--window", type=int, default=20_000, help="checkpoint: update ids in the window (default 20000).")
@@ -249,10 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="Where run and state directories go (default a temporary directory under ./runs).")
     parser.add_argument("--json", help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.which) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     Path("runs").mkdir(exist_ok=True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-reliability-", dir="runs"))
     results: dict[str, Figures] = {}
-    for which in dict.fromkeys(args.which):
+    for which in dict.fromkeys(args.which or BENCHMARKS):
         if which == "restart":
             results[which] = bench_restart(workdir, args.kills, seed=0)
         elif which == "checkpoint":
