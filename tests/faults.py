@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from typing import Any, Mapping, Sequence
+
 from fedmq.audit import Life
 
 #: Aggregator crashes: two at a random moment, one at each failpoint (the gaps random kills rarely hit).
@@ -73,3 +75,9 @@ def crash_effect(crashed: Life, restarted: Life) -> str:
     if restarted.duplicates:
         return f"after the checkpoint, before the ack ({restarted.duplicates} redeliveries recognised as duplicates)"
     return "between batches (nothing in flight)"
+
+
+def published_before_crash(crashed: Sequence[Mapping[str, Any]], restarted: Sequence[Mapping[str, Any]]) -> bool:
+    """Did the crashed life publish the version its successor resumed at (a crash after publish)?"""
+    resumed = restarted[0]["version"]
+    return any(e["event"] == "published" and e["version"] == resumed for e in crashed)

@@ -17,14 +17,14 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 from broker.settings import BrokerSettings
-from fedmq.audit import AuditReport, check_run
+from fedmq.audit import AuditReport, check_run, split_lives
 from fedmq.commands.audit import gather_evidence, queue_contents, worker_event_files
-from tests.faults import Fault, crash_effect, make_plan, next_failpoint
+from tests.faults import Fault, crash_effect, make_plan, next_failpoint, published_before_crash
 from tests.procs import Federation, wait_for
 from tests.rabbit_node import RabbitNode
 
@@ -37,8 +37,11 @@ MAX_VERSIONS = 1500
 WORKERS = ["w0", "w1", "w2", "w3"]
 TASK = ["--partition", "dirichlet", "--dirichlet-alpha", "0.5", "--connect-backoff-max", "1"]
 AGGREGATOR_FLAGS = ["--max-versions", str(MAX_VERSIONS), "--strategy", "fedasync", *TASK]
-#: Every device takes 50 ms per fit: a worker can be caught in the middle of one.
-WORKER_FLAGS = ["--delay", "0.05", *TASK]
+#: Every device takes at least 50 ms per fit: a worker can be caught in the middle of one.
+FIT_SECONDS = 0.05
+WORKER_FLAGS = ["--delay", str(FIT_SECONDS), *TASK]
+#: A kill that comes too late to prove the fit had not finished is repeated on the restarted worker.
+WORKER_KILL_ATTEMPTS = 10
 ACCURACY_TOLERANCE = 0.02
 
 
@@ -79,17 +82,30 @@ class FaultyRun:
         self.crashes.append((fault, self.audit_lives()))
 
     def kill_worker_mid_fit(self, worker: str) -> None:
-        def training() -> bool:
-            events = self.fed.worker_events(worker)
-            return bool(events) and events[-1]["event"] == "training"
+        """SIGKILL ``worker`` less than a fit's duration after it started one (so its update cannot be out)."""
+        killed = 0.0
+        for attempt in range(1, WORKER_KILL_ATTEMPTS + 1):
+            fit = self.wait_for_fit(worker, after=killed)
+            killed = time.time()
+            self.workers[worker].send_signal(signal.SIGKILL)
+            self.workers[worker].wait(timeout=30)
+            self.launch_worker(worker)
+            into = killed - fit["time"]
+            if into < FIT_SECONDS:
+                self.say(f"    {worker} died {into * 1000:.0f} ms into a fit on v{fit['base_version']} (attempt {attempt}): its update was never sent")
+                return
+            self.say(f"    {worker} killed {into * 1000:.0f} ms after starting a fit, too late to be sure; again")
+        raise AssertionError(f"could not kill {worker} within {FIT_SECONDS}s of a fit's start")
 
-        wait_for(training, 30, f"{worker} to start a fit", interval=0.005)
-        self.workers[worker].send_signal(signal.SIGKILL)
-        self.workers[worker].wait(timeout=30)
-        last = self.fed.worker_events(worker)[-1]
-        assert last["event"] == "training", f"{worker} was not in a fit when killed: {last}"
-        self.say(f"    {worker} died training on v{last['base_version']}; its update was never sent")
-        self.launch_worker(worker)
+    def wait_for_fit(self, worker: str, *, after: float) -> dict[str, Any]:
+        """The ``training`` event of the fit ``worker`` is in now (a process started after ``after``)."""
+
+        def training() -> dict[str, Any] | None:
+            events = self.fed.worker_events(worker)
+            last = events[-1] if events else None
+            return last if last is not None and last["event"] == "training" and last["time"] > after else None
+
+        return wait_for(training, 60, f"{worker} to start a fit", interval=0.002)
 
     def inject(self, fault: Fault, done: int, plan: list[Fault]) -> None:
         if fault.kills_aggregator:
@@ -168,9 +184,14 @@ def test_crashes_and_a_broker_restart_lose_nothing_and_cost_no_accuracy(
     for line in report.lines():
         say("  " + line)
     lives = report.lives
-    effects = [(fault, crash_effect(lives[index - 1], lives[index])) for fault, index in driver.crashes]
-    for fault, effect in effects:
-        say(f"  crash '{fault.kind}' landed {effect}")
+    events = split_lives(faulty.audit())
+    effects = [
+        (fault, crash_effect(lives[i - 1], lives[i]), published_before_crash(events[i - 1], events[i]))
+        for fault, i in driver.crashes
+    ]
+    for fault, effect, was_published in effects:
+        said = "published" if was_published else "not yet published"
+        say(f"  crash '{fault.kind}' landed {effect}; the version it resumed at was {said} before it")
     outages = {name: faulty.log(f"{name}.log").count("lost the broker") for name in ["aggregator", *WORKERS]}
     say("  reconnections after losing the broker: " + ", ".join(f"{n} {c}" for n, c in outages.items()))
     accuracy, reference = final_accuracy(faulty), final_accuracy(baseline)
@@ -179,8 +200,10 @@ def test_crashes_and_a_broker_restart_lose_nothing_and_cost_no_accuracy(
     assert report.ok, report.problems
     assert len(driver.crashes) == 5 and len(lives) == 6
     assert all(outages.values()), outages  # every process lived through the broker restart
-    landed = {fault.kind: effect for fault, effect in effects}
+    landed = {fault.kind: effect for fault, effect, _ in effects}
+    published = {fault.kind: was_published for fault, _, was_published in effects}
     assert landed["before-checkpoint"].startswith("between audit and checkpoint")
     assert landed["after-checkpoint"].startswith("after the checkpoint")
     assert landed["after-publish"].startswith("after the checkpoint")
+    assert not published["after-checkpoint"] and published["after-publish"]  # and republished with one digest
     assert abs(accuracy - reference) <= ACCURACY_TOLERANCE
