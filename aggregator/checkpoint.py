@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from aggregator.state import AggregatorState, AppliedWindow, Counters
-from schemas.codec import Limits, pack_frame, unpack_frame
+from schemas.codec import Limits, frame_parts, unpack_frame
 from schemas.errors import DecodeError
 
 CHECKPOINT_NAME = "checkpoint.fmq"
@@ -54,12 +54,13 @@ def save_checkpoint(
     }
     arrays = {_MODEL + k: v for k, v in state.weights.items()}
     arrays.update({_STRATEGY + k: v for k, v in strategy_arrays.items()})
-    body = pack_frame(header, arrays)
+    parts = frame_parts(header, arrays)  # streamed to the file: no model-sized body in memory
     directory = Path(state_dir)
     directory.mkdir(parents=True, exist_ok=True)
     final, tmp = directory / CHECKPOINT_NAME, directory / (CHECKPOINT_NAME + ".tmp")
     with open(tmp, "wb") as fh:
-        fh.write(body)
+        for part in parts:
+            fh.write(part)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, final)
@@ -68,7 +69,7 @@ def save_checkpoint(
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return len(body)
+    return sum(len(memoryview(part).cast("B")) for part in parts)
 
 
 def load_checkpoint(state_dir: str | os.PathLike[str]) -> tuple[AggregatorState, dict[str, Any], dict[str, np.ndarray]] | None:

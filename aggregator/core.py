@@ -7,6 +7,7 @@ decides what to persist, publish and acknowledge from the outcomes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import AbstractSet
 
 from aggregator.state import AggregatorState
 from aggregator.strategy import Contribution, Strategy
@@ -25,6 +26,7 @@ class Applied:
     weight: float
     version: int
     stepped: bool
+    train_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ class Aggregator:
             return self.reject(verdict)
         return self._apply(update, verdict)
 
+    def close_round(self, active: AbstractSet[str]) -> bool:
+        """Let a round-based strategy step now that ``active`` are the live workers; True if it did."""
+        if not self.strategy.close_round(self.state.weights, active):
+            return False
+        self.state.version += 1
+        return True
+
     def reject(self, rejected: Rejected) -> Rejected:
         """Count a rejection (also for messages that never decoded)."""
         self.state.counters.rejected[rejected.reason] += 1
@@ -88,4 +97,5 @@ class Aggregator:
             weight=outcome.weight,
             version=self.state.version,
             stepped=outcome.stepped,
+            train_seconds=update.train_seconds,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aggregator.settings import AggregatorSettings
 from aggregator.staleness import staleness_function
 from aggregator.strategy import FedAsync, FedBuff, Strategy
+from aggregator.synchronous import FedAvg
 from schemas.messages import TrainConfig
 
 
@@ -16,6 +17,12 @@ def build_strategy(settings: AggregatorSettings) -> Strategy:
             alpha=settings.alpha,
             staleness=staleness,
             sample_weighting=bool(settings.sample_weighting),
+        )
+    if settings.strategy == "fedavg":
+        return FedAvg(
+            server_lr=settings.server_lr,
+            sample_weighting=settings.sample_weighting is not False,
+            min_updates=settings.round_min_workers,
         )
     return FedBuff(
         buffer_size=settings.buffer_size,
@@ -32,4 +39,5 @@ def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfi
         local_epochs=settings.local_epochs,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
+        synchronous=strategy.name == "fedavg",
     )

@@ -31,6 +31,24 @@ class RateMeter:
 
 
 @dataclass
+class WorkerSeen:
+    """What the aggregator knows about one worker, from its applied updates."""
+
+    updates: int = 0
+    staleness_sum: int = 0
+    train_seconds_sum: float = 0.0
+    last_seen: float = 0.0
+
+    @property
+    def mean_staleness(self) -> float:
+        return self.staleness_sum / self.updates if self.updates else 0.0
+
+    @property
+    def mean_train_seconds(self) -> float:
+        return self.train_seconds_sum / self.updates if self.updates else 0.0
+
+
+@dataclass
 class StalenessStats:
     """Running histogram of applied updates' staleness."""
 

@@ -9,19 +9,26 @@ from pydantic import Field, model_validator
 
 from aggregator.failpoints import FAILPOINT_PATTERN
 from aggregator.staleness import StalenessName
+from fedmq.observability import ObservabilitySettings
 from worker.settings import TaskSettings
 
 
-class AggregatorSettings(TaskSettings):
+class AggregatorSettings(ObservabilitySettings, TaskSettings):
     """Strategy, training configuration for workers, stop conditions, and where state lives."""
 
-    strategy: Literal["fedasync", "fedbuff"] = Field("fedasync", description="Asynchronous aggregation strategy.")
+    strategy: Literal["fedasync", "fedbuff", "fedavg"] = Field(
+        "fedasync", description="Aggregation: fedasync, fedbuff (asynchronous) or fedavg (synchronous rounds)."
+    )
     alpha: float = Field(0.6, gt=0, le=1, description="FedAsync: mixing weight before staleness.")
     staleness: StalenessName = Field("polynomial", description="Staleness function: constant, polynomial, hinge.")
     staleness_a: float | None = Field(None, gt=0, description="Staleness exponent/slope a (polynomial 0.5, hinge 10).")
     staleness_b: int = Field(4, ge=0, description="Hinge: staleness tolerated at full weight.")
     buffer_size: int = Field(10, ge=1, description="FedBuff: updates per server step (K).")
-    server_lr: float = Field(1.0, gt=0, description="FedBuff: server learning rate (eta_g).")
+    server_lr: float = Field(1.0, gt=0, description="FedBuff, FedAvg: server learning rate (eta_g).")
+    round_min_workers: int = Field(1, ge=1, description="FedAvg: updates a round needs before it can close.")
+    worker_timeout: float = Field(
+        60.0, gt=0, description="FedAvg: a worker not heard from for this many seconds is no longer waited for."
+    )
     sample_weighting: bool | None = Field(
         None, description="Weight updates by example count (default: on for fedbuff, off for fedasync)."
     )

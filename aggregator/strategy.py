@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import AbstractSet, Any, Mapping
 
 import numpy as np
 
@@ -59,6 +59,10 @@ class Strategy(ABC):
     def pending(self) -> int:
         """Contributions received but not yet reflected in the model."""
         return 0
+
+    def close_round(self, model: Weights, active: AbstractSet[str]) -> bool:
+        """Round-based strategies step here once ``active`` workers have all contributed."""
+        return False
 
 
 class FedAsync(Strategy):

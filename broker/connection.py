@@ -25,11 +25,14 @@ from broker.errors import (
     BrokerError,
     BrokerUnavailable,
     ConnectionLost,
+    MessageTooLarge,
     NotFound,
     PublishFailed,
+    ResourceLocked,
     TopologyMismatch,
 )
 from broker.settings import BrokerSettings
+from broker.tuning import tune_pika_receive
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +136,8 @@ def translated(action: str) -> Iterator[None]:
             raise AccessRefused(f"{action}: {exc.reply_text}") from exc
         if exc.reply_code == 404:
             raise NotFound(f"{action}: {exc.reply_text}") from exc
+        if exc.reply_code == 405:
+            raise ResourceLocked(f"{action}: {exc.reply_text}") from exc
         if exc.reply_code == 406 and "user_id" in (exc.reply_text or ""):
             raise AccessRefused(f"{action}: {exc.reply_text}") from exc
         if exc.reply_code == 406 and "inequivalent" in (exc.reply_text or ""):
@@ -180,12 +185,30 @@ class AmqpSession:
         )
 
     def _connect_once(self) -> None:
+        tune_pika_receive()
         params = connection_parameters(self.settings)
         params.client_properties = {"connection_name": self.name}
         with translated("connect"):
             self._connection = pika.BlockingConnection(params)
-            self._channel = self._connection.channel()
+        self.reset_channel()
+
+    def reset_channel(self) -> None:
+        """A fresh confirming channel on the same connection (after a channel-level error such as 404 or 405).
+
+        Unlike ``open`` this keeps the connection, and with it every exclusive queue it owns.
+        """
+        with translated("open channel"):
+            if self._channel is not None and self._channel.is_open:
+                self._channel.close()
+            self._channel = self.connection.channel()
             self._channel.confirm_delivery()
+
+    @property
+    def server_product(self) -> str:
+        """``RabbitMQ 4.1.0``: what we are connected to, for startup lines."""
+        props = getattr(getattr(self._connection, "_impl", None), "server_properties", None) or {}
+        text = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in props.items() if k in ("product", "version")}
+        return " ".join(filter(None, (text.get("product"), text.get("version")))) or "the broker"
 
     def close(self) -> None:
         """Close quietly; safe to call on a dead or never-opened session."""
@@ -219,6 +242,10 @@ class AmqpSession:
     # -- operations ------------------------------------------------------------
     def publish(self, exchange: str, routing_key: str, body: bytes, properties: Properties, *, mandatory: bool = True) -> None:
         """Publish and wait for the broker's confirm; ``PublishFailed`` if nacked or unroutable."""
+        if len(body) > self.settings.max_message_bytes:
+            raise MessageTooLarge(
+                f"message of {len(body)} bytes exceeds max_message_bytes={self.settings.max_message_bytes}"
+            )
         with translated(f"publish to {exchange or 'amq.default'}/{routing_key}"):
             self.channel.basic_publish(exchange, routing_key, body, _pika_properties(properties), mandatory=mandatory)
 
@@ -259,6 +286,22 @@ class AmqpSession:
         with translated(f"inspect {queue}"):
             frame = self.channel.queue_declare(queue, passive=True)
         return frame.method.message_count, frame.method.consumer_count
+
+    def peek(self, queue: str, limit: int) -> list[Delivery]:
+        """Up to ``limit`` messages from the head of ``queue``, all put back (``basic.get`` then requeue).
+
+        Needs read permission on the queue; the messages' ``redelivered`` flag is set afterwards.
+        """
+        got: list[Delivery] = []
+        with translated(f"peek {queue}"):
+            for _ in range(limit):
+                method, props, body = self.channel.basic_get(queue, auto_ack=False)
+                if method is None:
+                    break
+                got.append(Delivery(method.delivery_tag, method.redelivered, method.routing_key, body, _our_properties(props)))
+            if got:
+                self.channel.basic_nack(got[-1].delivery_tag, multiple=True, requeue=True)
+        return got
 
     def add_callback_threadsafe(self, callback: Callable[[], None]) -> None:
         """The only call another thread may make: run ``callback`` on this session's thread."""

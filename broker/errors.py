@@ -23,6 +23,10 @@ class NotFound(BrokerError):
     """A queue or exchange does not exist (404 NOT_FOUND)."""
 
 
+class ResourceLocked(BrokerError):
+    """An exclusive queue belongs to another connection (405 RESOURCE_LOCKED); the channel must be reset."""
+
+
 class TopologyMismatch(BrokerError):
     """A resource exists with different arguments (406 PRECONDITION_FAILED on declare)."""
 
@@ -33,3 +37,7 @@ class PublishFailed(BrokerError):
     def __init__(self, message: str, *, unroutable: bool = False) -> None:
         super().__init__(message)
         self.unroutable = unroutable
+
+
+class MessageTooLarge(BrokerError):
+    """A body exceeds ``max_message_bytes``; it was not sent (retrying cannot help)."""

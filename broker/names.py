@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 #: Routing keys on the models exchange.
 BROADCAST_KEY = "broadcast"
+#: Reaches only the status queue (the aggregator's latest status report).
+STATUS_KEY = "status"
 #: Routing keys on the inbox exchange.
 UPDATE_KEY = "update"
 REQUEST_KEY = "request"
@@ -46,12 +48,24 @@ class Names:
     def dead_queue(self) -> str:
         return f"{self.namespace}.dead"
 
+    @property
+    def status_queue(self) -> str:
+        return f"{self.namespace}.status"
+
     def worker_queue(self, worker_id: str) -> str:
         return f"{self.namespace}.models.{worker_id}"
 
+    @property
+    def claim_prefix(self) -> str:
+        return f"{self.namespace}.partition."
+
+    def partition_claim(self, index: int) -> str:
+        """Exclusive queue whose existence says "partition ``index`` is taken" (see worker/claim.py)."""
+        return f"{self.claim_prefix}{index}"
+
     def queues(self) -> list[str]:
-        """The federation's durable queues (worker queues are per connection)."""
-        return [self.results_queue, self.requests_queue, self.dead_queue]
+        """The federation's durable queues (worker queues and partition claims are per connection)."""
+        return [self.results_queue, self.requests_queue, self.dead_queue, self.status_queue]
 
     def exchanges(self) -> list[str]:
         return [self.models_exchange, self.inbox_exchange, self.dead_exchange]

@@ -7,6 +7,7 @@ import time
 from broker.connection import Properties
 from schemas.codec import CONTENT_TYPE
 from schemas.messages import SCHEMA_VERSION
+from schemas.status import STATUS_CONTENT_TYPE
 
 SCHEMA_HEADER = "fedmq-schema"
 REASON_HEADER = "x-fedmq-reason"
@@ -36,6 +37,18 @@ def model_properties(version: int) -> Properties:
         type="fedmq.model",
         timestamp=int(time.time()),
         headers={SCHEMA_HEADER: SCHEMA_VERSION, "fedmq-version": version},
+        persistent=False,
+    )
+
+
+def status_properties() -> Properties:
+    """The aggregator's status report: JSON, transient (it is replaced every progress interval)."""
+    return Properties(
+        content_type=STATUS_CONTENT_TYPE,
+        message_id=f"status-{time.time_ns()}",
+        type="fedmq.status",
+        timestamp=int(time.time()),
+        headers={SCHEMA_HEADER: 1},
         persistent=False,
     )
 

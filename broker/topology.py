@@ -6,6 +6,8 @@
             --(request)-> [ns.inbox] --> ns.requests  (short TTL)
     aggregator --(broadcast | worker.<id>)--> [ns.models] --> ns.models.<id>  (exclusive, max-length 1)
     aggregator / broker --(rejected, poison)--> [ns.dead] --> ns.dead
+    aggregator --(status)--> [ns.models] --> ns.status  (max-length 1: the latest status report)
+    worker: ns.partition.<i>  (exclusive, unbound: a claim on data partition i)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.connection import AmqpSession, translated
-from broker.names import BROADCAST_KEY, REQUEST_KEY, UPDATE_KEY, Names, worker_key
+from broker.names import BROADCAST_KEY, REQUEST_KEY, STATUS_KEY, UPDATE_KEY, Names, worker_key
 from broker.settings import BrokerSettings
 
 
@@ -82,6 +84,15 @@ def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | N
             arguments={"x-message-ttl": limits.request_ttl_ms, "x-max-length": 1000},
         )
         ch.queue_bind(names.requests_queue, names.inbox_exchange, routing_key=REQUEST_KEY)
+
+
+def declare_status_queue(session: AmqpSession, names: Names) -> None:
+    """The queue ``fedmq status`` reads (without consuming) the aggregator's latest report from."""
+    ch = session.channel
+    with translated(f"declare {names.status_queue}"):
+        # Latest-value, like a worker's model queue; durable because 4.x deprecates transient shared queues.
+        ch.queue_declare(names.status_queue, durable=True, arguments=worker_queue_arguments())
+        ch.queue_bind(names.status_queue, names.models_exchange, routing_key=STATUS_KEY)
 
 
 def declare_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> str:

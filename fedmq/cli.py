@@ -1,4 +1,4 @@
-"""The ``fedmq`` command: aggregator, worker, demo, status, audit."""
+"""The ``fedmq`` command: aggregator, worker, demo, status, report, simulate, audit."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from fedmq.cliargs import CliError, OneLineParser
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
-    from fedmq.commands import aggregator, audit, demo, status, worker
+    from fedmq.commands import aggregator, audit, demo, report, simulate, status, worker
 
     return {
         "aggregator": ("run the aggregator", aggregator.setup),
         "worker": ("run a worker", worker.setup),
         "demo": ("an aggregator and N workers on this machine, with progress and a summary", demo.setup),
-        "status": ("queue depths and consumers of a federation", status.setup),
+        "status": ("queues, progress, workers and dead letters of a federation", status.setup),
+        "report": ("PNG figures and a markdown summary of a run directory", report.setup),
+        "simulate": ("the same strategies and trainers on a virtual clock, no broker", simulate.setup),
         "audit": ("check a run's logs: every confirmed update applied exactly once, one set of weights per version", audit.setup),
     }
 

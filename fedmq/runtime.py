@@ -37,7 +37,7 @@ def configure_logging(level: str, *, json_logs: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.ERROR)  # channel closes we expect (404, 405) are ours to report
 
 
 def stop_on_signals() -> threading.Event:

@@ -95,6 +95,11 @@ def pack_frame(fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None) 
 
     Each array is copied exactly once, by the final ``join`` into the body.
     """
+    return b"".join(frame_parts(fields, arrays))
+
+
+def frame_parts(fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None) -> list[bytes | memoryview]:
+    """The pieces of ``pack_frame``'s body, arrays as views: write them in order to stream a frame uncopied."""
     wire = {name: _wire_array(name, arr) for name, arr in (arrays or {}).items()}
     specs, offset = [], 0
     for name, arr in wire.items():
@@ -109,7 +114,7 @@ def pack_frame(fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None) 
     for arr in wire.values():
         parts.append(memoryview(arr.reshape(-1).view(np.uint8)))
         parts.append(bytes(_align(arr.nbytes) - arr.nbytes))  # zero gap: never leak memory
-    return b"".join(parts)
+    return parts
 
 
 def unpack_frame(body: bytes | memoryview, limits: Limits = Limits()) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:

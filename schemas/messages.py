@@ -43,6 +43,7 @@ class TrainConfig(BaseModel):
     local_epochs: int = Field(1, ge=1, le=1000)
     batch_size: int = Field(32, ge=1, le=1_000_000)
     learning_rate: float = Field(0.1, gt=0, le=100)
+    synchronous: bool = Field(False, description="Train each version at most once (synchronous rounds).")
     extra: dict[str, MetricValue] = Field(default_factory=dict, description="Trainer-specific options.")
 
 

@@ -7,6 +7,7 @@ Options (``TrainerContext.options``): ``dataset`` (digits | synthetic),
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -27,27 +28,35 @@ TEST_FRACTION = 0.2
 
 def federated_data(ctx: TrainerContext) -> FederatedData:
     """This context's training partition and the common test set, from the options."""
-    opts = ctx.options
+    options = tuple(sorted(ctx.options.items()))
+    parts, test, n_features, n_classes = _partitioned(options, ctx.num_partitions, ctx.seed)
+    return FederatedData(parts[ctx.partition], test, n_features, n_classes)
+
+
+@functools.lru_cache(maxsize=4)
+def _partitioned(options: tuple[tuple[str, object], ...], num_partitions: int, seed: int) -> tuple[list[Dataset], Dataset, int, int]:
+    """Every partition at once, cached: a simulator builds thousands of trainers on one split."""
+    opts = dict(options)
     dataset = str(opts.get("dataset", "digits"))
     if dataset == "digits":
-        train, test = stratified_split(load_digits_dataset(), TEST_FRACTION, ctx.seed)
+        train, test = stratified_split(load_digits_dataset(), TEST_FRACTION, seed)
         if opts.get("partition", "dirichlet") == "iid":
-            parts = iid_partition(len(train), ctx.num_partitions, ctx.seed)
+            parts = iid_partition(len(train), num_partitions, seed)
         else:
-            alpha = float(opts.get("dirichlet_alpha", 0.5))
-            parts = dirichlet_partition(train.y, ctx.num_partitions, alpha, ctx.seed)
-        return FederatedData(train.subset(parts[ctx.partition]), test, train.x.shape[1], 10)
+            alpha = float(opts.get("dirichlet_alpha", 0.5))  # type: ignore[arg-type]
+            parts = dirichlet_partition(train.y, num_partitions, alpha, seed)
+        return [train.subset(p) for p in parts], test, train.x.shape[1], 10
     if dataset == "synthetic":
         users = synthetic_users(
-            ctx.num_partitions,
-            float(opts.get("synthetic_alpha", 0.5)),
-            float(opts.get("synthetic_beta", 0.5)),
-            ctx.seed,
+            num_partitions,
+            float(opts.get("synthetic_alpha", 0.5)),  # type: ignore[arg-type]
+            float(opts.get("synthetic_beta", 0.5)),  # type: ignore[arg-type]
+            seed,
             iid=bool(opts.get("synthetic_iid", False)),
         )
-        splits = [split_user(u, TEST_FRACTION, ctx.seed + i) for i, u in enumerate(users)]
+        splits = [split_user(u, TEST_FRACTION, seed + i) for i, u in enumerate(users)]
         test = Dataset(np.concatenate([s[1].x for s in splits]), np.concatenate([s[1].y for s in splits]))
-        return FederatedData(splits[ctx.partition][0], test, N_FEATURES, N_CLASSES)
+        return [s[0] for s in splits], test, N_FEATURES, N_CLASSES
     raise ValueError(f"unknown dataset {dataset!r} (choose digits or synthetic)")
 
 

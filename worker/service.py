@@ -13,9 +13,19 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from broker.connection import AmqpSession, Delivery, backoff_delay
-from broker.errors import AccessRefused, BrokerError, BrokerUnavailable, ConnectionLost, PublishFailed, TopologyMismatch
+from broker.errors import (
+    AccessRefused,
+    BrokerError,
+    BrokerUnavailable,
+    ConnectionLost,
+    MessageTooLarge,
+    NotFound,
+    PublishFailed,
+    TopologyMismatch,
+)
 from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
 from broker.topology import declare_topology, declare_worker_queue
@@ -24,6 +34,8 @@ from schemas.codec import Limits, decode, encode
 from schemas.errors import DecodeError
 from schemas.messages import ClientUpdate, ModelRequest, ModelVersion
 from worker.background import BackgroundTask
+from worker.claim import claim_partition
+from worker.metrics import WorkerMetrics
 from worker.settings import WorkerSettings
 from worker.trainer import Trainer
 from worker.update import build_update
@@ -34,6 +46,8 @@ POLL_SECONDS = 0.05
 REQUEST_EVERY = 5.0
 MAX_PUBLISH_BACKOFF = 10.0
 FRESH_WAIT_SHARE = 0.5
+#: While every partition is claimed, try again this often.
+CLAIM_RETRY_SECONDS = 2.0
 
 
 @dataclass
@@ -73,9 +87,25 @@ class _State:
 class WorkerService:
     """Attach to a federation, train on every newest model, publish updates."""
 
-    def __init__(self, settings: WorkerSettings, trainer: Trainer, *, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        trainer: Trainer | None,
+        *,
+        stop: threading.Event | None = None,
+        trainer_for: Callable[[int], Trainer] | None = None,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        """``trainer`` for a fixed partition; with ``claim_partition``, ``trainer_for(index)`` builds it once claimed."""
+        if trainer is None and (trainer_for is None or not settings.claim_partition):
+            raise ValueError("a worker needs a trainer, or claim_partition with trainer_for")
         self.settings = settings
         self.trainer = trainer
+        self.trainer_for = trainer_for
+        self.partition: int | None = None if settings.claim_partition else settings.partition_index
+        self.metrics = metrics or WorkerMetrics()
+        if self.partition is not None:
+            self.metrics.partition.set(self.partition)
         self.stop = stop or threading.Event()
         self.names = Names(settings.namespace)
         self.stats = WorkerStats()
@@ -96,13 +126,15 @@ class WorkerService:
                     attempt, attached = 0, True
                     self._loop()
                     break
-                except (ConnectionLost, BrokerUnavailable) as exc:
+                except (ConnectionLost, NotFound, BrokerUnavailable) as exc:
                     if isinstance(exc, BrokerUnavailable) and not attached:
                         raise  # never reached it: a wrong URL or no broker, not an outage to sit out
                     self.stats.reconnects += 1
                     delay = backoff_delay(attempt, self.settings.connect_backoff_max)
                     attempt += 1
-                    log.warning("lost the broker (%s); reconnecting in %.1fs", exc, delay)
+                    # NotFound: a worker that may not declare the exchanges started before the aggregator did.
+                    what = "the federation is not set up yet" if isinstance(exc, NotFound) else "lost the broker"
+                    log.warning("%s (%s); reconnecting in %.1fs", what, exc, delay)
                     self._session.close()
                     self.stop.wait(delay)
         finally:
@@ -120,6 +152,8 @@ class WorkerService:
             # A provisioned worker may not configure shared resources, or the aggregator (which
             # owns them) declared other queue bounds: either way they exist already.
             self._session.open()
+        if self.settings.claim_partition and not self._claim():
+            return  # stopped while standing by
         queue = declare_worker_queue(self._session, self.names, self.settings.worker_id)
         self._session.set_prefetch(1)
         self._session.consume(queue, self._on_model, exclusive=True)
@@ -127,13 +161,44 @@ class WorkerService:
         self._first_model_logged = False
         self._events.write("attached", worker_id=self.settings.worker_id)
         log.info(
-            "worker %s attached to %s (namespace %s, partition %d/%d)",
+            "worker %s connected to %s at %s (namespace %s, partition %s/%d)",
             self.settings.worker_id,
+            self._session.server_product,
             self.settings.masked_url(),
             self.settings.namespace,
-            self.settings.partition_index,
+            self.partition,
             self.settings.num_partitions,
         )
+
+    def _claim(self) -> bool:
+        """Hold a partition (our previous one if it is free); stand by while all are taken."""
+        standing_by = False
+        while not self.stop.is_set():
+            index = claim_partition(self._session, self.names, self.settings.num_partitions, prefer=self.partition)
+            if index is not None:
+                self._use_partition(index)
+                return True
+            if not standing_by:
+                standing_by = True
+                log.warning("all %d partitions are claimed by other workers; standing by", self.settings.num_partitions)
+                self._events.write("standby", worker_id=self.settings.worker_id)
+            deadline = time.monotonic() + CLAIM_RETRY_SECONDS
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                self._session.process_events(POLL_SECONDS * 4)  # keeps heartbeats flowing
+        return False
+
+    def _use_partition(self, index: int) -> None:
+        if index == self.partition and self.trainer is not None:
+            return
+        if self.partition is not None:
+            log.warning("partition %d was taken by another worker while we were away; switching to %d", self.partition, index)
+        if self.trainer_for is None:
+            raise RuntimeError("claim_partition needs trainer_for")
+        self.trainer = self.trainer_for(index)
+        self.partition = index
+        self.metrics.partition.set(index)
+        self._events.write("partition-claimed", worker_id=self.settings.worker_id, partition=index)
+        log.info("worker %s claimed partition %d of %d", self.settings.worker_id, index, self.settings.num_partitions)
 
     # -- the loop --------------------------------------------------------------
     def _loop(self) -> None:
@@ -153,7 +218,7 @@ class WorkerService:
     def _poll_seconds(self) -> float:
         """Block for I/O, but no longer than the fresh-model wait that may be running."""
         st = self._state
-        if st.training is None and st.outgoing is None and st.latest is not None:
+        if st.training is None and st.outgoing is None and st.latest is not None and not st.latest.config.synchronous:
             remaining = st.sent_at + self._fresh_wait() - time.monotonic()
             return min(POLL_SECONDS, max(remaining, 0.0))
         return POLL_SECONDS
@@ -190,6 +255,7 @@ class WorkerService:
             self._first_model_logged = True
             self._events.write("model-received", version=model.version, run_id=model.run_id)
         self.stats.models_received += 1
+        self.metrics.models_received.inc()
         self.stats.last_version = model.version
 
     def _request_model(self, now: float) -> None:
@@ -206,8 +272,8 @@ class WorkerService:
         if st.training is not None or st.outgoing is not None or st.latest is None or st.final:
             return
         fresh = st.last_base is None or st.latest.version > st.last_base
-        if not fresh and now - st.sent_at < self._fresh_wait():
-            return
+        if not fresh and (st.latest.config.synchronous or now - st.sent_at < self._fresh_wait()):
+            return  # synchronous rounds: an update per version is all that counts
         model = st.latest
         st.training_base = model.version
         self._events.write("training", base_version=model.version)
@@ -225,6 +291,8 @@ class WorkerService:
     def _train(self, model: ModelVersion) -> tuple[ClientUpdate, bytes]:
         """Runs on the training thread: fit, emulate a slow device, build and encode the update."""
         started = time.monotonic()
+        if self.trainer is None:
+            raise RuntimeError("training before a partition is held")
         fit = self.trainer.fit(dict(model.arrays), model.config)
         elapsed = time.monotonic() - started
         extra = self.settings.delay + (self.settings.slowdown - 1.0) * elapsed
@@ -262,10 +330,17 @@ class WorkerService:
                 return
             out.attempts += 1
             self.stats.publish_retries += 1
+            self.metrics.publish_retries.inc()
             delay = backoff_delay(out.attempts, MAX_PUBLISH_BACKOFF)
             out.not_before = time.monotonic() + delay
             log.warning("update %s not accepted (%s); retrying in %.1fs", out.update.update_id, exc, delay)
             self._events.write("publish-refused", update_id=out.update.update_id, reason=str(exc))
+            return
+        except MessageTooLarge as exc:
+            log.error("dropping update %s: %s", out.update.update_id, exc)
+            self._events.write("dropped", update_id=out.update.update_id, reason=str(exc))
+            st.outgoing = None
+            st.last_base, st.sent_at = out.update.base_version, time.monotonic()
             return
         except ConnectionLost:
             out.attempts += 1
@@ -274,6 +349,8 @@ class WorkerService:
         st.outgoing = None
         st.last_base, st.sent_at = out.update.base_version, time.monotonic()
         self.stats.updates_confirmed += 1
+        self.metrics.updates_confirmed.inc()
+        self.metrics.train_seconds.observe(out.update.train_seconds)
         self._events.write(
             "confirmed",
             update_id=out.update.update_id,
@@ -281,6 +358,7 @@ class WorkerService:
             base_version=out.update.base_version,
             num_examples=out.update.num_examples,
             train_seconds=round(out.update.train_seconds, 4),
+            partition=self.partition,
         )
         log.debug("update %s on v%d confirmed", out.update.update_id, out.update.base_version)
 

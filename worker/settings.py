@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from broker.settings import BrokerSettings
+from fedmq.observability import ObservabilitySettings
 
 
 def default_worker_id() -> str:
@@ -43,7 +44,7 @@ class TaskSettings(BrokerSettings):
         }
 
 
-class WorkerSettings(TaskSettings):
+class WorkerSettings(ObservabilitySettings, TaskSettings):
     """A worker: who it is, which partition it trains on, how it behaves."""
 
     worker_id: str = Field(
@@ -52,6 +53,10 @@ class WorkerSettings(TaskSettings):
         description="Identity in updates and in the name of the worker's model queue.",
     )
     partition_index: int = Field(0, ge=0, description="Which partition of the data this worker owns.")
+    claim_partition: bool = Field(
+        False,
+        description="Claim the first free partition on the broker instead of --partition-index (scaled replicas); stand by while all are taken.",
+    )
     delay: float = Field(0.0, ge=0, description="Emulate a slow device: seconds added to every fit.")
     slowdown: float = Field(1.0, ge=1.0, description="Emulate a slow device: fit takes this many times longer.")
     fresh_wait: float = Field(
@@ -60,7 +65,7 @@ class WorkerSettings(TaskSettings):
         description="After an update, wait up to this long (and at most half a fit) for a newer version before retraining.",
     )
     max_updates: int | None = Field(None, ge=1, description="Stop after this many confirmed updates.")
-    events_file: str | None = Field(None, description="Append a JSON line per event (attached, training, confirmed, publish-refused, abandoned) here.")
+    events_file: str | None = Field(None, description="Append a JSON line per event (attached, training, confirmed, publish-refused, abandoned, dropped) here.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Callable
 
 from aggregator.settings import AggregatorSettings
 from fedmq.cliargs import add_settings_arguments, settings_from_args
 
+log = logging.getLogger("fedmq.aggregator")
+
 
 def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     add_settings_arguments(parser, AggregatorSettings)
-    parser.add_argument("--log-json", action="store_true", help="Log JSON lines instead of text.")
     return run
 
 
 def run(args: argparse.Namespace) -> int:
+    from aggregator.observer import PrometheusObserver
     from aggregator.service import AggregatorService
     from fedmq.memory import tune_allocator
+    from fedmq.observability import describe_settings, serve_metrics
     from fedmq.runtime import configure_logging, load_trainer, stop_on_signals
 
     settings = settings_from_args(AggregatorSettings, args)
     tune_allocator()
-    configure_logging(settings.log_level, json_logs=args.log_json)
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    log.info("fedmq aggregator starting: %s", describe_settings(settings))
     trainer = load_trainer(settings, role="aggregator", partition=0, seed=settings.seed)
     stop = stop_on_signals()
-    summary = AggregatorService(settings, trainer, stop=stop).run()
+    observer = PrometheusObserver()
+    server = serve_metrics(observer.registry, settings)
+    try:
+        summary = AggregatorService(settings, trainer, stop=stop, observer=observer).run()
+    finally:
+        if server is not None:
+            server.close()
     return 0 if summary.stopped_because else 1

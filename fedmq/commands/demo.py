@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 256:
         raise CliError("--workers must be between 1 and 256")
     namespace = f"demo-{uuid.uuid4().hex[:8]}"
-    defaults = {"max_versions": 300} if not any(
+    defaults = {"max_versions": 2000} if not any(
         getattr(args, k, None) for k in ("max_versions", "max_seconds", "target_accuracy")
     ) else {}
     settings = settings_from_args(
@@ -94,8 +94,21 @@ def run(args: argparse.Namespace) -> int:
     if code != 0 or not summary_path.exists():
         print(f"fedmq demo: the aggregator exited with status {code}; logs are in {run_dir}", file=sys.stderr)
         return 1
-    print_summary(json.loads(summary_path.read_text()), wall, slowdowns, settings)
+    print_summary(json.loads(summary_path.read_text()), wall, slowdowns, settings, _ceiling(settings))
     return 0
+
+
+def _ceiling(settings: AggregatorSettings) -> float | None:
+    """Centralised accuracy of the built-in model on the same data (None for plug-in trainers)."""
+    if settings.trainer != "builtin":
+        return None
+    from fedmq.baseline import centralised_accuracy
+    from schemas.messages import TrainConfig
+    from worker.trainer import TrainerContext
+
+    context = TrainerContext("aggregator", 0, settings.num_partitions, settings.data_seed, settings.trainer_options())
+    config = TrainConfig(batch_size=settings.batch_size, learning_rate=settings.learning_rate)
+    return centralised_accuracy(context, config)
 
 
 def _start_worker(index: int, slowdown: float, common: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
@@ -135,7 +148,9 @@ def _cleanup(settings: AggregatorSettings) -> None:
         delete_topology(session, Names(settings.namespace))
 
 
-def print_summary(summary: dict, wall: float, slowdowns: list[float], settings: AggregatorSettings) -> None:
+def print_summary(
+    summary: dict, wall: float, slowdowns: list[float], settings: AggregatorSettings, ceiling: float | None
+) -> None:
     acc = summary.get("accuracy")
     rejected = summary.get("rejected") or {}
     print()
@@ -148,6 +163,7 @@ def print_summary(summary: dict, wall: float, slowdowns: list[float], settings: 
         ("final version", summary.get("version")),
         ("test accuracy", f"{acc:.4f}" if acc is not None else "n/a"),
         ("test loss", f"{summary.get('loss'):.4f}" if summary.get("loss") is not None else "n/a"),
+        ("centralised ceiling", f"{ceiling:.4f} (same model, all data, 100 epochs)" if ceiling is not None else "n/a"),
         ("updates applied", summary.get("applied")),
         ("updates rejected", sum(rejected.values()) if rejected else 0),
         ("duplicates ignored", summary.get("duplicates")),

@@ -1,49 +1,61 @@
-"""``fedmq status``: queue depths and consumer counts of a federation."""
+"""``fedmq status``: queues, the aggregator's progress, workers and dead letters of a federation."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+import threading
 from typing import Callable
 
 from broker.connection import AmqpSession
-from broker.errors import NotFound
-from broker.names import Names
-from broker.settings import BrokerSettings
+from broker.errors import ConnectionLost
 from fedmq.cliargs import add_settings_arguments, settings_from_args
+from fedmq.status.settings import StatusSettings
+
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
+#: Exit status when ``--max-age`` finds no fresh report from the aggregator.
+STALE_EXIT = 3
 
 
 def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    add_settings_arguments(parser, BrokerSettings)
-    parser.add_argument("--json", action="store_true", help="Print JSON for scripts.")
+    add_settings_arguments(parser, StatusSettings)
+    parser.add_argument("--json", action="store_true", help="Print JSON for scripts (one object per line with --watch).")
+    parser.add_argument(
+        "--watch", type=float, nargs="?", const=2.0, default=None, metavar="SECONDS",
+        help="Refresh every SECONDS (default 2) until interrupted.",
+    )
     return run
 
 
-def queue_table(settings: BrokerSettings) -> list[dict[str, object]]:
-    """Ready messages and consumers per queue (passive declares; no management plugin needed)."""
-    names = Names(settings.namespace)
-    rows = []
-    with AmqpSession(settings, name="fedmq-status") as session:
-        for queue in names.queues():
-            try:
-                ready, consumers = session.queue_counts(queue)
-                rows.append({"queue": queue, "ready": ready, "consumers": consumers})
-            except NotFound:
-                rows.append({"queue": queue, "ready": None, "consumers": None})
-                session.open()  # a 404 closes the channel
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(BrokerSettings, args, connect_attempts=1)
-    rows = queue_table(settings)
-    if args.json:
-        print(json.dumps({"namespace": settings.namespace, "queues": rows}))
-        return 0
-    print(f"federation {settings.namespace!r} on {settings.masked_url()}")
-    print(f"{'queue':<40} {'ready':>8} {'consumers':>10}")
-    for row in rows:
-        ready = "missing" if row["ready"] is None else row["ready"]
-        consumers = "-" if row["consumers"] is None else row["consumers"]
-        print(f"{row['queue']:<40} {ready!s:>8} {consumers!s:>10}")
-    return 0
+    from fedmq.runtime import stop_on_signals
+
+    settings = settings_from_args(StatusSettings, args, connect_attempts=1)
+    stop = stop_on_signals() if args.watch else threading.Event()
+    with AmqpSession(settings, name="fedmq-status") as session:
+        while True:
+            try:
+                code = _show(settings, session, as_json=args.json, clear=bool(args.watch) and sys.stdout.isatty())
+            except BrokenPipeError:  # `fedmq status --watch | head`: the reader left
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
+            if not args.watch or stop.wait(args.watch):
+                return code
+
+
+def _show(settings: StatusSettings, session: AmqpSession, *, as_json: bool, clear: bool) -> int:
+    from fedmq.status.render import render
+    from fedmq.status.snapshot import take_snapshot
+
+    try:
+        snapshot = take_snapshot(settings, session)
+    except ConnectionLost:
+        session.open()  # one retry on a fresh connection (e.g. the broker restarted under --watch)
+        snapshot = take_snapshot(settings, session)
+    text = json.dumps(snapshot.to_json()) if as_json else render(snapshot)
+    print((CLEAR_SCREEN if clear else "") + text, flush=True)
+    age = snapshot.report_age
+    fresh = age is not None and settings.max_age is not None and age <= settings.max_age
+    return STALE_EXIT if settings.max_age is not None and not fresh else 0

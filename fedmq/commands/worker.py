@@ -9,25 +9,39 @@ from typing import Callable
 from fedmq.cliargs import add_settings_arguments, settings_from_args
 from worker.settings import WorkerSettings
 
+log = logging.getLogger("fedmq.worker")
+
 
 def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     add_settings_arguments(parser, WorkerSettings)
-    parser.add_argument("--log-json", action="store_true", help="Log JSON lines instead of text.")
     return run
 
 
 def run(args: argparse.Namespace) -> int:
     from fedmq.memory import tune_allocator
+    from fedmq.observability import describe_settings, serve_metrics
     from fedmq.runtime import configure_logging, load_trainer, stop_on_signals
+    from worker.metrics import WorkerMetrics
     from worker.service import WorkerService
 
     settings = settings_from_args(WorkerSettings, args)
     tune_allocator()
-    configure_logging(settings.log_level, json_logs=args.log_json)
-    trainer = load_trainer(settings, role="worker", partition=settings.partition_index, seed=settings.data_seed)
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    log.info("fedmq worker starting: %s", describe_settings(settings))
+
+    def trainer_for(partition: int):  # type: ignore[no-untyped-def]
+        return load_trainer(settings, role="worker", partition=partition, seed=settings.data_seed)
+
+    trainer = None if settings.claim_partition else trainer_for(settings.partition_index)
     stop = stop_on_signals()
-    stats = WorkerService(settings, trainer, stop=stop).run()
-    logging.getLogger("fedmq.worker").info(
+    metrics = WorkerMetrics()
+    server = serve_metrics(metrics.registry, settings)
+    try:
+        stats = WorkerService(settings, trainer, stop=stop, trainer_for=trainer_for, metrics=metrics).run()
+    finally:
+        if server is not None:
+            server.close()
+    log.info(
         "worker %s stopped (%s): %d updates confirmed, %d models received",
         settings.worker_id,
         stats.stopped_because,

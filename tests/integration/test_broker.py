@@ -105,3 +105,15 @@ def test_wrong_credentials_are_access_refused(amqp_url: str) -> None:
     settings = BrokerSettings(amqp_url=amqp_url.replace("guest:guest", "guest:wrong"), connect_attempts=1)
     with pytest.raises(AccessRefused):
         AmqpSession(settings).open()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_sent(broker_settings: BrokerSettings) -> None:
+    from broker.errors import MessageTooLarge
+
+    settings = broker_settings.model_copy(update={"max_message_bytes": 1024})
+    names = Names(settings.namespace)
+    with AmqpSession(settings) as session:
+        declare_topology(session, names)
+        with pytest.raises(MessageTooLarge):
+            session.publish(names.inbox_exchange, UPDATE_KEY, bytes(2048), Properties())
+        assert session.queue_counts(names.results_queue)[0] == 0

@@ -45,3 +45,9 @@ def test_unreachable_broker_is_one_line_saying_where_and_how() -> None:
     assert result.returncode == 1
     assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/%2F" in err
     assert "rabbitmq-server" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_the_configuration_reference_is_current() -> None:
+    from fedmq.configdoc import DOC_PATH, render
+
+    assert DOC_PATH.read_text() == render(), "run `python -m fedmq.configdoc` to regenerate docs/configuration.md"

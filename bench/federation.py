@@ -1,0 +1,127 @@
+"""A benchmark's federation on the broker: a unique namespace, prefilled updates, aggregator runs, cleanup."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import Context
+from bench.blob import FLOATS_ENV
+from bench.procs import Process
+from broker.connection import AmqpSession, translated
+from broker.names import BROADCAST_KEY, UPDATE_KEY, Names
+from broker.properties import update_properties
+from broker.settings import BrokerSettings
+from broker.topology import declare_topology, delete_topology, worker_queue_arguments
+from fedmq.eventlog import read_events
+from schemas.codec import encode
+from schemas.messages import ClientUpdate
+
+LISTENER = "bench-listener"
+
+
+class BenchFederation:
+    """Owns a namespace for the length of a ``with`` block; everything it declared is deleted after."""
+
+    def __init__(self, ctx: Context, label: str) -> None:
+        self.ctx = ctx
+        self.namespace = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+        self.names = Names(self.namespace)
+        self.settings = BrokerSettings(amqp_url=ctx.amqp_url, namespace=self.namespace, max_message_bytes=256 << 20)
+        self.session = AmqpSession(self.settings, name="fedmq-bench")
+        self.extra_queues: list[str] = []
+        self.extra_exchanges: list[str] = []
+        self.processes: list[Process] = []
+        self.run_dir = ctx.scratch(self.namespace)
+
+    def __enter__(self) -> "BenchFederation":
+        self.session.open()
+        declare_topology(self.session, self.names)
+        self.listen(self.names.models_exchange)  # published versions are routed somewhere, as to a worker
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.processes:  # nothing outlives the benchmark, even one that failed
+            proc.terminate()
+            proc.wait(timeout=30)
+        self.session.open()
+        delete_topology(self.session, self.names)
+        with translated("bench cleanup"):
+            for queue in self.extra_queues:
+                self.session.channel.queue_delete(queue)
+            for exchange in self.extra_exchanges:
+                self.session.channel.exchange_delete(exchange)
+        self.session.close()
+
+    def listen(self, exchange: str) -> None:
+        queue = f"{self.namespace}.{LISTENER}.{len(self.extra_queues)}"
+        with translated("bench listener"):
+            self.session.channel.queue_declare(queue, durable=False, arguments=worker_queue_arguments())
+            self.session.channel.queue_bind(queue, exchange, routing_key=BROADCAST_KEY)
+        self.extra_queues.append(queue)
+
+    def prefill(self, floats: int, count: int, *, kind: str = "weights", queue: str | None = None) -> None:
+        """Publish ``count`` distinct updates (persistent, confirmed) to the results queue or ``queue``."""
+        arrays = {"w": np.zeros(floats, np.float32)}
+        for i in range(count):
+            update = ClientUpdate(
+                update_id=f"bench-{uuid.uuid4().hex}", worker_id=f"w{i % 8}", base_version=0, num_examples=100,
+                update_kind=kind, train_seconds=0.0, arrays=arrays,  # type: ignore[arg-type]
+            )
+            props = update_properties(update.update_id, self.session.username, 0)
+            if queue is None:
+                self.session.publish(self.names.inbox_exchange, UPDATE_KEY, encode(update), props)
+            else:
+                self.session.publish("", queue, encode(update), props)
+
+    def aggregator(self, *flags: str, floats: int | None = None, name: str = "aggregator", profile: Path | None = None) -> Process:
+        """``python -m aggregator`` on this namespace: the blob trainer of ``floats`` elements, else the built-in one.
+
+        With ``profile``, it runs under cProfile and leaves its statistics there.
+        """
+        module, profiler = ("cProfile", ["-o", str(profile), "-m", "aggregator"]) if profile else ("aggregator", [])
+        args = [
+            *profiler, "--namespace", self.namespace, "--amqp-url", self.ctx.amqp_url,
+            "--max-message-bytes", str(256 << 20), "--run-dir", str(self.run_dir / name),
+            "--progress-interval", "3600", "--log-level", "warning", *self._trainer_flags(floats), *flags,
+        ]
+        return self.spawn(module, args, name, floats)
+
+    def worker(self, worker_id: str, *flags: str, floats: int | None = None) -> Process:
+        args = [
+            "--namespace", self.namespace, "--amqp-url", self.ctx.amqp_url,
+            "--max-message-bytes", str(256 << 20), "--worker-id", worker_id, "--log-level", "warning",
+            "--events-file", str(self.events_path(worker_id)), *self._trainer_flags(floats), *flags,
+        ]
+        return self.spawn("worker", args, worker_id, floats)
+
+    def spawn(self, module: str, args: list[str], name: str, floats: int | None = None, env: dict[str, str] | None = None) -> Process:
+        """``python -m module args``, logged to ``<name>.log``, terminated at the latest when the block ends."""
+        proc = Process(module, args, self.run_dir / f"{name}.log", env={**self._env(floats), **(env or {})})
+        self.processes.append(proc)
+        return proc
+
+    def events_path(self, worker_id: str) -> Path:
+        return self.run_dir / f"{worker_id}.events.jsonl"
+
+    def attached(self, worker_id: str) -> bool:
+        path = self.events_path(worker_id)
+        return path.exists() and any(e["event"] == "attached" for e in read_events(path))
+
+    @staticmethod
+    def _trainer_flags(floats: int | None) -> list[str]:
+        return ["--trainer", "bench.blob:make_trainer"] if floats is not None else []
+
+    @staticmethod
+    def _env(floats: int | None) -> dict[str, str]:
+        return {FLOATS_ENV: str(floats)} if floats is not None else {}
+
+    def events(self, name: str, file: str) -> list[dict[str, Any]]:
+        path = self.run_dir / name / file
+        return list(read_events(path)) if path.exists() else []
+
+    def audit(self, name: str = "aggregator") -> list[dict[str, Any]]:
+        return self.events(name, "audit.jsonl")

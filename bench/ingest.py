@@ -1,0 +1,78 @@
+"""Aggregator ingest: updates per second end to end against a raw pika relay; the aggregator's peak RSS.
+
+The results queue is filled first, then the aggregator (FedAsync, its
+default prefetch, batching and checkpointing) drains it: consume, decode,
+validate, apply, checkpoint (fsync), publish the next version (confirmed),
+ack. The relay drains an identical queue, publishing one message of the
+same size per message consumed, with confirms. Both rates are timed from
+the moment the consumer is registered to the last publish.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+import numpy as np
+
+from aggregator.service import auto_prefetch
+from bench import Context, Row, at_least, at_most
+from bench.federation import BenchFederation
+from bench.procs import Usage, mb
+from broker.connection import translated
+from broker.topology import QueueLimits, results_queue_arguments
+
+CASES = [("40 KB", 10_000, 1500), ("4 MB", 1_000_000, 80), ("40 MB", 10_000_000, 16)]
+QUICK_CASES = [("40 KB", 10_000, 100), ("4 MB", 1_000_000, 6)]
+RSS_SLACK = 150e6
+
+
+def aggregator_rate(fed: BenchFederation, floats: int, count: int) -> tuple[float, Usage]:
+    """Updates per second from the first publish (consumers registered) to the version that applied them all."""
+    fed.prefill(floats, count)
+    proc = fed.aggregator(
+        "--strategy", "fedasync", "--num-partitions", "1", "--max-versions", str(count),
+        "--max-staleness", str(10**9), "--eval-every", str(10**9), floats=floats,
+    )
+    usage = proc.wait(timeout=600)
+    if usage.returncode != 0:
+        raise RuntimeError(f"aggregator failed ({usage.returncode}): {proc.tail()}")
+    published = [e for e in fed.audit() if e["event"] == "published"]
+    first = published[0]["time"]
+    last = next(e["time"] for e in published if e["version"] >= count)
+    return count / (last - first), usage
+
+
+def relay_rate(fed: BenchFederation, floats: int, count: int, prefetch: int) -> float:
+    queue, exchange = f"{fed.namespace}.relay", f"{fed.namespace}.relay-models"
+    with translated("declare relay"):
+        fed.session.channel.queue_declare(queue, durable=True, arguments=results_queue_arguments(fed.names, QueueLimits()))
+        fed.session.channel.exchange_declare(exchange, "direct", durable=False)
+    fed.extra_queues.append(queue)
+    fed.extra_exchanges.append(exchange)
+    fed.listen(exchange)
+    fed.prefill(floats, count, queue=queue)
+    args = ["--queue", queue, "--exchange", exchange, "--count", str(count), "--prefetch", str(prefetch)]
+    proc = fed.spawn("bench.relay", args, "relay", env={"AMQP_URL": fed.ctx.amqp_url})
+    usage = proc.wait(timeout=600)
+    lines = [line for line in proc.log.read_text().splitlines() if line.startswith("{")]
+    if usage.returncode != 0 or not lines:
+        raise RuntimeError(f"relay failed ({usage.returncode}): {proc.tail()}")
+    result = json.loads(lines[-1])
+    return result["count"] / result["seconds"]
+
+
+def run(ctx: Context) -> Iterable[Row]:
+    for label, floats, count in QUICK_CASES if ctx.quick else CASES:
+        prefetch = auto_prefetch({"w": np.zeros(floats, np.float32)})
+        with BenchFederation(ctx, "ingest") as fed:
+            relay = relay_rate(fed, floats, count, prefetch)
+            ours, usage = aggregator_rate(fed, floats, count)
+        model = floats * 4
+        ctx.log(f"ingest {label}: aggregator {ours:.1f} upd/s, relay {relay:.1f} msg/s, peak RSS {mb(usage.peak_rss)}")
+        note = f"{count} updates, prefetch {prefetch}"
+        yield Row("aggregator ingest", f"{label} model", f"{ours:.1f} upd/s", f"{relay:.1f} msg/s (raw pika relay)",
+                  ours / relay, ">= 0.8x", at_least(ours / relay, 0.8), note)
+        limit = 3 * model + RSS_SLACK
+        yield Row("memory: aggregator peak RSS", f"{label} model", mb(usage.peak_rss), f"3 x model + 150 MB = {mb(limit)}",
+                  usage.peak_rss / limit, "<= 1x", at_most(usage.peak_rss / limit, 1.0), f"prefetch {prefetch}")

@@ -1,0 +1,1 @@
+"""``fedmq status``: read a federation's health from the broker without disturbing it."""

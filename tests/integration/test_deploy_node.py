@@ -1,0 +1,133 @@
+"""The container configuration on a real (private) node: definitions rendered from secrets, no guest,
+least-privilege users that can still run a federation, management API and Prometheus endpoints.
+
+The node is the installed RabbitMQ (3.10 here; the compose file pulls 4.1) started with
+deploy/rabbitmq/fedmq.conf and the definitions that deploy/rabbitmq/render-definitions.sh
+writes, plus the management and Prometheus plugins on spare loopback ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from broker.connection import AmqpSession
+from broker.errors import AccessRefused
+from broker.settings import BrokerSettings
+from tests.procs import Federation, wait_for
+from tests.rabbit_node import RabbitNode, free_port
+
+pytestmark = [pytest.mark.broker, pytest.mark.e2e]
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq"
+PASSWORDS = {
+    "FEDMQ_ADMIN_PASSWORD": "admin-password-1",
+    "FEDMQ_AGGREGATOR_PASSWORD": "aggregator-password-1",
+    "FEDMQ_WORKER_PASSWORD": "worker-password-1",
+}
+
+
+class DeployNode(RabbitNode):
+    management_port: int = 0
+    prometheus_port: int = 0
+
+    def url(self, user: str) -> str:
+        password = PASSWORDS[f"FEDMQ_{user.upper()}_PASSWORD"]
+        return f"amqp://fedmq-{user}:{password}@127.0.0.1:{self.port}/fedmq"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployNode]:
+    base = tmp_path_factory.mktemp("deploy-node")
+    definitions = base / "definitions.json"
+    subprocess.run(
+        ["bash", str(DEPLOY / "render-definitions.sh"), str(DEPLOY / "definitions.template.json"), str(definitions)],
+        check=True, env={**os.environ, **PASSWORDS}, timeout=30,
+    )
+    management, prometheus = free_port(), free_port()
+    config = (DEPLOY / "fedmq.conf").read_text().replace("/run/fedmq/definitions.json", str(definitions))
+    config += (
+        f"\nmanagement.tcp.port = {management}\nmanagement.tcp.ip = 127.0.0.1\n"
+        f"prometheus.tcp.port = {prometheus}\nprometheus.tcp.ip = 127.0.0.1\n"
+    )
+    plugins = tuple(DEPLOY.joinpath("enabled_plugins").read_text().strip().strip("[].").split(","))
+    rabbit = DeployNode(base=base / "node", extra_config=config, plugins=plugins)
+    rabbit.management_port, rabbit.prometheus_port = management, prometheus
+    rabbit.start()
+    try:
+        yield rabbit
+    finally:
+        rabbit.destroy()
+
+
+def test_the_rendered_definitions_leave_no_guest_account(node: DeployNode) -> None:
+    guest = BrokerSettings(amqp_url=f"amqp://guest:guest@127.0.0.1:{node.port}/%2F", connect_attempts=1)
+
+    with pytest.raises(AccessRefused):
+        AmqpSession(guest).open()
+    with AmqpSession(BrokerSettings(amqp_url=node.url("admin"), connect_attempts=1)) as admin:
+        assert admin.is_open
+
+
+def fedmq_status(url: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fedmq", "status", "--amqp-url", url, "--namespace", "fedmq", *flags],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def get(url: str) -> str:
+    return urllib.request.urlopen(url, timeout=5).read().decode()
+
+
+def test_a_federation_runs_with_the_container_users_and_is_observable(node: DeployNode, tmp_path: Path) -> None:
+    fed = Federation(namespace="fedmq", amqp_url=node.url("aggregator"), run_dir=tmp_path)
+    metrics_port = free_port()
+    try:
+        for i in range(4):  # one replica more than there are partitions, started before the aggregator
+            fed.worker(0, "--amqp-url", node.url("worker"), "--claim-partition", "--delay", "0.02", num_partitions=3, worker_id=f"r{i}")
+        waiting = lambda: any("not set up yet" in fed.log(f"r{i}.log") for i in range(4))  # noqa: E731
+        wait_for(waiting, 60, "a worker to wait for the federation's exchanges")
+        agg = fed.aggregator("--max-seconds", "120", "--metrics-port", str(metrics_port), num_partitions=3)
+        wait_for(lambda: fed.latest_version() >= 30, 90, "version 30 from workers running as fedmq-worker")
+
+        management = f"http://127.0.0.1:{node.management_port}"
+
+        seen: list[dict] = []
+
+        def status_with_stats() -> dict | None:
+            seen.append(json.loads(fedmq_status(node.url("admin"), "--json", "--management-url", management).stdout))
+            complete = seen[-1]["queues"]["shared"][0]["consumers"] and len(seen[-1]["queues"]["claimed_partitions"]) == 3
+            return seen[-1] if complete else None  # the management API's statistics arrive every few seconds
+
+        try:
+            status = wait_for(status_with_stats, 60, "queue statistics from the management API")
+        except AssertionError:
+            raise AssertionError(f"last status: {seen[-1:]}") from None
+        health = fedmq_status(node.url("aggregator"), "--max-age", "30", "--management-url", "off", "--dead-sample", "0")
+        aggregator_metrics = get(f"http://127.0.0.1:{metrics_port}/metrics")
+        broker_metrics = get(f"http://127.0.0.1:{node.prometheus_port}/metrics/per-object")
+
+        agg.send_signal(signal.SIGTERM)
+        assert agg.wait(timeout=10) == 0, fed.log("aggregator.log")[-3000:]
+    finally:
+        fed.close()
+
+    assert status["queues"]["source"] == "management" and status["queues"]["claimed_partitions"] == [0, 1, 2]
+    assert status["queues"]["shared"][0]["queue"] == "fedmq.results" and status["queues"]["shared"][0]["consumers"] == 1
+    assert status["aggregator"]["num_partitions"] == 3
+    assert health.returncode == 0, health.stdout + health.stderr
+    assert "fedmq_updates_applied_total" in aggregator_metrics and "fedmq_model_version" in aggregator_metrics
+    assert 'queue="fedmq.results"' in broker_metrics
+    partitions = {w: {e["partition"] for e in fed.worker_events(w) if e["event"] == "confirmed"} for w in ("r0", "r1", "r2", "r3")}
+    busy = [p for p in partitions.values() if p]
+    assert len(busy) == 3 and sorted(p for s in busy for p in s) == [0, 1, 2], partitions
+    assert any(e["event"] == "standby" for w in ("r0", "r1", "r2", "r3") for e in fed.worker_events(w))
