@@ -66,9 +66,5 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RabbitNod
     """A private RabbitMQ node for tests that restart it or reconfigure it."""
     from tests.rabbit_node import RabbitNode
 
-    node = RabbitNode(base=tmp_path_factory.mktemp("rabbit"))
-    node.start()
-    try:
+    with RabbitNode(base=tmp_path_factory.mktemp("rabbit")).running() as node:
         yield node
-    finally:
-        node.destroy()

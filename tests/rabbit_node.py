@@ -7,6 +7,7 @@ installed RabbitMQ with its own data directory, config, cookie and ports.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN_DIR", "/usr/lib/rabbitmq/bin"))
 START_TIMEOUT = 90.0
@@ -107,6 +109,15 @@ class RabbitNode:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator["RabbitNode"]:
+        """Start the node, hand it over, and destroy it (data and all) afterwards."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.destroy()
 
     def destroy(self) -> None:
         self.stop()

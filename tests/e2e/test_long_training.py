@@ -33,11 +33,8 @@ def strict_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode
         extra_config=f"consumer_timeout = {CONSUMER_TIMEOUT_S * 1000}\n",
         advanced_config="{rabbit, [{channel_tick_interval, 1000}]}",
     )
-    node.start()
-    try:
+    with node.running():
         yield node
-    finally:
-        node.destroy()
 
 
 def test_the_node_really_closes_a_channel_that_holds_a_delivery_too_long(strict_node: RabbitNode) -> None:
