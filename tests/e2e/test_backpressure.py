@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -22,8 +23,9 @@ QUEUE_BOUND = MAX_LENGTH + 1
 WORKERS = ["w0", "w1"]
 
 
-def refusals(fed: Federation) -> list[dict[str, Any]]:
-    return [e for w in WORKERS for e in fed.worker_events(w) if e["event"] == "publish-refused"]
+def refused_since(fed: Federation, since: float) -> set[str]:
+    """Workers refused by the broker after ``since``."""
+    return {w for w in WORKERS for e in fed.worker_events(w) if e["event"] == "publish-refused" and e["time"] > since}
 
 
 def kept_until_confirmed(events: list[dict[str, Any]], update_id: str) -> bool:
@@ -44,12 +46,13 @@ def test_a_full_results_queue_makes_workers_back_off_and_keep_their_updates(fede
     depths: list[int] = []
     settings = BrokerSettings(amqp_url=amqp_url, namespace=fed.namespace)
 
+    stalled = time.time()
     agg.send_signal(signal.SIGSTOP)  # stalled: connected, consuming nothing
     try:
         with AmqpSession(settings) as session:
             def refused_while_sampling() -> bool:
                 depths.append(session.queue_counts(Names(fed.namespace).results_queue)[0])
-                return len({e["update_id"] for e in refusals(fed)}) >= len(WORKERS)
+                return len(refused_since(fed, stalled)) == len(WORKERS)
             wait_for(refused_while_sampling, 30, "every worker to be refused by the full queue")
     finally:
         agg.send_signal(signal.SIGCONT)
@@ -59,7 +62,7 @@ def test_a_full_results_queue_makes_workers_back_off_and_keep_their_updates(fede
     assert max(depths) <= QUEUE_BOUND and depths[-1] >= MAX_LENGTH, depths
     for worker in WORKERS:
         events = fed.worker_events(worker)
-        first_refused = next(e["update_id"] for e in events if e["event"] == "publish-refused")
+        first_refused = next(e["update_id"] for e in events if e["event"] == "publish-refused" and e["time"] > stalled)
         assert kept_until_confirmed(events, first_refused), worker
     confirmed = [u for w in WORKERS for u in confirmed_ids(fed.worker_events(w))]
     report = check_run(RunEvidence(fed.audit(), confirmed, queued=queued_ids(amqp_url, fed.namespace)))
