@@ -49,7 +49,7 @@ log = logging.getLogger("fedmq.aggregator")
 POLL_SECONDS = 0.05
 #: Late updates are a normal part of asynchronous training: recorded in the audit log and dropped,
 #: not copied to the dead-letter queue. After a restart they can arrive by the thousand; a confirmed
-#: dead-letter publish each made rejecting them 3x slower than applying updates (python -m
+#: dead-letter publish each made rejecting them 5x slower than applying updates (python -m
 #: bench.reliability throughput), and they would push out the malformed messages that queue is for.
 LATE_REJECTIONS = frozenset({"too-stale"})
 PREFETCH_BUDGET_BYTES = 64 << 20
