@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Callable
 
 from aggregator.checkpoint import CheckpointError, load_checkpoint
+from broker.connection import AmqpSession, Delivery
 from broker.names import Names
-from broker.peek import peek
 from broker.properties import REASON_HEADER
 from broker.settings import BrokerSettings
 from fedmq.audit import RunEvidence, check_run, confirmed_ids
@@ -43,14 +43,21 @@ def worker_event_files(run_dir: Path, patterns: list[str] | None) -> list[Path]:
     return sorted(found)
 
 
+def waiting(session: AmqpSession, queue: str) -> list[Delivery]:
+    """Every ready message of ``queue``, put back (on a quorum queue that counts as a delivery)."""
+    return session.peek(queue, session.queue_counts(queue)[0])
+
+
 def queue_contents(settings: BrokerSettings) -> tuple[list[str], dict[str, str]]:
     """Ids waiting in the results queue, and dead-lettered ids with their reasons."""
     names = Names(settings.namespace)
-    queued = [d.properties.message_id or "" for d in peek(settings, names.results_queue)]
-    dead = {}
-    for d in peek(settings, names.dead_queue):
-        headers = d.properties.headers
-        dead[d.properties.message_id or ""] = str(headers.get(REASON_HEADER) or headers.get("x-first-death-reason") or "unknown")
+    with AmqpSession(settings, name="fedmq-audit") as session:
+        queued = [d.properties.message_id or "" for d in waiting(session, names.results_queue)]
+        dead = {}
+        for d in waiting(session, names.dead_queue):
+            headers = d.properties.headers
+            reason = headers.get(REASON_HEADER) or headers.get("x-first-death-reason") or "unknown"
+            dead[d.properties.message_id or ""] = str(reason)
     return queued, dead
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from broker.connection import AmqpSession, Delivery
 from broker.names import UPDATE_KEY, Names
-from broker.peek import peek
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
+from fedmq.commands.audit import queue_contents
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
 from tests.procs import Federation, wait_for
@@ -29,8 +29,7 @@ def confirmed_ids(fed: Federation, workers: list[str]) -> list[str]:
 
 def queued_ids(amqp_url: str, namespace: str) -> list[str]:
     """Message ids still waiting in the results queue (left in place)."""
-    settings = BrokerSettings(amqp_url=amqp_url, namespace=namespace)
-    return [d.properties.message_id or "" for d in peek(settings, Names(namespace).results_queue)]
+    return queue_contents(BrokerSettings(amqp_url=amqp_url, namespace=namespace))[0]
 
 
 def test_four_workers_on_dirichlet_digits_reach_90_percent_asynchronously(federation: Federation, amqp_url: str) -> None:

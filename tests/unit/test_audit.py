@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fedmq.audit import RunEvidence, check_run, confirmed_ids, split_lives
+from fedmq.cli import main
 
 
 def start(commit: int, version: int = 0) -> dict[str, Any]:
@@ -123,3 +128,26 @@ def test_lives_are_cut_at_start_lines_and_the_report_says_ok() -> None:
     assert [len(life) for life in lives] == [2, 1, 1]
     assert report.lines()[0] == "aggregator lives: 3 (2 restarts)"
     assert report.lines()[-1] == "OK: nothing lost, nothing applied twice"
+
+
+def write_run(run_dir: Path, audit: list[dict[str, Any]], confirmed: list[str]) -> None:
+    (run_dir / "audit.jsonl").write_text("".join(json.dumps(e) + "\n" for e in audit))
+    events = [{"event": "confirmed", "update_id": u} for u in confirmed]
+    (run_dir / "w0.events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+
+
+def test_fedmq_audit_reads_a_run_directory_and_exits_1_on_a_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path, [start(0), applied("a", 1), published(1, "d1")], confirmed=["a", "gone"])
+
+    code = main(["audit", str(tmp_path)])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "confirmed by workers: 2 -> applied 1, lost 1" in out and "update gone was confirmed" in out
+
+
+def test_fedmq_audit_says_ok_for_a_sound_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path, [start(0), applied("a", 1), published(1, "d1")], confirmed=["a"])
+
+    assert main(["audit", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "problems": [], "fates": {"applied": 1}, "applied": 1}
