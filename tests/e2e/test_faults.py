@@ -45,8 +45,8 @@ WORKER_KILL_ATTEMPTS = 10
 ACCURACY_TOLERANCE = 0.02
 
 
-class FaultyRun:
-    """Drives one federation through a fault plan, saying what it does."""
+class RunDriver:
+    """Drives one federation through a fault plan (the baseline: an empty one), saying what it does."""
 
     def __init__(self, fed: Federation, node: RabbitNode, say: Callable[[str], None]) -> None:
         self.fed, self.node, self.say = fed, node, say
@@ -172,9 +172,9 @@ def test_crashes_and_a_broker_restart_lose_nothing_and_cost_no_accuracy(
     for fed in (baseline, faulty):
         fed.run_dir.mkdir()
     try:
-        FaultyRun(baseline, rabbit_node, say).run([])
+        RunDriver(baseline, rabbit_node, say).run([])
         say(f"  baseline without faults: accuracy {final_accuracy(baseline):.4f}")
-        driver = FaultyRun(faulty, rabbit_node, say)
+        driver = RunDriver(faulty, rabbit_node, say)
         driver.run(plan)
     finally:
         baseline.close()
