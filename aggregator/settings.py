@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aggregator.defence_settings import DefenceSettings
+from aggregator.failpoints import FAILPOINT_PATTERN
 from aggregator.staleness import StalenessName
 from fedmq.observability import ObservabilitySettings
 from privacy.settings import AggregatorPrivacySettings
@@ -50,7 +51,23 @@ class AggregatorSettings(ObservabilitySettings, DefenceSettings, TaskSettings, A
     applied_window: int = Field(20_000, ge=1, description="How many applied update ids are remembered for deduplication.")
     progress_interval: float = Field(1.0, gt=0, description="Seconds between progress lines.")
     audit_digests: bool = Field(True, description="Record a digest of every published version in the audit log.")
+    failpoint: str | None = Field(
+        None,
+        pattern=FAILPOINT_PATTERN,
+        description="Fault-injection tests only: SIGKILL this process the Nth time it reaches a point of the batch loop "
+        "(before-checkpoint, after-checkpoint, after-publish), e.g. after-publish:3.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _window_covers_the_queue(self) -> "AggregatorSettings":
+        # A duplicate is recognised only while its original is in the window; it can be
+        # at most a full results queue (plus what is in flight) behind it.
+        if self.applied_window < self.results_max_length:
+            raise ValueError(
+                f"applied_window {self.applied_window} must be at least results_max_length {self.results_max_length}"
+            )
+        return self
 
     @property
     def run_path(self) -> Path:

@@ -282,9 +282,15 @@ class AmqpSession:
             self.channel.basic_nack(delivery_tag, requeue=requeue)
 
     def process_events(self, time_limit: float) -> None:
-        """Run I/O (deliveries, heartbeats) for up to ``time_limit`` seconds."""
+        """Run I/O (deliveries, heartbeats) for up to ``time_limit`` seconds.
+
+        pika closes a channel the broker closed without raising here, so a
+        consumer would wait forever on a dead channel; we raise instead.
+        """
         with translated("process events"):
             self.connection.process_data_events(time_limit=time_limit)
+        if self._channel is not None and self._channel.is_closed:
+            raise ConnectionLost("the broker closed the channel (e.g. a delivery held past its consumer_timeout)")
 
     def queue_counts(self, queue: str) -> tuple[int, int]:
         """(ready messages, consumers) by passive declare; ``BrokerError`` if it does not exist."""

@@ -17,11 +17,12 @@ from typing import Any
 
 from broker.connection import AmqpSession, translated
 from broker.names import BROADCAST_KEY, REQUEST_KEY, UPDATE_KEY, Names, worker_key
+from broker.settings import BrokerSettings
 
 
 @dataclass(frozen=True)
 class QueueLimits:
-    """Bounds on the federation's queues (see docs/architecture.md, backpressure)."""
+    """Bounds on the federation's queues (see docs/reliability.md, backpressure)."""
 
     results_max_length: int = 10_000
     results_max_bytes: int = 2 << 30
@@ -29,6 +30,15 @@ class QueueLimits:
     dead_max_length: int = 10_000
     dead_max_bytes: int = 512 << 20
     request_ttl_ms: int = 60_000
+
+    @classmethod
+    def from_settings(cls, settings: BrokerSettings) -> "QueueLimits":
+        """The results-queue bounds an operator configured (``FEDMQ_RESULTS_MAX_LENGTH`` ...)."""
+        return cls(
+            results_max_length=settings.results_max_length,
+            results_max_bytes=settings.results_max_bytes,
+            delivery_limit=settings.delivery_limit,
+        )
 
 
 def results_queue_arguments(names: Names, limits: QueueLimits) -> dict[str, Any]:
@@ -48,8 +58,13 @@ def worker_queue_arguments() -> dict[str, Any]:
     return {"x-queue-type": "classic", "x-max-length": 1, "x-overflow": "drop-head"}
 
 
-def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits = QueueLimits()) -> None:
-    """Declare the federation's shared resources (aggregator side)."""
+def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | None = None) -> None:
+    """Declare the federation's shared resources, bounded as the session's settings say.
+
+    The results queue's arguments must be the same for every declarer: a
+    different ``x-max-length`` is refused (``TopologyMismatch``).
+    """
+    limits = limits or QueueLimits.from_settings(session.settings)
     ch = session.channel
     with translated("declare topology"):
         ch.exchange_declare(names.models_exchange, "direct", durable=True)

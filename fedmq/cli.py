@@ -1,4 +1,4 @@
-"""The ``fedmq`` command: aggregator, worker, demo, status, report, simulate."""
+"""The ``fedmq`` command: aggregator, worker, demo, status, report, simulate, audit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fedmq.cliargs import CliError, OneLineParser
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
-    from fedmq.commands import aggregator, broker, demo, report, simulate, status, worker
+    from fedmq.commands import aggregator, audit, broker, demo, report, simulate, status, worker
 
     return {
         "aggregator": ("run the aggregator", aggregator.setup),
@@ -21,6 +21,7 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Call
         "report": ("PNG figures and a markdown summary of a run directory", report.setup),
         "simulate": ("the same strategies and trainers on a virtual clock, no broker", simulate.setup),
         "broker": ("provision a federation on RabbitMQ: vhost, aggregator and worker users", broker.setup),
+        "audit": ("check a run's logs: every confirmed update applied exactly once, one set of weights per version", audit.setup),
     }
 
 

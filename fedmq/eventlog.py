@@ -17,7 +17,10 @@ class EventLog:
         self._file = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            torn = _ends_mid_line(self.path)
             self._file = open(self.path, "a", encoding="utf-8")
+            if torn:  # a crash cut the last record short: do not glue the next one onto it
+                self._file.write("\n")
 
     def write(self, event: str, **fields: Any) -> None:
         if self._file is None:
@@ -34,6 +37,14 @@ class EventLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _ends_mid_line(path: Path) -> bool:
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

@@ -53,7 +53,6 @@ def broker_settings(amqp_url: str, namespace: str) -> BrokerSettings:
 def federation(amqp_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator["Federation"]:
     """Real processes on a fresh namespace; all killed afterwards, logs kept under the temp dir."""
     from tests.procs import Federation
-    from tests.rabbit_node import RabbitNode
 
     fed = Federation(namespace=namespace, amqp_url=amqp_url, run_dir=tmp_path_factory.mktemp(namespace))
     try:
@@ -67,12 +66,8 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RabbitNod
     """A private RabbitMQ node for tests that restart it or reconfigure it."""
     from tests.rabbit_node import RabbitNode
 
-    node = RabbitNode(base=tmp_path_factory.mktemp("rabbit"))
-    node.start()
-    try:
+    with RabbitNode(base=tmp_path_factory.mktemp("rabbit")).running() as node:
         yield node
-    finally:
-        node.destroy()
 
 
 @pytest.fixture(scope="session")

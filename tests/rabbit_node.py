@@ -7,6 +7,7 @@ installed RabbitMQ with its own data directory, config, cookie and ports.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN_DIR", "/usr/lib/rabbitmq/bin"))
 START_TIMEOUT = 90.0
@@ -40,6 +42,8 @@ class RabbitNode:
     port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
     extra_config: str = ""
+    #: Erlang terms for ``advanced.config``, e.g. ``{rabbit, [{channel_tick_interval, 1000}]}``.
+    advanced_config: str = ""
     plugins: tuple[str, ...] = ()
 
     @property
@@ -63,6 +67,7 @@ class RabbitNode:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(self.base / "pid"),
             "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config"),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
         }
@@ -73,6 +78,7 @@ class RabbitNode:
         (self.base / "rabbitmq.conf").write_text(config)
         (self.base / "enabled_plugins").write_text("[" + ",".join(self.plugins) + "].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
+        (self.base / "advanced.config").write_text(f"[{self.advanced_config}].\n")
 
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run ``rabbitmqctl`` against this node."""
@@ -106,6 +112,15 @@ class RabbitNode:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator["RabbitNode"]:
+        """Start the node, hand it over, and destroy it (data and all) afterwards."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.destroy()
 
     def destroy(self) -> None:
         self.stop()

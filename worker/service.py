@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from broker.connection import AmqpSession, Delivery, backoff_delay
-from broker.errors import AccessRefused, BrokerError, ConnectionLost, MessageTooLarge, NotFound, PublishFailed
+from broker.errors import (
+    AccessRefused,
+    BrokerError,
+    BrokerUnavailable,
+    ConnectionLost,
+    MessageTooLarge,
+    NotFound,
+    PublishFailed,
+    TopologyMismatch,
+)
 from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
 from broker.topology import declare_topology, declare_worker_queue
@@ -109,15 +118,17 @@ class WorkerService:
     # -- lifecycle -------------------------------------------------------------
     def run(self) -> WorkerStats:
         """Run until stopped, the final model arrives, or ``max_updates`` is reached."""
-        attempt = 0
+        attempt, attached = 0, False
         try:
             while not self.stop.is_set():
                 try:
                     self._attach()
-                    attempt = 0
+                    attempt, attached = 0, True
                     self._loop()
                     break
-                except (ConnectionLost, NotFound) as exc:
+                except (ConnectionLost, NotFound, BrokerUnavailable) as exc:
+                    if isinstance(exc, BrokerUnavailable) and not attached:
+                        raise  # never reached it: a wrong URL or no broker, not an outage to sit out
                     self.stats.reconnects += 1
                     delay = backoff_delay(attempt, self.settings.connect_backoff_max)
                     attempt += 1
@@ -137,8 +148,9 @@ class WorkerService:
         self._session.open()
         try:
             declare_topology(self._session, self.names)
-        except AccessRefused:
-            # A provisioned worker may not configure shared resources; they exist already.
+        except (AccessRefused, TopologyMismatch):
+            # A provisioned worker may not configure shared resources, or the aggregator (which
+            # owns them) declared other queue bounds: either way they exist already.
             self._session.open()
         if self.settings.claim_partition and not self._claim():
             return  # stopped while standing by
@@ -264,6 +276,7 @@ class WorkerService:
             return  # synchronous rounds: an update per version is all that counts
         model = st.latest
         st.training_base = model.version
+        self._events.write("training", base_version=model.version)
         st.training = BackgroundTask(
             lambda: self._train(model), name=f"fit-v{model.version}", on_done=self._wake
         ).start()
@@ -309,6 +322,12 @@ class WorkerService:
         try:
             self._session.publish(self.names.inbox_exchange, UPDATE_KEY, out.body, props, mandatory=True)
         except PublishFailed as exc:
+            if st.final:
+                # Training is over: no aggregator will apply it, and a full queue stays full.
+                log.info("run finished; abandoning update %s (%s)", out.update.update_id, exc)
+                self._events.write("abandoned", update_id=out.update.update_id, reason=str(exc))
+                st.outgoing = None
+                return
             out.attempts += 1
             self.stats.publish_retries += 1
             self.metrics.publish_retries.inc()

@@ -66,7 +66,7 @@ class WorkerSettings(ObservabilitySettings, TaskSettings, WorkerPrivacySettings)
         description="After an update, wait up to this long (and at most half a fit) for a newer version before retraining.",
     )
     max_updates: int | None = Field(None, ge=1, description="Stop after this many confirmed updates.")
-    events_file: str | None = Field(None, description="Append a JSON line per confirmed update here.")
+    events_file: str | None = Field(None, description="Append a JSON line per event (attached, training, confirmed, publish-refused, abandoned, dropped) here.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def trainer_options(self) -> dict[str, str | int | float | bool]:

@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
     _check_broker(settings)
     print(f"fedmq demo: namespace {namespace}, {args.workers} workers, run directory {run_dir}", flush=True)
     task = ["trainer", "dataset", "model", "hidden", "partition", "dirichlet_alpha", "synthetic_alpha", "synthetic_beta", "data_seed"]
-    common = ["--namespace", namespace, "--num-partitions", str(args.workers), *_flags(settings, ["amqp_url", *task])]
-    agg_flags = [*common, *_flags(settings, [n for n in AggregatorSettings.model_fields if n not in {"namespace", "num_partitions", "amqp_url", *task}])]
+    bounds = ["results_max_length", "results_max_bytes", "delivery_limit"]  # every declarer must agree on them
+    common = ["--namespace", namespace, "--num-partitions", str(args.workers), *_flags(settings, ["amqp_url", *bounds, *task])]
+    agg_flags = [*common, *_flags(settings, [n for n in AggregatorSettings.model_fields if n not in {"namespace", "num_partitions", "amqp_url", *bounds, *task}])]
     agg_flags += ["--run-dir", str(run_dir)]
     started = time.monotonic()
     aggregator = subprocess.Popen([sys.executable, "-m", "aggregator", *agg_flags])

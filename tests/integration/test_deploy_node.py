@@ -61,11 +61,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployNode]:
     plugins = tuple(DEPLOY.joinpath("enabled_plugins").read_text().strip().strip("[].").split(","))
     rabbit = DeployNode(base=base / "node", extra_config=config, plugins=plugins)
     rabbit.management_port, rabbit.prometheus_port = management, prometheus
-    rabbit.start()
-    try:
+    with rabbit.running():
         yield rabbit
-    finally:
-        rabbit.destroy()
 
 
 def test_the_rendered_definitions_leave_no_guest_account(node: DeployNode) -> None:

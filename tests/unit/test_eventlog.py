@@ -1,0 +1,18 @@
+"""Event logs: a record torn by a crash is skipped, and never swallows the next one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fedmq.eventlog import EventLog, read_events
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_text('{"event":"applied","update_id":"a"}\n{"event":"appl')
+
+    log = EventLog(path)
+    log.write("start", commit=1)
+    log.close()
+
+    assert [e["event"] for e in read_events(path)] == ["applied", "start"]
