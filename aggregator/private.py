@@ -23,6 +23,7 @@ from typing import Literal, Mapping
 import numpy as np
 
 from aggregator.aggregate import Weights
+from aggregator.membership import BufferMembership
 from aggregator.strategy import Contribution, Scalars, StepOutcome, Strategy
 from aggregator.validation import Rejected
 from privacy.accountant import AccountantName, GaussianEvent
@@ -32,7 +33,7 @@ from privacy.noise import add_gaussian_noise, generator_state, restore_generator
 from privacy.participation import Budget, ParticipationAccountant, Spent
 
 DpMode = Literal["central", "local"]
-_INNER, _HELD = "inner/", "held/"
+_INNER = "inner/"
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,8 @@ class PrivateStrategy(Strategy):
             self.update_multiplier = update_noise_multiplier(config.noise_multiplier, config.count_stddev)
         self.clipper = AdaptiveClip(config.clip, config.target_quantile, config.clip_learning_rate, config.count_stddev)
         self.accountant = ParticipationAccountant(delta=config.budget.delta, accountant=config.accountant)
-        self._members: list[str] = []
+        self.membership = BufferMembership(per_release)
         self._unclipped = 0
-        self._held: list[Contribution] = []
         self._closed: str | None = None
         self._check_budget()
 
@@ -74,9 +74,7 @@ class PrivateStrategy(Strategy):
     def refuse(self, worker_id: str) -> Rejected | None:
         if self._closed:
             return Rejected("privacy-budget-spent", self._closed)
-        if worker_id in self._members and any(h.worker_id == worker_id for h in self._held):
-            return Rejected("participation-limit", f"{worker_id} already has an update in this release and one held")
-        return None
+        return self.membership.refuse(worker_id)
 
     def closed(self) -> str | None:
         return self._closed
@@ -89,8 +87,8 @@ class PrivateStrategy(Strategy):
     def add(self, model: Weights, contribution: Contribution) -> StepOutcome:
         if self.config.mode == "local":
             return self._add_local(model, contribution)
-        if contribution.worker_id in self._members:
-            self._held.append(contribution)
+        if self.membership.must_wait(contribution.worker_id):
+            self.membership.held.append(contribution)
             return StepOutcome(0.0, stepped=False)
         return self._admit(model, contribution)
 
@@ -103,7 +101,7 @@ class PrivateStrategy(Strategy):
 
     def _admit(self, model: Weights, contribution: Contribution) -> StepOutcome:
         clipped = clip_update(contribution.arrays, self.clip)
-        self._members.append(contribution.worker_id)
+        self.membership.join(contribution.worker_id)
         self._unclipped += int(not clipped.scaled)
         outcome = self.inner.add(model, replace(contribution, arrays=clipped.arrays))
         if outcome.stepped:
@@ -113,18 +111,15 @@ class PrivateStrategy(Strategy):
     def _release(self, model: Weights) -> None:
         """The inner strategy stepped: noise the release, charge its members, adapt C, check the budget."""
         add_gaussian_noise(model, float(self.scale) * self.update_multiplier * self.clip, self.rng)  # type: ignore[arg-type]
-        self.accountant.record_release(self.event, self._members)
+        self.accountant.record_release(self.event, self.membership.members)
         if self.config.adaptive:
-            self.clipper.step(self._unclipped, len(self._members), self.rng)
-        self._members, self._unclipped = [], 0
+            self.clipper.step(self._unclipped, len(self.membership.members), self.rng)
+        self.membership.released()
+        self._unclipped = 0
         self._check_budget()
         if not self._closed:
-            self._readmit_held(model)
-
-    def _readmit_held(self, model: Weights) -> None:
-        # Fewer than a full release, so re-admitting never triggers a step here.
-        while self._held and len(self._members) < self.per_release - 1:
-            self._admit(model, self._held.pop(0))
+            for held in self.membership.readmissions():
+                self._admit(model, held)
 
     def _check_budget(self) -> None:
         budget = self.config.budget
@@ -166,22 +161,19 @@ class PrivateStrategy(Strategy):
 
     # -- delegation and checkpointing -----------------------------------------
     def pending(self) -> int:
-        return self.inner.pending() + len(self._held)
+        return self.inner.pending() + len(self.membership.held)
 
     def state(self) -> tuple[Scalars, Weights]:
         inner_scalars, inner_arrays = self.inner.state()
         arrays = {_INNER + k: v for k, v in inner_arrays.items()}
-        held = []
-        for i, c in enumerate(self._held):
-            held.append({"update_id": c.update_id, "worker_id": c.worker_id, "staleness": c.staleness, "num_examples": c.num_examples})
-            arrays.update({f"{_HELD}{i}/{k}": np.asarray(v) for k, v in c.arrays.items()})
+        membership, held_arrays = self.membership.state()
+        arrays.update(held_arrays)
         scalars = {
             "inner": inner_scalars,
             "dp": {
                 "clip": self.clip,
-                "members": list(self._members),
+                **membership,
                 "unclipped": self._unclipped,
-                "held": held,
                 "closed": self._closed,
                 "rng": generator_state(self.rng),
                 "accountant": self.accountant.state(),
@@ -197,24 +189,12 @@ class PrivateStrategy(Strategy):
         if not dp:
             return
         self.clipper.clip = float(dp["clip"])
-        self._members = [str(w) for w in dp.get("members", [])]
+        self.membership.restore(dp, arrays)
         self._unclipped = int(dp.get("unclipped", 0))
         self._closed = dp.get("closed")
         restore_generator(self.rng, str(dp["rng"]))
         self.accountant.restore(dict(dp.get("accountant", {})))
-        self._held = [_held_contribution(i, meta, arrays) for i, meta in enumerate(dp.get("held", []))]
         self._check_budget()
-
-
-def _held_contribution(index: int, meta: Mapping[str, object], arrays: Mapping[str, np.ndarray]) -> Contribution:
-    prefix = f"{_HELD}{index}/"
-    return Contribution(
-        update_id=str(meta["update_id"]),
-        worker_id=str(meta["worker_id"]),
-        staleness=int(meta["staleness"]),  # type: ignore[arg-type]
-        num_examples=int(meta["num_examples"]),  # type: ignore[arg-type]
-        arrays={k[len(prefix) :]: np.array(v) for k, v in arrays.items() if k.startswith(prefix)},
-    )
 
 
 def restore_strategy(strategy: Strategy, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:

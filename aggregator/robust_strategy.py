@@ -4,7 +4,10 @@ Unlike ``FedBuff``, which keeps a running weighted sum, this keeps every
 buffered delta (K x model memory), because robust statistics need them all.
 Each delta is scaled by its staleness weight before it is stored. Example
 counts are ignored: ``num_examples`` is self-reported, and weighting by it
-would let one liar with a huge count decide every coordinate.
+would let one liar with a huge count decide every coordinate. A worker enters
+each buffer at most once (``BufferMembership``): otherwise a fast attacker
+could fill a buffer well beyond its share of the workers and out-vote the
+trimmed mean or the median.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from typing import Literal, Mapping
 import numpy as np
 
 from aggregator.aggregate import Weights, scaled_add
+from aggregator.membership import BufferMembership
 from aggregator.robust import coordinate_median, trim_count, trimmed_mean
 from aggregator.staleness import Polynomial, StalenessFunction
 from aggregator.strategy import Contribution, Scalars, StepOutcome, Strategy
+from aggregator.validation import Rejected
 from schemas.messages import UpdateKind
 
 RobustRule = Literal["median", "trimmed-mean"]
+_ROWS = "rows/"
 
 
 class RobustFedBuff(Strategy):
@@ -50,6 +56,7 @@ class RobustFedBuff(Strategy):
         self.trim_fraction = trim_fraction
         self._rows: Weights | None = None
         self._count = 0
+        self.membership = BufferMembership(buffer_size)
 
     def _buffer(self, model: Weights) -> Weights:
         if self._rows is None:
@@ -62,8 +69,22 @@ class RobustFedBuff(Strategy):
             return coordinate_median(stack)
         return trimmed_mean(stack, trim_count(stack.shape[0], self.trim_fraction))
 
+    def refuse(self, worker_id: str) -> Rejected | None:
+        return self.membership.refuse(worker_id)
+
     def add(self, model: Weights, contribution: Contribution) -> StepOutcome:
+        if self.membership.must_wait(contribution.worker_id):
+            self.membership.held.append(contribution)
+            return StepOutcome(0.0, stepped=False)
+        outcome = self._admit(model, contribution)
+        if outcome.stepped:
+            for held in self.membership.readmissions():
+                self._admit(model, held)
+        return outcome
+
+    def _admit(self, model: Weights, contribution: Contribution) -> StepOutcome:
         rows = self._buffer(model)
+        self.membership.join(contribution.worker_id)
         weight = self.staleness(contribution.staleness)
         slot = slice(self._count, self._count + 1)  # a view even for 0-d arrays
         for name, row in rows.items():
@@ -75,21 +96,25 @@ class RobustFedBuff(Strategy):
         for name, x in model.items():
             scaled_add(x, self.aggregate(rows[name]), self.server_lr)
         self._count = 0
+        self.membership.released()
         return StepOutcome(weight, stepped=True)
 
     def pending(self) -> int:
-        return self._count
+        return self._count + len(self.membership.held)
 
     def state(self) -> tuple[Scalars, Weights]:
-        arrays = {name: rows[: self._count] for name, rows in self._rows.items()} if self._rows and self._count else {}
-        return {"count": self._count}, arrays
+        arrays = {_ROWS + name: rows[: self._count] for name, rows in self._rows.items()} if self._rows and self._count else {}
+        membership, held = self.membership.state()
+        return {"count": self._count, **membership}, {**arrays, **held}
 
     def restore(self, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
         self._count = int(scalars.get("count", 0))
+        self.membership.restore(scalars, arrays)
         self._rows = None
-        if arrays and self._count:
+        saved_rows = {k[len(_ROWS) :]: v for k, v in arrays.items() if k.startswith(_ROWS)}
+        if saved_rows and self._count:
             self._rows = {}
-            for name, saved in arrays.items():
+            for name, saved in saved_rows.items():
                 rows = np.zeros((self.buffer_size, *saved.shape[1:]), saved.dtype)
                 rows[: self._count] = saved
                 self._rows[name] = rows

@@ -108,19 +108,37 @@ def test_trim_count_always_leaves_a_middle() -> None:
     assert [trim_count(10, 0.2), trim_count(8, 0.25), trim_count(2, 0.49), trim_count(3, 0.4)] == [2, 2, 0, 1]
 
 
-def contribution(value: float, staleness: int = 0) -> Contribution:
-    return Contribution(update_id=f"u{value}", worker_id="w", staleness=staleness, num_examples=10**9, arrays=delta(value))
+def contribution(value: float, staleness: int = 0, worker: str | None = None) -> Contribution:
+    return Contribution(
+        update_id=f"u{value}", worker_id=worker or f"w{value}", staleness=staleness, num_examples=10**9, arrays=delta(value)
+    )
 
 
 @pytest.mark.parametrize("rule", ["median", "trimmed-mean"])
 def test_robust_fedbuff_steps_by_the_robust_aggregate_of_its_buffer(rule: str) -> None:
     model = {"w": np.zeros(4, np.float32)}
     strategy = RobustFedBuff(rule=rule, buffer_size=5, trim_fraction=0.2, staleness=Constant())  # type: ignore[arg-type]
-    outcomes = [strategy.add(model, contribution(v)) for v in (1.0, 1.2, 0.8, 1000.0, 1.0)]
+    values = (1.0, 1.2, 0.8, 1000.0, 1.0)
+    outcomes = [strategy.add(model, contribution(v, worker=f"w{i}")) for i, v in enumerate(values)]
 
     assert [o.stepped for o in outcomes] == [False] * 4 + [True]
     np.testing.assert_allclose(model["w"], 1.0 if rule == "median" else (1.0 + 1.2 + 1.0) / 3, rtol=1e-6)
     assert strategy.pending() == 0
+
+
+def test_a_fast_worker_enters_each_robust_buffer_once_so_it_cannot_outvote_the_others() -> None:
+    model = {"w": np.zeros(4, np.float32)}
+    strategy = RobustFedBuff(rule="median", buffer_size=3, staleness=Constant())
+
+    first = [strategy.add(model, contribution(v, worker="attacker")) for v in (100.0, 101.0)]
+    third = strategy.refuse("attacker")
+    strategy.add(model, contribution(1.0, worker="a"))
+    stepped = strategy.add(model, contribution(2.0, worker="b"))
+
+    assert [o.stepped for o in first] == [False, False] and third is not None and third.reason == "participation-limit"
+    assert stepped.stepped
+    np.testing.assert_allclose(model["w"], 2.0)  # median of (100, 1, 2): the held 101 waits for the next buffer
+    assert strategy.pending() == 1 and strategy.membership.members == ["attacker"]
 
 
 def test_robust_fedbuff_survives_a_checkpoint_mid_buffer() -> None:
