@@ -9,85 +9,49 @@ most a redelivery, which the update-id window turns into a no-op.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from aggregator.activity import ActiveWorkers
 from aggregator.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core import Aggregator, Applied, Duplicate, Outcome
-from aggregator.activity import ActiveWorkers
 from aggregator.factory import build_norm_bound, build_strategy, train_config
 from aggregator.failpoints import Failpoints
 from aggregator.identity import IdentityPolicy
 from aggregator.observer import NullObserver, Observer
 from aggregator.private import privacy_report, restore_strategy
-from aggregator.progress import RateMeter, StalenessStats, WorkerSeen
+from aggregator.publisher import Publisher
 from aggregator.roster import RosterFile
 from aggregator.settings import AggregatorSettings
 from aggregator.state import AggregatorState, AppliedWindow
 from aggregator.status import build_status
+from aggregator.tracker import RunSummary, RunTracker, progress_line
 from aggregator.validation import Rejected
-from broker.connection import AmqpSession, Delivery, backoff_delay
-from broker.errors import BrokerUnavailable, ConnectionLost, PublishFailed
-from broker.names import BROADCAST_KEY, Names, worker_key
-from broker.properties import dead_letter_properties, model_properties, status_properties
+from broker.connection import AmqpSession, Delivery
+from broker.errors import BrokerError
+from broker.names import Names
+from broker.reconnect import serve_attached
 from broker.topology import declare_status_queue, declare_topology
 from fedmq.eventlog import EventLog
-from schemas.codec import Limits, decode, encode
+from schemas.codec import Limits, decode
 from schemas.errors import DecodeError
-from schemas.messages import ClientUpdate, ModelRequest, ModelVersion
+from schemas.messages import ClientUpdate, ModelRequest
 from schemas.status import encode_status
-from worker.background import BackgroundTask
 from worker.trainer import Trainer
 
 log = logging.getLogger("fedmq.aggregator")
 
 POLL_SECONDS = 0.05
-#: Late updates are a normal part of asynchronous training: recorded in the audit log and dropped,
-#: not copied to the dead-letter queue. After a restart they can arrive by the thousand; a confirmed
-#: dead-letter publish each made rejecting them 5x slower than applying updates (python -m
-#: bench.reliability throughput), and they would push out the malformed messages that queue is for.
-LATE_REJECTIONS = frozenset({"too-stale"})
 PREFETCH_BUDGET_BYTES = 64 << 20
 MAX_AUTO_PREFETCH = 64
 
-
-@dataclass
-class RunSummary:
-    """What a run achieved; written to ``summary.json`` and printed by ``fedmq demo``."""
-
-    run_id: str
-    version: int
-    elapsed: float
-    stopped_because: str
-    accuracy: float | None
-    loss: float | None
-    applied: int
-    duplicates: int
-    rejected: dict[str, int]
-    staleness_mean: float
-    staleness_max: int
-    stale_share: float
-    updates_per_second: float
-    versions_per_second: float
-    workers: dict[str, dict[str, float]] = field(default_factory=dict)
-    privacy: dict[str, object] | None = None
-
-
-def digest(weights: dict[str, np.ndarray]) -> str:
-    """Short content digest of a model, to prove a version names one set of weights."""
-    h = hashlib.sha256()  # twice blake2b's speed where the CPU has SHA extensions
-    for name in sorted(weights):
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(weights[name]).view(np.uint8).reshape(-1).data)
-    return h.hexdigest()[:32]
+__all__ = ["AggregatorService", "RunSummary", "auto_prefetch"]
 
 
 def auto_prefetch(weights: dict[str, np.ndarray]) -> int:
@@ -126,23 +90,24 @@ class AggregatorService:
         self.failpoints = Failpoints(settings.failpoint)
         self.prefetch = settings.prefetch or auto_prefetch(self.core.state.weights)
         self.max_batch = settings.max_batch or self.prefetch
-        run_path = settings.run_path
-        self.audit = EventLog(run_path / "audit.jsonl")
-        self.metrics = EventLog(run_path / "metrics.jsonl")
+        self.audit = EventLog(settings.run_path / "audit.jsonl")
+        self.metrics = EventLog(settings.run_path / "metrics.jsonl")
         self._session = AmqpSession(settings, name="fedmq-aggregator")
+        self.publisher = Publisher(
+            self._session,
+            self.names,
+            audit=self.audit,
+            observer=self.observer,
+            config=lambda: train_config(settings, self.strategy),  # per version: a DP clip may adapt
+            max_message_bytes=settings.max_message_bytes,
+            audit_digests=settings.audit_digests,
+        )
         self._inbox: list[Delivery] = []
         self._requests: list[Delivery] = []
-        self._body: tuple[int, bool, bytes] | None = None
         self._started = time.monotonic()
         self._elapsed_before = self.core.state.elapsed
-        self._version_at_start = self.core.state.version
-        self._update_rate = RateMeter()
-        self._version_rate = RateMeter()
-        self._staleness = StalenessStats()
-        self._workers: dict[str, WorkerSeen] = {}
+        self.tracker = RunTracker(version_at_start=self.core.state.version, started=self._started)
         self._active = ActiveWorkers(settings.worker_timeout)
-        self._last_eval: dict[str, Any] | None = None
-        self._last_eval_version = -1
         self._last_progress = 0.0
         self._stopped_because = ""
 
@@ -179,30 +144,25 @@ class AggregatorService:
     def run(self) -> RunSummary:
         """Serve until a stop condition (then publish the final model) or a signal."""
         self.audit.write("start", run_id=self.state.run_id, version=self.state.version, commit=self.state.commit)
-        attempt, attached = 0, False
         try:
-            while not self.stop.is_set():
-                try:
-                    self._attach()
-                    attempt, attached = 0, True
-                    if self.state.finished or self._serve():
-                        self._finish()
-                        break
-                except (ConnectionLost, BrokerUnavailable) as exc:
-                    if isinstance(exc, BrokerUnavailable) and not attached:
-                        raise  # never reached it: a wrong URL or no broker, not an outage to sit out
-                    self._inbox.clear()
-                    self._requests.clear()
-                    delay = backoff_delay(attempt, self.settings.connect_backoff_max)
-                    attempt += 1
-                    log.warning("lost the broker (%s); reconnecting in %.1fs", exc, delay)
-                    self._session.close()
-                    self.stop.wait(delay)
+            serve_attached(
+                self._session,
+                self._attach,
+                self._serve_until_done,
+                stop=self.stop,
+                backoff_max=self.settings.connect_backoff_max,
+                on_outage=self._on_outage,
+            )
         finally:
             self._session.close()
             self.audit.close()
             self.metrics.close()
         return self.summary()
+
+    def _on_outage(self, exc: BrokerError, delay: float) -> None:
+        self._inbox.clear()  # their delivery tags died with the channel; the broker redelivers them
+        self._requests.clear()
+        log.warning("lost the broker (%s); reconnecting in %.1fs", exc, delay)
 
     def _attach(self) -> None:
         self._session.open()
@@ -221,11 +181,18 @@ class AggregatorService:
             self.state.version,
             self.prefetch,
         )
-        self._publish_version(final=self.state.finished)
+        self.publisher.publish_version(self.state, final=self.state.finished)
+
+    def _serve_until_done(self) -> bool:
+        """Serve, then finish if a stop condition was met (again after an outage in the middle of finishing)."""
+        if self.state.finished or self._serve():
+            self._finish()
+            return True
+        return False
 
     def _serve(self) -> bool:
         """Returns True when a stop condition is met, False when stopped by a signal."""
-        if self._last_eval is None:
+        if self.tracker.last_eval is None:
             self._evaluate()
         while not self.stop.is_set():
             self._session.process_events(POLL_SECONDS)
@@ -256,12 +223,12 @@ class AggregatorService:
             self._persist()
             self.failpoints.reached("after-checkpoint")
         if self.state.version != version_before:
-            self._version_rate.mark(time.monotonic(), self.state.version - version_before)
-            self._publish_version(final=False)
+            self.tracker.versions(self.state.version - version_before, time.monotonic())
+            self.publisher.publish_version(self.state, final=False)
             self.failpoints.reached("after-publish")
         for delivery, outcome in outcomes:
             if isinstance(outcome, Rejected):
-                self._dead_letter(delivery, outcome)
+                self.publisher.dead_letter(delivery, outcome)
             elif isinstance(outcome, Duplicate):
                 self.audit.write("duplicate", update_id=outcome.update_id, commit=self.state.commit)
         self._ack_batch(batch)
@@ -296,6 +263,19 @@ class AggregatorService:
             self._active.seen(update.worker_id, time.monotonic())
         return outcome
 
+    def _record_applied(self, o: Applied) -> None:
+        self.tracker.applied(o, time.monotonic(), time.time())
+        self.audit.write(
+            "applied",
+            update_id=o.update_id,
+            worker_id=o.worker_id,
+            base_version=o.base_version,
+            staleness=o.staleness,
+            weight=round(o.weight, 6),
+            version=o.version,
+            commit=self.state.commit,
+        )
+
     def _refresh_roster(self) -> None:
         """Pick up workers added or revoked since the roster was last read."""
         if self._roster_file is None:
@@ -314,83 +294,11 @@ class AggregatorService:
         if not self.core.close_round(self._active.active(time.monotonic())):
             return
         self.state.commit += 1
-        self._version_rate.mark(time.monotonic())
+        self.tracker.versions(1, time.monotonic())
         self._persist()
-        self._publish_version(final=False)
+        self.publisher.publish_version(self.state, final=False)
         if self.state.version % self.settings.eval_every == 0:
             self._evaluate()
-
-    def _record_applied(self, o: Applied) -> None:
-        now = time.monotonic()
-        self._update_rate.mark(now)
-        self._staleness.add(o.staleness)
-        seen = self._workers.setdefault(o.worker_id, WorkerSeen())
-        seen.updates += 1
-        seen.staleness_sum += o.staleness
-        seen.train_seconds_sum += o.train_seconds
-        seen.last_seen = time.time()
-        self.audit.write(
-            "applied",
-            update_id=o.update_id,
-            worker_id=o.worker_id,
-            base_version=o.base_version,
-            staleness=o.staleness,
-            weight=round(o.weight, 6),
-            version=o.version,
-            commit=self.state.commit,
-        )
-
-    def _dead_letter(self, delivery: Delivery, rejected: Rejected) -> None:
-        late = rejected.reason in LATE_REJECTIONS
-        if not late:
-            body = delivery.body
-            oversize = len(body) > self.limits.max_message_bytes
-            props = dead_letter_properties(
-                delivery.properties, rejected.reason, rejected.detail, dropped_body_bytes=len(body) if oversize else None
-            )
-            # An oversize body is not kept: the reason says enough, and the dead-letter queue stays small.
-            self._session.publish(self.names.dead_exchange, "", b"" if oversize else body, props, mandatory=True)
-        self.audit.write(
-            "rejected",
-            message_id=delivery.properties.message_id,
-            user_id=delivery.properties.user_id,
-            reason=rejected.reason,
-            detail=rejected.detail[:300],
-            dead_lettered=not late,
-        )
-        level = logging.DEBUG if late else logging.INFO
-        log.log(level, "rejected %s: %s (%s)", delivery.properties.message_id, rejected.reason, rejected.detail)
-
-    # -- versions and requests ---------------------------------------------------
-    def _current_body(self, final: bool) -> bytes:
-        version = self.state.version
-        if self._body is None or self._body[0] != version or self._body[1] != final:
-            self._body = None  # let the old version's body go before the new one is built
-            message = ModelVersion(
-                run_id=self.state.run_id,
-                version=version,
-                created_at=time.time(),
-                final=final,
-                config=train_config(self.settings, self.strategy),
-                arrays=self.state.weights,
-            )
-            self._body = (version, final, encode(message))
-        return self._body[2]
-
-    def _publish_version(self, *, final: bool) -> None:
-        body = self._current_body(final)
-        props = model_properties(self.state.version)
-        weights = self.state.weights
-        # hashlib drops the GIL: the digest is computed while the publish waits for its confirm
-        hashing = BackgroundTask(lambda: digest(weights), name="digest").start() if self.settings.audit_digests else None
-        self._session.publish(self.names.models_exchange, BROADCAST_KEY, body, props, mandatory=False)
-        self.state.counters.published += 1
-        self.observer.published(self.state.version)
-        fields: dict[str, Any] = {"version": self.state.version, "final": final}
-        if hashing is not None:
-            hashing.wait()
-            fields["digest"] = hashing.result()
-        self.audit.write("published", **fields)
 
     def _answer_requests(self) -> None:
         pending, self._requests[:] = list(self._requests), []
@@ -404,23 +312,15 @@ class AggregatorService:
                 self._active.seen(request.worker_id, time.monotonic())
                 if request.worker_id not in answered:
                     answered.add(request.worker_id)
-                    self._send_to_worker(request.worker_id)
+                    self.publisher.send_to_worker(self.state, request.worker_id)
             self._session.ack(delivery.delivery_tag)
-
-    def _send_to_worker(self, worker_id: str) -> None:
-        body = self._current_body(self.state.finished)
-        try:
-            self._session.publish(self.names.models_exchange, worker_key(worker_id), body, model_properties(self.state.version))
-        except PublishFailed as exc:
-            log.debug("worker %s went away before its model arrived (%s)", worker_id, exc)
 
     # -- evaluation, progress, stopping ------------------------------------------
     def _evaluate(self) -> None:
-        if self._last_eval_version == self.state.version:
+        if self.tracker.last_eval_version == self.state.version:
             return
         result = self.trainer.evaluate(dict(self.state.weights), self.config)
-        self._last_eval_version = self.state.version
-        self._last_eval = {"loss": result.loss, **result.metrics}
+        self.tracker.evaluated(self.state.version, result)
         self.observer.evaluated(self.state.version, result.loss, result.metrics)
         self.metrics.write(
             "eval",
@@ -440,43 +340,19 @@ class AggregatorService:
         self.metrics.write("progress", **fields)
         self.observer.progress(fields)
         self._publish_status(fields)
-        acc = fields.get("accuracy")
-        log.info(
-            "v%-5d %s| %5.1f upd/s | staleness mean %.2f max %d | applied %d rejected %d dup %d | workers %d%s",
-            fields["version"],
-            f"acc {acc:.4f} loss {fields['loss']:.4f} " if acc is not None else "",
-            fields["updates_per_s"],
-            fields["staleness_mean"],
-            fields["staleness_max"],
-            fields["applied"],
-            fields["rejected"],
-            fields["duplicates"],
-            fields["workers"],
-            f" | epsilon {fields['epsilon']:.4g}" if "epsilon" in fields else "",
-        )
+        log.info("%s", progress_line(fields))
 
     def progress_fields(self, now: float) -> dict[str, Any]:
-        c = self.state.counters
-        recent = sum(1 for w in self._workers.values() if time.time() - w.last_seen < 30)
-        return {
-            "version": self.state.version,
-            "elapsed": round(self.elapsed(), 3),
-            "updates_per_s": round(self._update_rate.rate(now), 3),
-            "versions_per_s": round(self._version_rate.rate(now), 3),
-            "staleness_mean": round(self._staleness.mean, 4),
-            "staleness_max": self._staleness.maximum,
-            "applied": c.applied,
-            "rejected": sum(c.rejected.values()),
-            "duplicates": c.duplicates,
-            "pending": self.strategy.pending(),
-            "workers": recent,
-            "accuracy": (self._last_eval or {}).get("accuracy"),
-            "loss": (self._last_eval or {}).get("loss"),
-            **self._privacy_fields(),
-        }
+        """The numbers of a progress line, the metrics log, the status report and Prometheus."""
+        fields = self.tracker.progress_fields(
+            self.state, pending=self.strategy.pending(), elapsed=self.elapsed(), now=now, wall=time.time()
+        )
+        report = privacy_report(self.strategy)
+        if report is not None:
+            fields.update(epsilon=report["epsilon"], delta=report["delta"], dp_clip=report["clip"])
+        return fields
 
     def _publish_status(self, fields: dict[str, Any]) -> None:
-        """The latest status report to ``{ns}.status``, for ``fedmq status`` (a lost one is replaced next tick)."""
         report = build_status(
             run_id=self.state.run_id,
             strategy=self.strategy.name,
@@ -484,30 +360,22 @@ class AggregatorService:
             now=time.time(),
             fields=fields,
             rejected=self.state.counters.rejected,
-            staleness_histogram=self._staleness.histogram,
-            workers=self._workers,
-            eval_version=self._last_eval_version if self._last_eval is not None else None,
+            staleness_histogram=self.tracker.staleness.histogram,
+            workers=self.tracker.workers,
+            eval_version=self.tracker.last_eval_version if self.tracker.last_eval is not None else None,
             finished=self.state.finished,
             stopped_because=self._stopped_because,
         )
-        try:
-            self._session.publish(self.names.status_exchange, "", encode_status(report), status_properties(), mandatory=False)
-        except PublishFailed as exc:
-            log.debug("status report not published (%s)", exc)
-
-    def _privacy_fields(self) -> dict[str, Any]:
-        report = privacy_report(self.strategy)
-        if report is None:
-            return {}
-        return {"epsilon": report["epsilon"], "delta": report["delta"], "dp_clip": report["clip"]}
+        self.publisher.publish_status(encode_status(report))
 
     def _should_stop(self) -> bool:
         s = self.settings
+        accuracy = self.tracker.metric("accuracy")
         if s.max_versions is not None and self.state.version >= s.max_versions:
             self._stopped_because = f"reached {s.max_versions} versions"
         elif s.max_seconds is not None and self.elapsed() >= s.max_seconds:
             self._stopped_because = f"reached {s.max_seconds:g}s of training"
-        elif s.target_accuracy is not None and (self._last_eval or {}).get("accuracy", 0.0) >= s.target_accuracy:
+        elif s.target_accuracy is not None and accuracy is not None and accuracy >= s.target_accuracy:
             self._stopped_because = f"reached target accuracy {s.target_accuracy}"
         elif self.strategy.closed():
             self._stopped_because = f"privacy budget spent: {self.strategy.closed()}"
@@ -521,7 +389,7 @@ class AggregatorService:
             self.state.extra["stopped_because"] = self._stopped_because
             self._persist()
         self._stopped_because = self._stopped_because or str(self.state.extra.get("stopped_because", "finished"))
-        self._publish_version(final=True)
+        self.publisher.publish_version(self.state, final=True)
         self._publish_status(self.progress_fields(time.monotonic()))
         run_path = self.settings.run_path
         np.savez(run_path / "final_model.npz", **self.state.weights)
@@ -529,32 +397,10 @@ class AggregatorService:
         log.info("finished run %s at version %d: %s", self.state.run_id, self.state.version, self._stopped_because)
 
     def summary(self) -> RunSummary:
-        now = time.monotonic()
-        elapsed = self.elapsed()
-        c = self.state.counters
-        session_seconds = max(now - self._started, 1e-9)
-        return RunSummary(
-            run_id=self.state.run_id,
-            version=self.state.version,
-            elapsed=round(elapsed, 3),
+        return self.tracker.summary(
+            self.state,
+            elapsed=self.elapsed(),
+            now=time.monotonic(),
             stopped_because=self._stopped_because,
-            accuracy=(self._last_eval or {}).get("accuracy"),
-            loss=(self._last_eval or {}).get("loss"),
-            applied=c.applied,
-            duplicates=c.duplicates,
-            rejected=dict(c.rejected),
-            staleness_mean=round(self._staleness.mean, 4),
-            staleness_max=self._staleness.maximum,
-            stale_share=round(self._staleness.positive_share(), 4),
-            updates_per_second=round(self._staleness.count / session_seconds, 3),
-            versions_per_second=round((self.state.version - self._version_at_start) / session_seconds, 3),
-            workers={
-                wid: {
-                    "updates": w.updates,
-                    "mean_staleness": round(w.mean_staleness, 3),
-                    "mean_train_seconds": round(w.mean_train_seconds, 4),
-                }
-                for wid, w in sorted(self._workers.items())
-            },
             privacy=privacy_report(self.strategy),
         )

@@ -19,7 +19,6 @@ from broker.connection import AmqpSession, Delivery, backoff_delay
 from broker.errors import (
     AccessRefused,
     BrokerError,
-    BrokerUnavailable,
     ConnectionLost,
     MessageTooLarge,
     NotFound,
@@ -28,6 +27,7 @@ from broker.errors import (
 )
 from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
+from broker.reconnect import serve_attached
 from broker.topology import declare_topology, declare_worker_queue
 from fedmq.eventlog import EventLog
 from schemas.codec import Limits, decode, encode
@@ -118,31 +118,27 @@ class WorkerService:
     # -- lifecycle -------------------------------------------------------------
     def run(self) -> WorkerStats:
         """Run until stopped, the final model arrives, or ``max_updates`` is reached."""
-        attempt, attached = 0, False
         try:
-            while not self.stop.is_set():
-                try:
-                    self._attach()
-                    attempt, attached = 0, True
-                    self._loop()
-                    break
-                except (ConnectionLost, NotFound, BrokerUnavailable) as exc:
-                    if isinstance(exc, BrokerUnavailable) and not attached:
-                        raise  # never reached it: a wrong URL or no broker, not an outage to sit out
-                    self.stats.reconnects += 1
-                    delay = backoff_delay(attempt, self.settings.connect_backoff_max)
-                    attempt += 1
-                    # NotFound: a worker that may not declare the exchanges started before the aggregator did.
-                    what = "the federation is not set up yet" if isinstance(exc, NotFound) else "lost the broker"
-                    log.warning("%s (%s); reconnecting in %.1fs", what, exc, delay)
-                    self._session.close()
-                    self.stop.wait(delay)
+            serve_attached(
+                self._session,
+                self._attach,
+                self._loop,
+                stop=self.stop,
+                backoff_max=self.settings.connect_backoff_max,
+                on_outage=self._on_outage,
+            )
         finally:
             self._session.close()
             self._events.close()
         if not self.stats.stopped_because:
             self.stats.stopped_because = "signal"
         return self.stats
+
+    def _on_outage(self, exc: BrokerError, delay: float) -> None:
+        self.stats.reconnects += 1
+        # NotFound: a worker that may not declare the exchanges started before the aggregator did.
+        what = "the federation is not set up yet" if isinstance(exc, NotFound) else "lost the broker"
+        log.warning("%s (%s); reconnecting in %.1fs", what, exc, delay)
 
     def _attach(self) -> None:
         self._session.open()
