@@ -73,9 +73,6 @@ class Aggregator:
         if update.update_id in state.applied:
             state.counters.duplicates += 1
             return Duplicate(update.update_id)
-        refusal = self.strategy.refuse(update.worker_id)
-        if refusal is not None:
-            return self.reject(refusal)
         verdict = validate_update(
             update,
             model=state.weights,
@@ -88,6 +85,10 @@ class Aggregator:
         screened = self.norm_bound.screen(update.arrays, state.weights, update.update_kind) if self.norm_bound else None
         if isinstance(screened, Rejected):
             return self.reject(screened)
+        # Last, so a strategy counting arrivals (robust FedBuff) only ever sees valid updates.
+        refusal = self.strategy.refuse(update.worker_id)
+        if refusal is not None:
+            return self.reject(refusal)
         return self._apply(update, verdict, screened)
 
     def close_round(self, active: AbstractSet[str]) -> bool:

@@ -5,9 +5,9 @@ buffered delta (K x model memory), because robust statistics need them all.
 Each delta is scaled by its staleness weight before it is stored. Example
 counts are ignored: ``num_examples`` is self-reported, and weighting by it
 would let one liar with a huge count decide every coordinate. A worker enters
-each buffer at most once (``BufferMembership``): otherwise a fast attacker
-could fill a buffer well beyond its share of the workers and out-vote the
-trimmed mean or the median.
+each buffer no more than its share (``BufferMembership``): otherwise a fast
+attacker could fill a buffer well beyond its share of the workers and
+out-vote the trimmed mean or the median.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class RobustFedBuff(Strategy):
         self.trim_fraction = trim_fraction
         self._rows: Weights | None = None
         self._count = 0
-        self.membership = BufferMembership(buffer_size)
+        self.membership = BufferMembership(buffer_size, strict=False)
 
     def _buffer(self, model: Weights) -> Weights:
         if self._rows is None:

@@ -66,7 +66,10 @@ class Strategy(ABC):
         return False
 
     def refuse(self, worker_id: str) -> Rejected | None:
-        """Why an update from ``worker_id`` cannot be taken now (e.g. the privacy budget is spent)."""
+        """Why a valid update from ``worker_id`` cannot be taken now (e.g. the privacy budget is spent).
+
+        Called after validation, just before ``add``.
+        """
         return None
 
     def closed(self) -> str | None:

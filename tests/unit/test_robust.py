@@ -126,19 +126,42 @@ def test_robust_fedbuff_steps_by_the_robust_aggregate_of_its_buffer(rule: str) -
     assert strategy.pending() == 0
 
 
-def test_a_fast_worker_enters_each_robust_buffer_once_so_it_cannot_outvote_the_others() -> None:
+def offer(strategy: RobustFedBuff, model: dict[str, np.ndarray], value: float, worker: str) -> object:
+    """What the core does with a valid update: ask the strategy, then add."""
+    refused = strategy.refuse(worker)
+    return refused if refused is not None else strategy.add(model, contribution(value, worker=worker))
+
+
+def test_a_fast_worker_fills_no_more_than_its_share_of_a_robust_buffer() -> None:
     model = {"w": np.zeros(4, np.float32)}
     strategy = RobustFedBuff(rule="median", buffer_size=3, staleness=Constant())
+    for worker in ("a", "b", "attacker"):  # one buffer: three workers take part
+        offer(strategy, model, 0.0, worker)
 
-    first = [strategy.add(model, contribution(v, worker="attacker")) for v in (100.0, 101.0)]
-    third = strategy.refuse("attacker")
-    strategy.add(model, contribution(1.0, worker="a"))
-    stepped = strategy.add(model, contribution(2.0, worker="b"))
+    outcomes = [offer(strategy, model, v, "attacker") for v in (100.0, 101.0, 102.0)]
+    offer(strategy, model, 1.0, "a")
+    stepped = offer(strategy, model, 2.0, "b")
 
-    assert [o.stepped for o in first] == [False, False] and third is not None and third.reason == "participation-limit"
-    assert stepped.stepped
+    assert [type(o).__name__ for o in outcomes] == ["StepOutcome", "StepOutcome", "Rejected"]
+    assert outcomes[2].reason == "participation-limit"  # type: ignore[union-attr]
+    assert stepped.stepped  # type: ignore[union-attr]
     np.testing.assert_allclose(model["w"], 2.0)  # median of (100, 1, 2): the held 101 waits for the next buffer
     assert strategy.pending() == 1 and strategy.membership.members == ["attacker"]
+
+
+def test_a_robust_buffer_still_fills_when_workers_leave() -> None:
+    model = {"w": np.zeros(4, np.float32)}
+    strategy = RobustFedBuff(rule="median", buffer_size=4, staleness=Constant())
+    for worker in ("w1", "w2", "w3", "w4"):
+        offer(strategy, model, 1.0, worker)
+    steps = 0
+
+    for i in range(40):  # only w1 and w2 remain
+        outcome = offer(strategy, model, 1.0, ("w1", "w2")[i % 2])
+        steps += int(getattr(outcome, "stepped", False))
+
+    assert strategy.membership.share() == 2
+    assert steps >= 5
 
 
 def test_robust_fedbuff_survives_a_checkpoint_mid_buffer() -> None:
