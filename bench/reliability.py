@@ -171,7 +171,7 @@ def bench_checkpoint(workdir: Path, sizes: list[float], window: int) -> Figures:
 # -- throughput with and without group commit ---------------------------------------------
 def preload(settings: BrokerSettings, task: TaskSettings, count: int, seed: int) -> None:
     """``count`` valid updates waiting in the results queue, as if from many workers at version 0."""
-    shapes = load_trainer(task, role="aggregator", partition=0, seed=0).initial_weights()
+    shapes = load_trainer(task, role="aggregator", partition=0).initial_weights()
     rng = np.random.default_rng(seed)
     names = Names(settings.namespace)
     with AmqpSession(settings, name="fedmq-bench") as session:
