@@ -17,6 +17,7 @@ from aggregator.settings import AggregatorSettings
 from broker.connection import AmqpSession
 from broker.names import Names
 from broker.topology import delete_topology
+from fedmq.baseline import CEILING_EPOCHS, centralised_accuracy
 from fedmq.cliargs import CliError, add_settings_arguments, settings_from_args
 
 WORKER_EXIT_GRACE = 15.0
@@ -102,7 +103,6 @@ def _ceiling(settings: AggregatorSettings) -> float | None:
     """Centralised accuracy of the built-in model on the same data (None for plug-in trainers)."""
     if settings.trainer != "builtin":
         return None
-    from fedmq.baseline import centralised_accuracy
     from schemas.messages import TrainConfig
     from worker.trainer import TrainerContext
 
@@ -163,7 +163,7 @@ def print_summary(
         ("final version", summary.get("version")),
         ("test accuracy", f"{acc:.4f}" if acc is not None else "n/a"),
         ("test loss", f"{summary.get('loss'):.4f}" if summary.get("loss") is not None else "n/a"),
-        ("centralised ceiling", f"{ceiling:.4f} (same model, all data, 100 epochs)" if ceiling is not None else "n/a"),
+        ("centralised ceiling", f"{ceiling:.4f} (same model, all data, {CEILING_EPOCHS} epochs)" if ceiling is not None else "n/a"),
         ("updates applied", summary.get("applied")),
         ("updates rejected", sum(rejected.values()) if rejected else 0),
         ("duplicates ignored", summary.get("duplicates")),
