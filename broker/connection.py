@@ -14,7 +14,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pika
 import pika.exceptions as pe
@@ -170,6 +170,9 @@ class AmqpSession:
         self.name = name
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+        # Not via connection_parameters: that reads the password file and builds a TLS context,
+        # and the user name is needed for every publish.
+        self._username = unquote(urlsplit(settings.amqp_url).username or pika.ConnectionParameters.DEFAULT_USERNAME)
 
     # -- lifecycle -------------------------------------------------------------
     def open(self, *, attempts: int | None = None) -> None:
@@ -234,7 +237,8 @@ class AmqpSession:
 
     @property
     def username(self) -> str:
-        return connection_parameters(self.settings).credentials.username
+        """The AMQP user (what the broker validates ``user_id`` against), read once from the URL."""
+        return self._username
 
     @property
     def channel(self) -> BlockingChannel:
