@@ -1,3 +1,4 @@
-from fedmq.cli import entry
+from aggregator.shell.main import setup
+from runtime.cliargs import service_main
 
-entry("aggregator")
+service_main("aggregator", setup)

@@ -11,8 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aggregator.identity import IdentityMode
-from aggregator.robust import NormAction
+from aggregator.core.identity import IdentityMode
+from aggregator.core.robust import NormAction
 
 
 class DefenceSettings(BaseSettings):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aggregator.private import PrivacyConfig, PrivateStrategy
-from aggregator.robust import NormBound
-from aggregator.robust_strategy import RobustFedBuff
+from aggregator.core.private import PrivacyConfig, PrivateStrategy
+from aggregator.core.robust import NormBound
+from aggregator.core.robust_fedbuff import RobustFedBuff
 from aggregator.settings import AggregatorSettings
-from aggregator.staleness import staleness_function
-from aggregator.strategy import FedAsync, FedBuff, Strategy
-from aggregator.synchronous import FedAvg
+from aggregator.core.staleness import staleness_function
+from aggregator.core.strategy import FedAsync, FedBuff, Strategy
+from aggregator.core.fedavg import FedAvg
 from privacy.adaptive import default_count_stddev
 from privacy.noise import entropy_generator
 from privacy.participation import Budget

@@ -7,15 +7,17 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from broker.settings import BrokerSettings
+
 from aggregator.defence_settings import DefenceSettings
-from aggregator.failpoints import FAILPOINT_PATTERN
-from aggregator.staleness import StalenessName
-from fedmq.observability import ObservabilitySettings
+from aggregator.shell.failpoints import FAILPOINT_PATTERN
+from aggregator.core.staleness import StalenessName
+from runtime.observability import ObservabilitySettings
 from privacy.settings import AggregatorPrivacySettings
-from worker.settings import TaskSettings
+from training.settings import TaskSettings
 
 
-class AggregatorSettings(ObservabilitySettings, DefenceSettings, TaskSettings, AggregatorPrivacySettings):
+class AggregatorSettings(ObservabilitySettings, DefenceSettings, TaskSettings, BrokerSettings, AggregatorPrivacySettings):
     """Strategy, training configuration for workers, stop conditions, and where state lives."""
 
     strategy: Literal["fedasync", "fedbuff", "fedavg"] = Field(

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="Keep run directories here (default: a temporary directory).")
     args = parser.parse_args(argv)
 
-    from fedmq.memory import tune_allocator
+    from runtime.memory import tune_allocator
 
     tune_allocator()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up federations and processes on SIGTERM too  # the same allocator policy as the aggregator and worker processes

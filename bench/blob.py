@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from schemas.messages import TrainConfig
-from worker.trainer import EvalResult, FitResult, TrainerContext, Weights
+from training.trainer import EvalResult, FitResult, TrainerContext, Weights
 
 FLOATS_ENV = "BENCH_MODEL_FLOATS"
 
@@ -39,7 +39,7 @@ def make_trainer(ctx: TrainerContext) -> BlobTrainer:
 def main() -> None:
     """``python -m bench.blob``: what a worker process holds for its trainer alone (same imports, one fit)."""
     import worker.service  # noqa: F401  (the worker's imports, so the baseline includes them)
-    from fedmq.memory import tune_allocator
+    from runtime.memory import tune_allocator
 
     tune_allocator()
     trainer = make_trainer(TrainerContext(role="worker", partition=0, num_partitions=1, seed=0))

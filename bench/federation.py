@@ -16,7 +16,7 @@ from broker.names import BROADCAST_KEY, UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology, delete_topology, worker_queue_arguments
-from fedmq.eventlog import read_events
+from runtime.eventlog import read_events
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
 

@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from aggregator.service import auto_prefetch
+from aggregator.shell.service import auto_prefetch
 from bench import Context, Row, at_least, at_most
 from bench.federation import BenchFederation
 from bench.procs import Usage, mb

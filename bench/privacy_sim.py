@@ -15,13 +15,13 @@ from typing import Sequence
 
 import numpy as np
 
-from aggregator.core import Aggregator
+from aggregator.core.aggregator import Aggregator
 from aggregator.factory import build_strategy, train_config
-from aggregator.private import privacy_report
+from aggregator.core.private import privacy_report
 from aggregator.settings import AggregatorSettings
-from aggregator.state import AggregatorState, AppliedWindow
+from aggregator.core.state import AggregatorState, AppliedWindow
 from schemas.messages import ModelVersion
-from worker.trainer import Trainer, Weights
+from training.trainer import Trainer, Weights
 from worker.update import build_update
 
 

@@ -32,8 +32,8 @@ from privacy.accountant import GaussianEvent, Ledger, calibrate_noise_multiplier
 from privacy.dpsgd import DpSgdParams, sampling_rate, steps_for
 from privacy.noise import entropy_generator
 from privacy.spending import Spending
-from worker.builtin import BuiltinTrainer, DpSgdSetup, federated_split
-from worker.models import get_model
+from tasks.builtin import BuiltinTrainer, DpSgdSetup, federated_split
+from tasks.models import get_model
 
 DELTA = 1e-5
 EPSILONS = [1.0, 3.0, 8.0, math.inf]

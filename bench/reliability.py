@@ -25,18 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from aggregator.checkpoint import save_checkpoint
-from aggregator.state import AggregatorState, AppliedWindow
+from aggregator.shell.checkpoint import save_checkpoint
+from aggregator.core.state import AggregatorState, AppliedWindow
 from broker.connection import AmqpSession
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology, delete_topology
-from fedmq.runtime import load_trainer
+from training.loading import load_trainer
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
-from tests.procs import Federation, wait_for
-from worker.settings import TaskSettings
+from harness.procs import Federation, wait_for
+from training.settings import TaskSettings
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 Figures = dict[str, Any]

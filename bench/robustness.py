@@ -4,7 +4,7 @@
 
 Needs the broker at ``AMQP_URL`` (default guest on localhost). Every cell is
 one real run: an aggregator and 8 worker processes, IID digits, logistic
-regression; attackers are workers 0..k-1 running ``tests.attacks``. FedAsync
+regression; attackers are workers 0..k-1 running ``harness.attacks``. FedAsync
 runs 300 versions and is defended by the norm bound (3 x running median);
 FedBuff (K = 8) runs 40 versions and is defended by the coordinate-wise
 median or the 0.3-trimmed mean. Writes ``robustness.json`` and prints a
@@ -19,8 +19,8 @@ import os
 import time
 from pathlib import Path
 
-from tests.attacks import ATTACKS
-from tests.robust_runs import Scenario, run_scenario
+from harness.attacks import ATTACKS
+from harness.robust_runs import Scenario, run_scenario
 
 DEFENCES = {"fedasync": ["none", "norm-bound"], "fedbuff": ["none", "median", "trimmed-mean"]}
 

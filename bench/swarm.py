@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import threading
 
-from fedmq.runtime import load_trainer
+from training.loading import load_trainer
 from worker.service import WorkerService
 from worker.settings import WorkerSettings
 

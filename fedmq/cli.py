@@ -6,12 +6,13 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from broker.errors import BrokerError
-from fedmq.cliargs import CliError, OneLineParser
+from runtime.cliargs import OneLineParser, run_command
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
-    from fedmq.commands import aggregator, audit, broker, demo, report, simulate, status, worker
+    from aggregator.shell import main as aggregator
+    from fedmq.commands import audit, broker, demo, report, simulate, status
+    from worker import main as worker
 
     return {
         "aggregator": ("run the aggregator", aggregator.setup),
@@ -37,26 +38,4 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
 def main(argv: Sequence[str] | None = None) -> int:
     parser, runners = build_parser()
     args = parser.parse_args(argv)
-    return run(runners[args.command], args, prog=f"fedmq {args.command}")
-
-
-def run(runner: Callable[[argparse.Namespace], int], args: argparse.Namespace, *, prog: str) -> int:
-    """Run a command; configuration and broker problems are one line on stderr."""
-    try:
-        return runner(args)
-    except CliError as exc:
-        sys.stderr.write(f"{prog}: error: {exc}\n")
-        return 2
-    except BrokerError as exc:
-        sys.stderr.write(f"{prog}: error: {exc}\n")
-        return 1
-    except ValueError as exc:
-        sys.stderr.write(f"{prog}: error: {exc}\n")
-        return 2
-
-
-def entry(command: str) -> None:
-    """``python -m aggregator`` / ``python -m worker``: the same as ``fedmq <command>``."""
-    parser, runners = build_parser()
-    args = parser.parse_args([command, *sys.argv[1:]])
-    raise SystemExit(run(runners[command], args, prog=f"python -m {command}"))
+    return run_command(runners[args.command], args, prog=f"fedmq {args.command}")

@@ -11,19 +11,20 @@ from pydantic_core import PydanticUndefined
 from aggregator.settings import AggregatorSettings
 from broker.settings import BrokerSettings
 from simulator.settings import SimulationSettings
-from worker.settings import TaskSettings, WorkerSettings
+from training.settings import TaskSettings
+from worker.settings import WorkerSettings
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
-SECTIONS: list[tuple[str, type[BaseSettings], type[BaseSettings] | None, str]] = [
-    ("Broker (every component)", BrokerSettings, None, "Where the broker is and how resources are named."),
-    ("Task (aggregator and workers alike)", TaskSettings, BrokerSettings, "Must be identical on every process of a federation."),
-    ("Aggregator (`fedmq aggregator`)", AggregatorSettings, TaskSettings, ""),
-    ("Worker (`fedmq worker`)", WorkerSettings, TaskSettings, ""),
+SECTIONS: list[tuple[str, type[BaseSettings], tuple[type[BaseSettings], ...], str]] = [
+    ("Broker (every component)", BrokerSettings, (), "Where the broker is and how resources are named."),
+    ("Task (aggregator and workers alike)", TaskSettings, (), "Must be identical on every process of a federation."),
+    ("Aggregator (`fedmq aggregator`)", AggregatorSettings, (BrokerSettings, TaskSettings), ""),
+    ("Worker (`fedmq worker`)", WorkerSettings, (BrokerSettings, TaskSettings), ""),
     (
         "Simulator (`fedmq simulate`)",
         SimulationSettings,
-        AggregatorSettings,
+        (AggregatorSettings,),
         "Also takes the task and aggregator settings that concern neither a broker nor a disk; times are virtual seconds.",
     ),
 ]
@@ -42,8 +43,8 @@ def _default(info: object) -> str:
     return f"`{default}`" if default is not None else "—"
 
 
-def section(title: str, cls: type[BaseSettings], parent: type[BaseSettings] | None, intro: str) -> str:
-    inherited = set(parent.model_fields) if parent else set()
+def section(title: str, cls: type[BaseSettings], parents: tuple[type[BaseSettings], ...], intro: str) -> str:
+    inherited = {name for parent in parents for name in parent.model_fields}
     lines = [f"## {title}", ""]
     if intro:
         lines += [intro, ""]

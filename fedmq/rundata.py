@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedmq.eventlog import read_events
+from runtime.eventlog import read_events
 
 
 @dataclass

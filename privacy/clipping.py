@@ -7,21 +7,17 @@ from typing import Mapping
 
 import numpy as np
 
-Arrays = dict[str, np.ndarray]
+from training.weights import Weights, l2_norm
+
 
 
 @dataclass(frozen=True)
 class Clipped:
     """A clipped copy of an update, its norm before clipping, and whether it was scaled down."""
 
-    arrays: Arrays
+    arrays: Weights
     norm: float
     scaled: bool
-
-
-def global_norm(arrays: Mapping[str, np.ndarray]) -> float:
-    """L2 norm of all arrays together, as if concatenated (accumulated in float64)."""
-    return float(np.sqrt(sum(float(np.vdot(a, a).real) for a in arrays.values())))
 
 
 def clip_factor(norm: float, clip: float) -> float:
@@ -38,10 +34,10 @@ def clip_update(arrays: Mapping[str, np.ndarray], clip: float) -> Clipped:
     rounding could otherwise leave the result a hair above C, and the sensitivity
     bound must hold exactly.
     """
-    norm = global_norm(arrays)
+    norm = l2_norm(arrays)
     factor = clip_factor(norm, clip)
     out = {k: (np.asarray(a, np.float64) * factor).astype(a.dtype) for k, a in arrays.items()}
-    while factor < 1.0 and global_norm(out) > clip:
+    while factor < 1.0 and l2_norm(out) > clip:
         factor *= 1.0 - 1e-6
         out = {k: (np.asarray(a, np.float64) * factor).astype(a.dtype) for k, a in arrays.items()}
     return Clipped(out, norm, factor < 1.0)
@@ -53,7 +49,7 @@ def per_example_norms(grads: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.sqrt(np.sum(squares, axis=0))
 
 
-def clipped_sum(grads: Mapping[str, np.ndarray], clip: float) -> Arrays:
+def clipped_sum(grads: Mapping[str, np.ndarray], clip: float) -> Weights:
     """Sum over examples of each gradient clipped to L2 norm ``clip`` (float64)."""
     norms = per_example_norms(grads)
     factors = np.minimum(1.0, clip / np.maximum(norms, 1e-12))

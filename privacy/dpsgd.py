@@ -15,8 +15,8 @@ import numpy as np
 
 from privacy.accountant import GaussianEvent
 from privacy.clipping import clipped_sum
+from training.weights import Weights
 
-Weights = dict[str, np.ndarray]
 
 
 class PerExampleModel(Protocol):

@@ -1,6 +1,6 @@
 """The simulation loop: clients train with the real trainers, the real ``Aggregator`` applies.
 
-Every update goes through ``aggregator.core.Aggregator`` (validation,
+Every update goes through ``aggregator.core.aggregator.Aggregator`` (validation,
 deduplication, staleness, the configured strategy), so a simulated run
 differs from a real one only in where time comes from: fits take a drawn
 virtual duration instead of wall-clock time, and nothing crosses a broker.
@@ -17,18 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from aggregator.core import Aggregator, Applied
+from aggregator.core.aggregator import Aggregator, Applied
 from aggregator.factory import build_strategy, train_config
-from aggregator.progress import StalenessStats
-from aggregator.activity import ActiveWorkers
-from aggregator.state import AggregatorState, AppliedWindow
+from aggregator.core.progress import StalenessStats
+from aggregator.core.activity import ActiveWorkers
+from aggregator.core.state import AggregatorState, AppliedWindow
 from schemas.messages import ClientUpdate
 from simulator.distributions import parse_distribution
 from simulator.events import EventQueue
 from simulator.result import SimulationResult
 from simulator.settings import SimulationSettings
 from simulator.workload import Participation, client_speeds, parse_speeds, poisson_times, read_trace
-from worker.trainer import Trainer, TrainerContext, TrainerFactory, load_factory
+from training.loading import load_factory
+from training.trainer import Trainer, TrainerContext, TrainerFactory
 from worker.update import update_arrays
 
 #: Tries to find an idle client for a Poisson participation before the arrival is dropped.

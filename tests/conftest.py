@@ -15,9 +15,9 @@ from broker.settings import BrokerSettings
 from broker.topology import delete_topology
 
 if TYPE_CHECKING:
-    from tests.procs import Federation
-    from tests.rabbit_node import RabbitNode
-    from tests.secure_node import SecureNode
+    from harness.procs import Federation
+    from harness.rabbit_node import RabbitNode
+    from harness.secure_node import SecureNode
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/%2F")
 
@@ -52,7 +52,7 @@ def broker_settings(amqp_url: str, namespace: str) -> BrokerSettings:
 @pytest.fixture
 def federation(amqp_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator["Federation"]:
     """Real processes on a fresh namespace; all killed afterwards, logs kept under the temp dir."""
-    from tests.procs import Federation
+    from harness.procs import Federation
 
     fed = Federation(namespace=namespace, amqp_url=amqp_url, run_dir=tmp_path_factory.mktemp(namespace))
     try:
@@ -64,7 +64,7 @@ def federation(amqp_url: str, namespace: str, tmp_path_factory: pytest.TempPathF
 @pytest.fixture
 def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RabbitNode"]:
     """A private RabbitMQ node for tests that restart it or reconfigure it."""
-    from tests.rabbit_node import RabbitNode
+    from harness.rabbit_node import RabbitNode
 
     with RabbitNode(base=tmp_path_factory.mktemp("rabbit")).running() as node:
         yield node
@@ -73,7 +73,7 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RabbitNod
 @pytest.fixture(scope="session")
 def secure_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["SecureNode"]:
     """One private node with the management API and TLS, shared by the security tests (each uses its own vhost)."""
-    from tests.secure_node import start_secure_node
+    from harness.secure_node import start_secure_node
 
     secure = start_secure_node(tmp_path_factory.mktemp("secure-rabbit"))
     try:

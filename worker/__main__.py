@@ -1,3 +1,4 @@
-from fedmq.cli import entry
+from runtime.cliargs import service_main
+from worker.main import setup
 
-entry("worker")
+service_main("worker", setup)

@@ -29,15 +29,15 @@ from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
 from broker.reconnect import serve_attached
 from broker.topology import declare_topology, declare_worker_queue
-from fedmq.eventlog import EventLog
+from runtime.eventlog import EventLog
 from schemas.codec import Limits, decode, encode
 from schemas.errors import DecodeError
 from schemas.messages import ClientUpdate, ModelRequest, ModelVersion
-from worker.background import BackgroundTask
+from runtime.background import BackgroundTask
 from worker.claim import claim_partition
 from worker.metrics import WorkerMetrics
 from worker.settings import WorkerSettings
-from worker.trainer import Trainer
+from training.trainer import Trainer
 from worker.update import build_update
 
 log = logging.getLogger("fedmq.worker")

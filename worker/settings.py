@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from broker.settings import BrokerSettings
-from fedmq.observability import ObservabilitySettings
+from runtime.observability import ObservabilitySettings
+from training.settings import TaskSettings
 from privacy.settings import WorkerPrivacySettings
 
 
@@ -19,33 +20,7 @@ def default_worker_id() -> str:
     return f"{host}-{os.getpid()}"
 
 
-class TaskSettings(BrokerSettings):
-    """Which trainer and data a federation uses; identical on aggregator and workers."""
-
-    trainer: str = Field("builtin", description="`builtin` or package.module:factory returning a Trainer.")
-    dataset: Literal["digits", "synthetic"] = Field("digits", description="Built-in trainer: the data.")
-    model: Literal["logreg", "mlp"] = Field("logreg", description="Built-in trainer: the model.")
-    hidden: int = Field(64, ge=1, le=65536, description="Built-in MLP: hidden units.")
-    partition: Literal["iid", "dirichlet"] = Field("dirichlet", description="How data is split across workers.")
-    dirichlet_alpha: float = Field(0.5, gt=0, description="Label skew of the Dirichlet split (smaller = more skew).")
-    synthetic_alpha: float = Field(0.5, ge=0, description="Synthetic(alpha, beta): model heterogeneity.")
-    synthetic_beta: float = Field(0.5, ge=0, description="Synthetic(alpha, beta): data heterogeneity.")
-    num_partitions: int = Field(4, ge=1, le=100_000, description="How many parts the data is split into.")
-    data_seed: int = Field(0, ge=0, description="Seed of the data split (same on every process).")
-
-    def trainer_options(self) -> dict[str, str | int | float | bool]:
-        return {
-            "dataset": self.dataset,
-            "model": self.model,
-            "hidden": self.hidden,
-            "partition": self.partition,
-            "dirichlet_alpha": self.dirichlet_alpha,
-            "synthetic_alpha": self.synthetic_alpha,
-            "synthetic_beta": self.synthetic_beta,
-        }
-
-
-class WorkerSettings(ObservabilitySettings, TaskSettings, WorkerPrivacySettings):
+class WorkerSettings(ObservabilitySettings, TaskSettings, BrokerSettings, WorkerPrivacySettings):
     """A worker: who it is, which partition it trains on, how it behaves."""
 
     worker_id: str = Field(

@@ -10,7 +10,7 @@ import numpy as np
 from privacy.clipping import clip_update
 from privacy.noise import add_gaussian_noise
 from schemas.messages import ClientUpdate, MetricValue, ModelVersion, UpdateKind
-from worker.trainer import FitResult, Weights
+from training.trainer import FitResult, Weights
 
 
 def update_arrays(base: Weights, trained: Weights, kind: UpdateKind) -> Weights:

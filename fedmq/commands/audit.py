@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from aggregator.checkpoint import CheckpointError, load_checkpoint
+from aggregator.shell.checkpoint import CheckpointError, load_checkpoint
 from broker.connection import AmqpSession, Delivery
 from broker.names import Names
 from broker.properties import REASON_HEADER
 from broker.settings import BrokerSettings
 from fedmq.audit import RunEvidence, check_run, confirmed_ids
-from fedmq.cliargs import CliError, add_settings_arguments, settings_from_args
-from fedmq.eventlog import read_events
+from runtime.cliargs import CliError, add_settings_arguments, settings_from_args
+from runtime.eventlog import read_events
 
 AUDIT_LOG = "audit.jsonl"
 WORKER_EVENTS = "*.events.jsonl"

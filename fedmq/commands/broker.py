@@ -17,13 +17,13 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import Field
 
-from aggregator.roster import RosterFile
+from aggregator.shell.roster import RosterFile
 from broker.management import ManagementClient, ManagementSettings
 from broker.names import Names
 from broker.permissions import aggregator_permissions, worker_permissions
 from broker.provision import Federation, add_worker, init_federation, new_password, remove_worker
 from broker.settings import read_secret
-from fedmq.cliargs import OneLineParser, add_settings_arguments, settings_from_args
+from runtime.cliargs import OneLineParser, add_settings_arguments, settings_from_args
 
 
 class ProvisionSettings(ManagementSettings):

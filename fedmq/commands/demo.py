@@ -17,8 +17,8 @@ from aggregator.settings import AggregatorSettings
 from broker.connection import AmqpSession
 from broker.names import Names
 from broker.topology import delete_topology
-from fedmq.baseline import CEILING_EPOCHS, centralised_accuracy
-from fedmq.cliargs import CliError, add_settings_arguments, settings_from_args
+from tasks.ceiling import CEILING_EPOCHS, centralised_accuracy
+from runtime.cliargs import CliError, add_settings_arguments, settings_from_args
 
 WORKER_EXIT_GRACE = 15.0
 
@@ -104,7 +104,7 @@ def _ceiling(settings: AggregatorSettings) -> float | None:
     if settings.trainer != "builtin":
         return None
     from schemas.messages import TrainConfig
-    from worker.trainer import TrainerContext
+    from training.trainer import TrainerContext
 
     context = TrainerContext("aggregator", 0, settings.num_partitions, settings.data_seed, settings.trainer_options())
     config = TrainConfig(batch_size=settings.batch_size, learning_rate=settings.learning_rate)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from fedmq.cliargs import CliError
+from runtime.cliargs import CliError
 
 
 def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:

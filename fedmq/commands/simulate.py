@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from fedmq.cliargs import add_settings_arguments, settings_from_args
+from runtime.cliargs import add_settings_arguments, settings_from_args
 from simulator.result import SimulationResult
 from simulator.settings import SERVICE_ONLY, SimulationSettings
 

@@ -11,7 +11,7 @@ from typing import Callable
 
 from broker.connection import AmqpSession
 from broker.errors import ConnectionLost
-from fedmq.cliargs import add_settings_arguments, settings_from_args
+from runtime.cliargs import add_settings_arguments, settings_from_args
 from fedmq.status.settings import StatusSettings
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
@@ -30,7 +30,7 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
 
 
 def run(args: argparse.Namespace) -> int:
-    from fedmq.runtime import stop_on_signals
+    from runtime.process import stop_on_signals
 
     settings = settings_from_args(StatusSettings, args, connect_attempts=1)
     stop = stop_on_signals() if args.watch else threading.Event()

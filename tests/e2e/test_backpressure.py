@@ -13,7 +13,7 @@ from broker.names import Names
 from broker.settings import BrokerSettings
 from fedmq.audit import RunEvidence, check_run, confirmed_ids
 from tests.e2e.test_pipeline import queued_ids
-from tests.procs import Federation, wait_for
+from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

@@ -24,9 +24,9 @@ import pytest
 from broker.settings import BrokerSettings
 from fedmq.audit import AuditReport, check_run, split_lives
 from fedmq.commands.audit import gather_evidence, queue_contents, worker_event_files
-from tests.faults import Fault, crash_effect, make_plan, next_failpoint, published_before_crash
-from tests.procs import Federation, wait_for
-from tests.rabbit_node import RabbitNode
+from harness.faults import Fault, crash_effect, make_plan, next_failpoint, published_before_crash
+from harness.procs import Federation, wait_for
+from harness.rabbit_node import RabbitNode
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

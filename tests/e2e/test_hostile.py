@@ -25,11 +25,11 @@ from broker.settings import BrokerSettings
 from broker.topology import declare_topology, declare_worker_queue
 from schemas.codec import decode, encode
 from schemas.messages import ClientUpdate, ModelVersion
-from tests.hostile import Hostile, hostile_messages
-from worker.builtin import make_trainer
-from worker.settings import TaskSettings
-from worker.trainer import TrainerContext
-from tests.procs import Federation, wait_for
+from harness.hostile import Hostile, hostile_messages
+from tasks.builtin import make_trainer
+from training.settings import TaskSettings
+from training.trainer import TrainerContext
+from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

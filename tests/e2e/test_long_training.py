@@ -16,8 +16,8 @@ from broker.errors import ConnectionLost
 from broker.names import UPDATE_KEY, Names
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology
-from tests.procs import Federation, wait_for
-from tests.rabbit_node import RabbitNode
+from harness.procs import Federation, wait_for
+from harness.rabbit_node import RabbitNode
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.e2e.test_pipeline import confirmed_ids, queued_ids
-from tests.procs import Federation, wait_for
+from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

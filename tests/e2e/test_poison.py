@@ -18,7 +18,7 @@ from broker.topology import declare_topology
 from fedmq.commands.audit import queue_contents
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
-from tests.procs import Federation, wait_for
+from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from aggregator.checkpoint import load_checkpoint
+from aggregator.shell.checkpoint import load_checkpoint
 from privacy.accountant import GaussianEvent, Ledger, epsilon
 from privacy.spending import load_ledger
-from tests.procs import Federation, wait_for
+from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.robust_runs import Scenario, run_scenario
+from harness.robust_runs import Scenario, run_scenario
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

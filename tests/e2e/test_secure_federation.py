@@ -22,8 +22,8 @@ from broker.settings import BrokerSettings
 from fedmq.cli import main as fedmq
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
-from tests.procs import Federation, wait_for
-from tests.secure_node import SecureNode
+from harness.procs import Federation, wait_for
+from harness.secure_node import SecureNode
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

@@ -8,7 +8,7 @@ import pytest
 
 from simulator.engine import simulate
 from simulator.settings import SimulationSettings
-from tests.procs import Federation
+from harness.procs import Federation
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

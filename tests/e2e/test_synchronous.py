@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tests.procs import Federation, wait_for
+from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

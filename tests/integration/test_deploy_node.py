@@ -22,8 +22,8 @@ import pytest
 from broker.connection import AmqpSession
 from broker.errors import AccessRefused
 from broker.settings import BrokerSettings
-from tests.procs import Federation, wait_for
-from tests.rabbit_node import RabbitNode, free_port
+from harness.procs import Federation, wait_for
+from harness.rabbit_node import RabbitNode, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from aggregator.progress import WorkerSeen
-from aggregator.status import build_status
+from aggregator.core.progress import WorkerSeen
+from aggregator.core.status import build_status
 from broker.connection import AmqpSession
 from broker.names import Names
 from broker.properties import dead_letter_properties, status_properties, update_properties

@@ -8,7 +8,7 @@ from broker.connection import AmqpSession
 from broker.names import Names
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology
-from tests.rabbit_node import RabbitNode
+from harness.rabbit_node import RabbitNode
 
 pytestmark = pytest.mark.broker
 

@@ -17,9 +17,9 @@ from broker.provision import ProvisionError, add_worker
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology, declare_worker_queue
 from fedmq.cli import main as fedmq
-from tests.procs import wait_for
-from tests.secure_node import SecureNode
-from tests.tls import CertificateAuthority
+from harness.procs import wait_for
+from harness.secure_node import SecureNode
+from harness.tls import CertificateAuthority
 
 pytestmark = pytest.mark.broker
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aggregator.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from aggregator.state import AggregatorState, AppliedWindow, Counters
-from aggregator.strategy import Contribution, FedBuff
+from aggregator.shell.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from aggregator.core.state import AggregatorState, AppliedWindow, Counters
+from aggregator.core.strategy import Contribution, FedBuff
 
 
 def test_a_checkpoint_round_trips_the_whole_state(tmp_path: Path) -> None:

@@ -19,13 +19,13 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from aggregator.core import Applied
-from aggregator.observer import PrometheusObserver
+from aggregator.core.aggregator import Applied
+from aggregator.shell.observer import PrometheusObserver
 from aggregator.settings import AggregatorSettings
-from aggregator.validation import Rejected
+from aggregator.core.validation import Rejected
 from fedmq.cli import build_parser
-from fedmq.cliargs import settings_from_args
-from fedmq.observability import AGGREGATOR_METRICS_PORT, WORKER_METRICS_PORT
+from runtime.cliargs import settings_from_args
+from runtime.observability import AGGREGATOR_METRICS_PORT, WORKER_METRICS_PORT
 from fedmq.status.settings import MANAGEMENT_PORT, StatusSettings
 from worker.metrics import WorkerMetrics
 from worker.settings import WorkerSettings

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aggregator.core import Aggregator, Applied, Duplicate
-from aggregator.state import AggregatorState, AppliedWindow
-from aggregator.strategy import FedAsync, FedBuff
-from aggregator.validation import Rejected
+from aggregator.core.aggregator import Aggregator, Applied, Duplicate
+from aggregator.core.state import AggregatorState, AppliedWindow
+from aggregator.core.strategy import FedAsync, FedBuff
+from aggregator.core.validation import Rejected
 from schemas.messages import ClientUpdate
 
 

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.builtin import federated_data
-from worker.data.digits import load_digits_dataset, stratified_split
-from worker.data.partition import dirichlet_partition, iid_partition
-from worker.data.synthetic import N_CLASSES, N_FEATURES, synthetic_users
-from worker.trainer import TrainerContext
+from tasks.builtin import federated_data
+from tasks.data.digits import load_digits_dataset, stratified_split
+from tasks.data.partition import dirichlet_partition, iid_partition
+from tasks.data.synthetic import N_CLASSES, N_FEATURES, synthetic_users
+from training.trainer import TrainerContext
 
 
 def assert_is_partition(parts: list[np.ndarray], n: int) -> None:
@@ -88,7 +88,7 @@ def test_every_process_sees_the_same_test_set_and_disjoint_train_parts() -> None
 
 def test_the_aggregator_evaluates_on_the_workers_held_out_set_whatever_its_model_seed() -> None:
     from aggregator.settings import AggregatorSettings
-    from fedmq.runtime import load_trainer
+    from training.loading import load_trainer
     from worker.settings import WorkerSettings
 
     agg = load_trainer(AggregatorSettings(seed=5, data_seed=1), role="aggregator", partition=0, model_seed=5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fedmq.eventlog import EventLog, read_events
+from runtime.eventlog import EventLog, read_events
 
 
 def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.failpoints import Failpoint, Failpoints, parse_failpoint
+from aggregator.shell.failpoints import Failpoint, Failpoints, parse_failpoint
 from aggregator.settings import AggregatorSettings
 
 

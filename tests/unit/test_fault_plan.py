@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults import AGGREGATOR_KILLS, make_plan, next_failpoint
+from harness.faults import AGGREGATOR_KILLS, make_plan, next_failpoint
 
 WORKERS = ["w0", "w1", "w2", "w3"]
 

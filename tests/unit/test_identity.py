@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.identity import IdentityPolicy, Roster, check_claim, check_sender
-from aggregator.roster import RosterFile
+from aggregator.core.identity import IdentityPolicy, Roster, check_claim, check_sender
+from aggregator.shell.roster import RosterFile
 
 STRICT = IdentityPolicy("strict", Roster(frozenset({"alice", "bob"}), frozenset({"mallory"})))
 
@@ -71,10 +71,10 @@ def test_the_roster_file_round_trips_and_reports_changes(tmp_path) -> None:  # t
 def test_the_core_refuses_an_impersonated_update_and_counts_it() -> None:
     import numpy as np
 
-    from aggregator.core import Aggregator, Applied
-    from aggregator.state import AggregatorState, AppliedWindow
-    from aggregator.strategy import FedAsync
-    from aggregator.validation import Rejected
+    from aggregator.core.aggregator import Aggregator, Applied
+    from aggregator.core.state import AggregatorState, AppliedWindow
+    from aggregator.core.strategy import FedAsync
+    from aggregator.core.validation import Rejected
     from schemas.messages import ClientUpdate
 
     weights = {"w": np.zeros(2, np.float32)}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from schemas.messages import TrainConfig
-from worker.builtin import make_trainer
-from worker.models import get_model
-from worker.trainer import TrainerContext
+from tasks.builtin import make_trainer
+from tasks.models import get_model
+from training.trainer import TrainerContext
 
 
 @pytest.mark.parametrize("name", ["logreg", "mlp"])

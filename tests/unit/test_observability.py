@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import urllib.request
 
-from aggregator.core import Applied, Duplicate
-from aggregator.observer import PrometheusObserver
+from aggregator.core.aggregator import Applied, Duplicate
+from aggregator.shell.observer import PrometheusObserver
 from aggregator.settings import AggregatorSettings
-from aggregator.validation import Rejected
-from fedmq.observability import describe_settings, serve_metrics
+from aggregator.core.validation import Rejected
+from runtime.observability import describe_settings, serve_metrics
 from worker.claim import claim_order
 
 

@@ -9,16 +9,16 @@ import pytest
 from pydantic import ValidationError
 
 from aggregator.factory import build_strategy, train_config
-from aggregator.private import PrivateStrategy
-from aggregator.service import AggregatorService
+from aggregator.core.private import PrivateStrategy
+from aggregator.shell.service import AggregatorService
 from aggregator.settings import AggregatorSettings
 from privacy.accountant import epsilon
-from privacy.clipping import global_norm
+from training.weights import l2_norm
 from privacy.spending import load_ledger
 from schemas.messages import TrainConfig
-from worker.builtin import make_trainer
+from tasks.builtin import make_trainer
 from worker.settings import WorkerSettings
-from worker.trainer import TrainerContext
+from training.trainer import TrainerContext
 from worker.update import protect_update
 
 
@@ -58,7 +58,7 @@ def test_protect_update_clips_and_in_local_mode_noises() -> None:
     noised = protect_update(delta, {"dp_clip": 0.5, "dp_local_noise_multiplier": 4.0}, np.random.default_rng(0))
     untouched = protect_update(delta, {}, np.random.default_rng(0))
 
-    assert global_norm(clipped) <= 0.5
+    assert l2_norm(clipped) <= 0.5
     assert np.std(noised["w"] - clipped["w"]) == pytest.approx(2.0, rel=0.25)
     assert untouched is delta
 

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.checkpoint import load_checkpoint, save_checkpoint
-from aggregator.core import Aggregator
-from aggregator.private import PrivacyConfig, PrivateStrategy, restore_strategy
-from aggregator.state import AggregatorState, AppliedWindow
-from aggregator.strategy import Contribution, FedAsync, FedBuff, Strategy
-from aggregator.validation import Rejected
+from aggregator.shell.checkpoint import load_checkpoint, save_checkpoint
+from aggregator.core.aggregator import Aggregator
+from aggregator.core.private import PrivacyConfig, PrivateStrategy, restore_strategy
+from aggregator.core.state import AggregatorState, AppliedWindow
+from aggregator.core.strategy import Contribution, FedAsync, FedBuff, Strategy
+from aggregator.core.validation import Rejected
 from privacy.accountant import GaussianEvent, Ledger, epsilon
-from privacy.clipping import global_norm
+from training.weights import l2_norm
 from privacy.participation import Budget
 from schemas.messages import ClientUpdate
 
@@ -192,7 +192,7 @@ def test_adaptive_clipping_moves_the_clip_toward_the_update_norms() -> None:
 
     # every update (norm ~0.245) fits inside C, so C shrinks by exp(-0.2 * 0.5) per release
     assert strategy.clip == pytest.approx(10.0 * np.exp(-0.1 * 20), rel=1e-6)
-    assert global_norm({"w": np.full(DIM, 0.1)}) < strategy.clip
+    assert l2_norm({"w": np.full(DIM, 0.1)}) < strategy.clip
 
 
 def test_a_run_cannot_switch_privacy_on_or_off_across_a_restart() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fedmq.cli import main
-from fedmq.eventlog import EventLog
+from runtime.eventlog import EventLog
 from fedmq.rundata import load_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aggregator.core import Aggregator, Applied
-from aggregator.robust import MIN_HISTORY, NormBound, Screened, coordinate_median, trim_count, trimmed_mean, update_norm
-from aggregator.robust_strategy import RobustFedBuff
-from aggregator.staleness import Constant
-from aggregator.state import AggregatorState, AppliedWindow
-from aggregator.strategy import Contribution, FedAsync
-from aggregator.validation import Rejected
+from aggregator.core.aggregator import Aggregator, Applied
+from aggregator.core.robust import MIN_HISTORY, NormBound, Screened, coordinate_median, trim_count, trimmed_mean, update_norm
+from aggregator.core.robust_fedbuff import RobustFedBuff
+from aggregator.core.staleness import Constant
+from aggregator.core.state import AggregatorState, AppliedWindow
+from aggregator.core.strategy import Contribution, FedAsync
+from aggregator.core.validation import Rejected
 from schemas.messages import ClientUpdate
 
 MODEL = {"w": np.zeros(4, np.float32)}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.staleness import Constant, Hinge, Polynomial, staleness_function
+from aggregator.core.staleness import Constant, Hinge, Polynomial, staleness_function
 
 
 def test_constant_is_one_at_any_staleness() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from broker.connection import Delivery, Properties
-from aggregator.progress import WorkerSeen
-from aggregator.status import build_status
+from aggregator.core.progress import WorkerSeen
+from aggregator.core.status import build_status
 from fedmq.status.peek import DeadLetters, count_reasons, newest_report
 from fedmq.status.queues import QueueRow, QueueTable
 from fedmq.status.render import render, staleness_lines

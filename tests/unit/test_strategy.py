@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.aggregate import l2_norm, mix_into, scaled_add, step_into, weighted_average
-from aggregator.staleness import Constant, Polynomial
-from aggregator.strategy import Contribution, FedAsync, FedBuff
+from aggregator.core.arithmetic import mix_into, scaled_add, step_into, weighted_average
+from training.weights import l2_norm
+from aggregator.core.staleness import Constant, Polynomial
+from aggregator.core.strategy import Contribution, FedAsync, FedBuff
 
 
 def contribution(arrays: dict[str, np.ndarray], *, staleness: int = 0, n: int = 1, uid: str = "u") -> Contribution:

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.aggregate import weighted_average
-from aggregator.core import Aggregator
-from aggregator.activity import ActiveWorkers
-from aggregator.state import AggregatorState, AppliedWindow
-from aggregator.strategy import Contribution
-from aggregator.synchronous import FedAvg
+from aggregator.core.arithmetic import weighted_average
+from aggregator.core.aggregator import Aggregator
+from aggregator.core.activity import ActiveWorkers
+from aggregator.core.state import AggregatorState, AppliedWindow
+from aggregator.core.strategy import Contribution
+from aggregator.core.fedavg import FedAvg
 from schemas.messages import ClientUpdate
 
 

@@ -1,0 +1,128 @@
+"""The aggregator's functional core: one update in, one typed outcome out.
+
+No broker, no clock, no disk: the service loop feeds decoded updates in and
+decides what to persist, publish and acknowledge from the outcomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import AbstractSet
+
+from aggregator.core.identity import IdentityPolicy, check_claim, check_sender
+from aggregator.core.robust import NormBound, Screened
+from aggregator.core.state import AggregatorState
+from aggregator.core.strategy import Contribution, Strategy
+from aggregator.core.validation import Accepted, Rejected, validate_update
+from schemas.messages import ClientUpdate
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The update changed the strategy (and, if ``stepped``, produced ``version``)."""
+
+    update_id: str
+    worker_id: str
+    base_version: int
+    staleness: int
+    weight: float
+    version: int
+    stepped: bool
+    train_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Already applied (a redelivery or a retried publish): acknowledge, do nothing."""
+
+    update_id: str
+
+
+Outcome = Applied | Duplicate | Rejected
+
+
+class Aggregator:
+    """Validates, deduplicates and applies updates to the state with a strategy."""
+
+    def __init__(
+        self,
+        state: AggregatorState,
+        strategy: Strategy,
+        *,
+        max_staleness: int | None,
+        identity: IdentityPolicy = IdentityPolicy(),
+        norm_bound: NormBound | None = None,
+    ) -> None:
+        self.state = state
+        self.strategy = strategy
+        self.max_staleness = max_staleness
+        self.identity = identity
+        self.norm_bound = norm_bound
+
+    def admit(self, sender: str | None) -> Rejected | None:
+        """Before decoding: refuse (and count) a sender the identity policy does not accept."""
+        refused = check_sender(self.identity, sender)
+        return self.reject(refused) if refused else None
+
+    def handle(self, update: ClientUpdate, *, sender: str | None = None) -> Outcome:
+        """Apply ``update`` (sent by the broker-validated user ``sender``) unless refused, a duplicate or invalid."""
+        state = self.state
+        refused = check_sender(self.identity, sender) or check_claim(self.identity, sender, update.worker_id)
+        if refused:
+            return self.reject(refused)
+        if update.update_id in state.applied:
+            state.counters.duplicates += 1
+            return Duplicate(update.update_id)
+        verdict = validate_update(
+            update,
+            model=state.weights,
+            version=state.version,
+            expected_kind=self.strategy.update_kind,
+            max_staleness=self.max_staleness,
+        )
+        if isinstance(verdict, Rejected):
+            return self.reject(verdict)
+        screened = self.norm_bound.screen(update.arrays, state.weights, update.update_kind) if self.norm_bound else None
+        if isinstance(screened, Rejected):
+            return self.reject(screened)
+        # Last, so a strategy counting arrivals (robust FedBuff) only ever sees valid updates.
+        refusal = self.strategy.refuse(update.worker_id)
+        if refusal is not None:
+            return self.reject(refusal)
+        return self._apply(update, verdict, screened)
+
+    def close_round(self, active: AbstractSet[str]) -> bool:
+        """Let a round-based strategy step now that ``active`` are the live workers; True if it did."""
+        if not self.strategy.close_round(self.state.weights, active):
+            return False
+        self.state.version += 1
+        return True
+
+    def reject(self, rejected: Rejected) -> Rejected:
+        """Count a rejection (also for messages that never decoded)."""
+        self.state.counters.rejected[rejected.reason] += 1
+        return rejected
+
+    def _apply(self, update: ClientUpdate, verdict: Accepted, screened: Screened | None) -> Applied:
+        contribution = Contribution(
+            update_id=update.update_id,
+            worker_id=update.worker_id,
+            staleness=verdict.staleness,
+            num_examples=update.num_examples,
+            arrays=screened.arrays if screened else update.arrays,
+        )
+        outcome = self.strategy.add(self.state.weights, contribution)
+        if outcome.stepped:
+            self.state.version += 1
+        self.state.applied.add(update.update_id)
+        self.state.counters.applied += 1
+        return Applied(
+            update_id=update.update_id,
+            worker_id=update.worker_id,
+            base_version=update.base_version,
+            staleness=verdict.staleness,
+            weight=outcome.weight,
+            version=self.state.version,
+            stepped=outcome.stepped,
+            train_seconds=update.train_seconds,
+        )

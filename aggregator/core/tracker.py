@@ -1,0 +1,134 @@
+"""What a run has done: rates, staleness, workers seen, the latest evaluation, the summary.
+
+No I/O; times are passed in (``now`` monotonic, ``wall`` Unix time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aggregator.core.aggregator import Applied
+from aggregator.core.progress import RateMeter, StalenessStats, WorkerSeen
+from aggregator.core.state import AggregatorState
+from training.trainer import EvalResult
+
+#: A worker counts as recently seen for this long after its last applied update.
+RECENT_SECONDS = 30.0
+
+
+@dataclass
+class RunSummary:
+    """What a run achieved; written to ``summary.json`` and printed by ``fedmq demo``."""
+
+    run_id: str
+    version: int
+    elapsed: float
+    stopped_because: str
+    accuracy: float | None
+    loss: float | None
+    applied: int
+    duplicates: int
+    rejected: dict[str, int]
+    staleness_mean: float
+    staleness_max: int
+    stale_share: float
+    updates_per_second: float
+    versions_per_second: float
+    workers: dict[str, dict[str, float]] = field(default_factory=dict)
+    privacy: dict[str, object] | None = None
+
+
+class RunTracker:
+    """Counts and rates of one aggregator process, from the moment it started."""
+
+    def __init__(self, *, version_at_start: int, started: float) -> None:
+        self.version_at_start = version_at_start
+        self.started = started
+        self.update_rate = RateMeter()
+        self.version_rate = RateMeter()
+        self.staleness = StalenessStats()
+        self.workers: dict[str, WorkerSeen] = {}
+        self.last_eval: dict[str, Any] | None = None
+        self.last_eval_version = -1
+
+    def applied(self, o: Applied, now: float, wall: float) -> None:
+        self.update_rate.mark(now)
+        self.staleness.add(o.staleness)
+        seen = self.workers.setdefault(o.worker_id, WorkerSeen())
+        seen.updates += 1
+        seen.staleness_sum += o.staleness
+        seen.train_seconds_sum += o.train_seconds
+        seen.last_seen = wall
+
+    def versions(self, count: int, now: float) -> None:
+        self.version_rate.mark(now, count)
+
+    def evaluated(self, version: int, result: EvalResult) -> None:
+        self.last_eval_version = version
+        self.last_eval = {"loss": result.loss, **result.metrics}
+
+    def metric(self, name: str) -> Any:
+        return (self.last_eval or {}).get(name)
+
+    def progress_fields(self, state: AggregatorState, *, pending: int, elapsed: float, now: float, wall: float) -> dict[str, Any]:
+        c = state.counters
+        return {
+            "version": state.version,
+            "elapsed": round(elapsed, 3),
+            "updates_per_s": round(self.update_rate.rate(now), 3),
+            "versions_per_s": round(self.version_rate.rate(now), 3),
+            "staleness_mean": round(self.staleness.mean, 4),
+            "staleness_max": self.staleness.maximum,
+            "applied": c.applied,
+            "rejected": sum(c.rejected.values()),
+            "duplicates": c.duplicates,
+            "pending": pending,
+            "workers": sum(1 for w in self.workers.values() if wall - w.last_seen < RECENT_SECONDS),
+            "accuracy": self.metric("accuracy"),
+            "loss": self.metric("loss"),
+        }
+
+    def summary(
+        self, state: AggregatorState, *, elapsed: float, now: float, stopped_because: str, privacy: dict[str, object] | None
+    ) -> RunSummary:
+        c = state.counters
+        session_seconds = max(now - self.started, 1e-9)
+        return RunSummary(
+            run_id=state.run_id,
+            version=state.version,
+            elapsed=round(elapsed, 3),
+            stopped_because=stopped_because,
+            accuracy=self.metric("accuracy"),
+            loss=self.metric("loss"),
+            applied=c.applied,
+            duplicates=c.duplicates,
+            rejected=dict(c.rejected),
+            staleness_mean=round(self.staleness.mean, 4),
+            staleness_max=self.staleness.maximum,
+            stale_share=round(self.staleness.positive_share(), 4),
+            updates_per_second=round(self.staleness.count / session_seconds, 3),
+            versions_per_second=round((state.version - self.version_at_start) / session_seconds, 3),
+            workers={
+                wid: {
+                    "updates": w.updates,
+                    "mean_staleness": round(w.mean_staleness, 3),
+                    "mean_train_seconds": round(w.mean_train_seconds, 4),
+                }
+                for wid, w in sorted(self.workers.items())
+            },
+            privacy=privacy,
+        )
+
+
+def progress_line(fields: dict[str, Any]) -> str:
+    """One human line from ``progress_fields`` (what ``fedmq demo`` shows once a second)."""
+    acc = fields.get("accuracy")
+    quality = f"acc {acc:.4f} loss {fields['loss']:.4f} " if acc is not None else ""
+    epsilon = f" | epsilon {fields['epsilon']:.4g}" if "epsilon" in fields else ""
+    return (
+        f"v{fields['version']:<5d} {quality}| {fields['updates_per_s']:5.1f} upd/s"
+        f" | staleness mean {fields['staleness_mean']:.2f} max {fields['staleness_max']}"
+        f" | applied {fields['applied']} rejected {fields['rejected']} dup {fields['duplicates']}"
+        f" | workers {fields['workers']}{epsilon}"
+    )

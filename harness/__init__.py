@@ -1,0 +1,1 @@
+"""Support for tests and benchmarks: real processes, private broker nodes, attacks, hostile input."""

@@ -1,0 +1,1 @@
+"""Built-in tasks (data, models, local training) behind the trainer contract of ``training``."""

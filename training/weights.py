@@ -1,0 +1,37 @@
+"""Named model arrays, as every role holds them, and the one L2 norm over them."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+
+#: A model (or an update) as named arrays: ``{"W": ..., "b": ...}``.
+Weights = dict[str, np.ndarray]
+
+#: Elements per slice when a whole-model pass needs a temporary: bounds it to a few MB.
+CHUNK = 1 << 18
+
+
+def squared_distance(a: np.ndarray, b: np.ndarray | None = None) -> float:
+    """sum((a - b)^2) (or sum(a^2)) in float64, slice by slice: no full-size temporary, no float32 overflow."""
+    flat_a = np.asarray(a).reshape(-1)
+    flat_b = None if b is None else np.asarray(b).reshape(-1)
+    total = 0.0
+    for start in range(0, flat_a.size, CHUNK):
+        part = flat_a[start : start + CHUNK].astype(np.float64)
+        if flat_b is not None:
+            part -= flat_b[start : start + CHUNK]
+        total += float(np.dot(part, part))
+    return total
+
+
+def l2_norm(arrays: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray] | None = None) -> float:
+    """L2 norm of all arrays together, as if concatenated; with ``reference``, of ``arrays - reference``.
+
+    Names are those of ``reference`` when it is given (the model an update is checked against).
+    """
+    if reference is None:
+        return math.sqrt(sum(squared_distance(a) for a in arrays.values()))
+    return math.sqrt(sum(squared_distance(arrays[name], ref) for name, ref in reference.items()))
