@@ -18,7 +18,9 @@ from aggregator.core.robust import NormAction
 class DefenceSettings(BaseSettings):
     """Who may contribute, and how much one contribution may do."""
 
-    model_config = SettingsConfigDict(env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True
+    )
 
     identity: IdentityMode = Field(
         "open",
@@ -26,14 +28,24 @@ class DefenceSettings(BaseSettings):
         "(production); open: check nothing (the single-user guest demo).",
     )
     roster_file: str | None = Field(
-        None, description="Strict identity: JSON roster of active and revoked workers (kept by `fedmq broker`); re-read when it changes."
+        None,
+        description="Strict identity: JSON roster of active and revoked workers (kept by `fedmq broker`); re-read when it changes.",
     )
     norm_bound: float | None = Field(
-        None, gt=1, description="Refuse updates larger than this many times the running median update norm (e.g. 3)."
+        None,
+        gt=1,
+        description="Refuse updates larger than this many times the running median update norm (e.g. 3).",
     )
-    norm_action: NormAction = Field("reject", description="What the norm bound does with a large update: reject or clip.")
-    norm_window: int = Field(100, ge=5, le=100_000, description="How many recent update norms the running median spans.")
+    norm_action: NormAction = Field(
+        "reject", description="What the norm bound does with a large update: reject or clip."
+    )
+    norm_window: int = Field(
+        100, ge=5, le=100_000, description="How many recent update norms the running median spans."
+    )
     aggregation: Literal["mean", "median", "trimmed-mean"] = Field(
-        "mean", description="FedBuff: how the buffer is combined (median and trimmed-mean resist poisoned deltas)."
+        "mean",
+        description="FedBuff: how the buffer is combined (median and trimmed-mean resist poisoned deltas).",
     )
-    trim_fraction: float = Field(0.2, ge=0, lt=0.5, description="Trimmed mean: share cut from each end per coordinate.")
+    trim_fraction: float = Field(
+        0.2, ge=0, lt=0.5, description="Trimmed mean: share cut from each end per coordinate."
+    )

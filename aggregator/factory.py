@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from aggregator.core.fedavg import FedAvg
 from aggregator.core.private import PrivacyConfig, PrivateStrategy
 from aggregator.core.robust import NormBound
 from aggregator.core.robust_fedbuff import RobustFedBuff
-from aggregator.settings import AggregatorSettings
 from aggregator.core.staleness import staleness_function
 from aggregator.core.strategy import FedAsync, FedBuff, Strategy
-from aggregator.core.fedavg import FedAvg
+from aggregator.settings import AggregatorSettings
 from privacy.adaptive import default_count_stddev
 from privacy.noise import entropy_generator
 from privacy.participation import Budget
@@ -19,11 +19,17 @@ def check_combination(settings: AggregatorSettings) -> None:
     """Refuse settings that do not go together (``ValueError``, shown as one line)."""
     robust = settings.aggregation != "mean"
     if robust and settings.strategy != "fedbuff":
-        raise ValueError("--aggregation median/trimmed-mean needs --strategy fedbuff (it combines a buffer)")
+        raise ValueError(
+            "--aggregation median/trimmed-mean needs --strategy fedbuff (it combines a buffer)"
+        )
     if settings.dp != "off" and settings.strategy == "fedavg":
-        raise ValueError("--dp works with --strategy fedbuff or fedasync, not the synchronous fedavg")
+        raise ValueError(
+            "--dp works with --strategy fedbuff or fedasync, not the synchronous fedavg"
+        )
     if settings.dp != "off" and robust:
-        raise ValueError("--aggregation median/trimmed-mean cannot be combined with --dp (the clip does not bound its sensitivity)")
+        raise ValueError(
+            "--aggregation median/trimmed-mean cannot be combined with --dp (the clip does not bound its sensitivity)"
+        )
 
 
 def build_strategy(settings: AggregatorSettings) -> Strategy:
@@ -35,7 +41,9 @@ def build_strategy(settings: AggregatorSettings) -> Strategy:
 
 
 def _plain_strategy(settings: AggregatorSettings, private: bool) -> Strategy:
-    staleness = staleness_function(settings.staleness, a=settings.staleness_a, b=settings.staleness_b)
+    staleness = staleness_function(
+        settings.staleness, a=settings.staleness_a, b=settings.staleness_b
+    )
     if settings.strategy == "fedasync":
         return FedAsync(
             alpha=settings.alpha,
@@ -80,14 +88,18 @@ def build_private(settings: AggregatorSettings, inner: Strategy) -> PrivateStrat
         count_stddev=settings.dp_count_stddev or default_count_stddev(per_release),
         client_clip=settings.dp_client_clip,
     )
-    return PrivateStrategy(inner, config, entropy_generator(settings.dp_seed), per_release=per_release)
+    return PrivateStrategy(
+        inner, config, entropy_generator(settings.dp_seed), per_release=per_release
+    )
 
 
 def build_norm_bound(settings: AggregatorSettings) -> NormBound | None:
     """The configured norm bound, or ``None`` when it is off."""
     if settings.norm_bound is None:
         return None
-    return NormBound(factor=settings.norm_bound, action=settings.norm_action, window=settings.norm_window)
+    return NormBound(
+        factor=settings.norm_bound, action=settings.norm_action, window=settings.norm_window
+    )
 
 
 def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfig:

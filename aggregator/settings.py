@@ -7,52 +7,81 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from broker.settings import BrokerSettings
-
+from aggregator.core.staleness import StalenessName
 from aggregator.defence_settings import DefenceSettings
 from aggregator.shell.failpoints import FAILPOINT_PATTERN
-from aggregator.core.staleness import StalenessName
-from runtime.observability import ObservabilitySettings
+from broker.settings import BrokerSettings
 from privacy.settings import AggregatorPrivacySettings
+from runtime.observability import ObservabilitySettings
 from training.settings import TaskSettings
 
 
-class AggregatorSettings(ObservabilitySettings, DefenceSettings, TaskSettings, BrokerSettings, AggregatorPrivacySettings):
+class AggregatorSettings(
+    ObservabilitySettings, DefenceSettings, TaskSettings, BrokerSettings, AggregatorPrivacySettings
+):
     """Strategy, training configuration for workers, stop conditions, and where state lives."""
 
     strategy: Literal["fedasync", "fedbuff", "fedavg"] = Field(
-        "fedasync", description="Aggregation: fedasync, fedbuff (asynchronous) or fedavg (synchronous rounds)."
+        "fedasync",
+        description="Aggregation: fedasync, fedbuff (asynchronous) or fedavg (synchronous rounds).",
     )
     alpha: float = Field(0.6, gt=0, le=1, description="FedAsync: mixing weight before staleness.")
-    staleness: StalenessName = Field("polynomial", description="Staleness function: constant, polynomial, hinge.")
-    staleness_a: float | None = Field(None, gt=0, description="Staleness exponent/slope a (polynomial 0.5, hinge 10).")
+    staleness: StalenessName = Field(
+        "polynomial", description="Staleness function: constant, polynomial, hinge."
+    )
+    staleness_a: float | None = Field(
+        None, gt=0, description="Staleness exponent/slope a (polynomial 0.5, hinge 10)."
+    )
     staleness_b: int = Field(4, ge=0, description="Hinge: staleness tolerated at full weight.")
     buffer_size: int = Field(10, ge=1, description="FedBuff: updates per server step (K).")
-    server_lr: float = Field(1.0, gt=0, description="FedBuff, FedAvg: server learning rate (eta_g).")
-    round_min_workers: int = Field(1, ge=1, description="FedAvg: updates a round needs before it can close.")
+    server_lr: float = Field(
+        1.0, gt=0, description="FedBuff, FedAvg: server learning rate (eta_g)."
+    )
+    round_min_workers: int = Field(
+        1, ge=1, description="FedAvg: updates a round needs before it can close."
+    )
     worker_timeout: float = Field(
-        60.0, gt=0, description="FedAvg: a worker not heard from for this many seconds is no longer waited for."
+        60.0,
+        gt=0,
+        description="FedAvg: a worker not heard from for this many seconds is no longer waited for.",
     )
     sample_weighting: bool | None = Field(
-        None, description="Weight updates by example count (default: on for fedbuff, off for fedasync)."
+        None,
+        description="Weight updates by example count (default: on for fedbuff, off for fedasync).",
     )
-    max_staleness: int | None = Field(100, ge=0, description="Reject updates staler than this (versions).")
+    max_staleness: int | None = Field(
+        100, ge=0, description="Reject updates staler than this (versions)."
+    )
     local_epochs: int = Field(1, ge=1, description="Told to workers: local epochs per update.")
     batch_size: int = Field(32, ge=1, description="Told to workers: minibatch size.")
     learning_rate: float = Field(0.3, gt=0, description="Told to workers: local learning rate.")
     max_versions: int | None = Field(None, ge=1, description="Stop after this many versions.")
     max_seconds: float | None = Field(None, gt=0, description="Stop after this much training time.")
-    target_accuracy: float | None = Field(None, gt=0, le=1, description="Stop once test accuracy reaches this.")
+    target_accuracy: float | None = Field(
+        None, gt=0, le=1, description="Stop once test accuracy reaches this."
+    )
     eval_every: int = Field(10, ge=1, description="Evaluate the global model every N versions.")
     seed: int = Field(0, ge=0, description="Seed of the initial model.")
-    run_dir: str | None = Field(None, description="Metrics, audit log, final model (default runs/<namespace>).")
-    state_dir: str | None = Field(None, description="Checkpoint directory (default <run_dir>/state).")
+    run_dir: str | None = Field(
+        None, description="Metrics, audit log, final model (default runs/<namespace>)."
+    )
+    state_dir: str | None = Field(
+        None, description="Checkpoint directory (default <run_dir>/state)."
+    )
     checkpoint: bool = Field(True, description="Persist state before acknowledging updates.")
-    prefetch: int | None = Field(None, ge=1, le=10_000, description="Unacked updates in flight (default: by model size).")
-    max_batch: int | None = Field(None, ge=1, description="Updates applied per commit (default: the prefetch).")
-    applied_window: int = Field(20_000, ge=1, description="How many applied update ids are remembered for deduplication.")
+    prefetch: int | None = Field(
+        None, ge=1, le=10_000, description="Unacked updates in flight (default: by model size)."
+    )
+    max_batch: int | None = Field(
+        None, ge=1, description="Updates applied per commit (default: the prefetch)."
+    )
+    applied_window: int = Field(
+        20_000, ge=1, description="How many applied update ids are remembered for deduplication."
+    )
     progress_interval: float = Field(1.0, gt=0, description="Seconds between progress lines.")
-    audit_digests: bool = Field(True, description="Record a digest of every published version in the audit log.")
+    audit_digests: bool = Field(
+        True, description="Record a digest of every published version in the audit log."
+    )
     failpoint: str | None = Field(
         None,
         pattern=FAILPOINT_PATTERN,
@@ -62,7 +91,7 @@ class AggregatorSettings(ObservabilitySettings, DefenceSettings, TaskSettings, B
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
-    def _window_covers_the_queue(self) -> "AggregatorSettings":
+    def _window_covers_the_queue(self) -> AggregatorSettings:
         # A duplicate is recognised only while its original is in the window; it can be
         # at most a full results queue (plus what is in flight) behind it.
         if self.applied_window < self.results_max_length:

@@ -36,7 +36,9 @@ class Context:
 
     quick: bool
     workdir: Path
-    amqp_url: str = field(default_factory=lambda: os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"))
+    amqp_url: str = field(
+        default_factory=lambda: os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+    )
 
     def log(self, message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)

@@ -9,8 +9,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import bench
 from bench import Context, Row
@@ -34,16 +34,26 @@ def discover() -> dict[str, Callable[[Context], Iterable[Row]]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="Small sizes and short runs: checks the harness, measures little.")
-    parser.add_argument("--only", default="", help="Comma-separated benchmark modules to run (default: all).")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Small sizes and short runs: checks the harness, measures little.",
+    )
+    parser.add_argument(
+        "--only", default="", help="Comma-separated benchmark modules to run (default: all)."
+    )
     parser.add_argument("--output", help="Also write the markdown table to this file.")
-    parser.add_argument("--workdir", help="Keep run directories here (default: a temporary directory).")
+    parser.add_argument(
+        "--workdir", help="Keep run directories here (default: a temporary directory)."
+    )
     args = parser.parse_args(argv)
 
     from runtime.memory import tune_allocator
 
     tune_allocator()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up federations and processes on SIGTERM too  # the same allocator policy as the aggregator and worker processes
+    signal.signal(
+        signal.SIGTERM, signal.default_int_handler
+    )  # clean up federations and processes on SIGTERM too  # the same allocator policy as the aggregator and worker processes
     benchmarks = discover()
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(only) - set(benchmarks))

@@ -8,7 +8,7 @@ start to the first evaluation (every version) at or above the target.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from bench import Context, Row, at_most
 from bench.federation import BenchFederation
@@ -25,14 +25,38 @@ STRATEGIES = {
 }
 
 
-def time_to_accuracy(ctx: Context, flags: list[str], target: float, max_seconds: float) -> float | None:
+def time_to_accuracy(
+    ctx: Context, flags: list[str], target: float, max_seconds: float
+) -> float | None:
     partitions = ["--num-partitions", str(len(SPEEDS))]
     with BenchFederation(ctx, "tta") as fed:
         workers: list[Process] = []
         for i, speed in enumerate(SPEEDS):
-            workers.append(fed.worker(f"w{i}", *partitions, "--partition-index", str(i), "--delay", str(BASE_DELAY * speed)))
-        wait_until(lambda: all(fed.attached(f"w{i}") for i in range(len(SPEEDS))), 120, "the workers to attach")
-        agg = fed.aggregator(*partitions, *flags, "--target-accuracy", str(target), "--eval-every", "1", "--max-seconds", str(max_seconds))
+            workers.append(
+                fed.worker(
+                    f"w{i}",
+                    *partitions,
+                    "--partition-index",
+                    str(i),
+                    "--delay",
+                    str(BASE_DELAY * speed),
+                )
+            )
+        wait_until(
+            lambda: all(fed.attached(f"w{i}") for i in range(len(SPEEDS))),
+            120,
+            "the workers to attach",
+        )
+        agg = fed.aggregator(
+            *partitions,
+            *flags,
+            "--target-accuracy",
+            str(target),
+            "--eval-every",
+            "1",
+            "--max-seconds",
+            str(max_seconds),
+        )
         usage = agg.wait(timeout=max_seconds + 120)
         for w in workers:
             w.terminate()
@@ -46,15 +70,26 @@ def time_to_accuracy(ctx: Context, flags: list[str], target: float, max_seconds:
 def run(ctx: Context) -> Iterable[Row]:
     target = 0.8 if ctx.quick else TARGET
     max_seconds = 20.0 if ctx.quick else 180.0
-    times = {name: time_to_accuracy(ctx, flags, target, max_seconds) for name, flags in STRATEGIES.items()}
+    times = {
+        name: time_to_accuracy(ctx, flags, target, max_seconds)
+        for name, flags in STRATEGIES.items()
+    }
     ctx.log(f"time to {target:.0%}: {times}")
     sync = times["fedavg"]
     for name in ("fedasync", "fedbuff"):
         ours = times[name]
         ratio = ours / sync if ours is not None and sync is not None else None
         label = f"{name} vs fedavg, 8 workers (6 fast, 5x, 10x)"
-        yield Row(f"time to {target:.0%} accuracy", label, _seconds(ours), f"{_seconds(sync)} (synchronous FedAvg)",
-                  ratio, "<= 0.5x", None if ratio is None else at_most(ratio, 0.5), STRATEGY_NOTES[name])
+        yield Row(
+            f"time to {target:.0%} accuracy",
+            label,
+            _seconds(ours),
+            f"{_seconds(sync)} (synchronous FedAvg)",
+            ratio,
+            "<= 0.5x",
+            None if ratio is None else at_most(ratio, 0.5),
+            STRATEGY_NOTES[name],
+        )
 
 
 STRATEGY_NOTES = {"fedasync": "alpha 0.6, polynomial staleness", "fedbuff": "K = 4"}

@@ -29,7 +29,9 @@ class BlobTrainer:
         return FitResult({"w": np.asarray(weights["w"]) + step}, num_examples=100)
 
     def evaluate(self, weights: Weights, config: TrainConfig) -> EvalResult:
-        return EvalResult(loss=float(weights["w"][:1].sum()), num_examples=1, metrics={"accuracy": 0.0})
+        return EvalResult(
+            loss=float(weights["w"][:1].sum()), num_examples=1, metrics={"accuracy": 0.0}
+        )
 
 
 def make_trainer(ctx: TrainerContext) -> BlobTrainer:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -19,8 +19,13 @@ QUICK_SIZES = {"100k float32": 100_000, "1M float32": 1_000_000}
 def _update(floats: int) -> ClientUpdate:
     arr = np.random.default_rng(0).standard_normal(floats, dtype=np.float32)
     return ClientUpdate(
-        update_id="bench-update-0001", worker_id="bench", base_version=0, num_examples=1,
-        update_kind="delta", train_seconds=0.0, arrays={"w": arr},
+        update_id="bench-update-0001",
+        worker_id="bench",
+        base_version=0,
+        num_examples=1,
+        update_kind="delta",
+        train_seconds=0.0,
+        arrays={"w": arr},
     )
 
 
@@ -44,8 +49,24 @@ def run(ctx: Context) -> Iterable[Row]:
         memcpy = best_seconds(lambda: arr.copy(), repeat)
         pickled = best_seconds(lambda: _pickle_round_trip(fields), repeat)
         nbytes = arr.nbytes
-        ctx.log(f"codec {label}: fedmq {gbps(nbytes, ours):.2f} GB/s, memcpy {gbps(nbytes, memcpy):.2f}, pickle5 {gbps(nbytes, pickled):.2f}")
-        yield Row("codec encode+decode", f"{label} vs memcpy", f"{gbps(nbytes, ours):.2f} GB/s", f"{gbps(nbytes, memcpy):.2f} GB/s",
-                  memcpy / ours, ">= 0.5x", at_least(memcpy / ours, 0.5))
-        yield Row("codec encode+decode", f"{label} vs pickle 5", f"{gbps(nbytes, ours):.2f} GB/s", f"{gbps(nbytes, pickled):.2f} GB/s",
-                  pickled / ours, ">= 1x", at_least(pickled / ours, 1.0))
+        ctx.log(
+            f"codec {label}: fedmq {gbps(nbytes, ours):.2f} GB/s, memcpy {gbps(nbytes, memcpy):.2f}, pickle5 {gbps(nbytes, pickled):.2f}"
+        )
+        yield Row(
+            "codec encode+decode",
+            f"{label} vs memcpy",
+            f"{gbps(nbytes, ours):.2f} GB/s",
+            f"{gbps(nbytes, memcpy):.2f} GB/s",
+            memcpy / ours,
+            ">= 0.5x",
+            at_least(memcpy / ours, 0.5),
+        )
+        yield Row(
+            "codec encode+decode",
+            f"{label} vs pickle 5",
+            f"{gbps(nbytes, ours):.2f} GB/s",
+            f"{gbps(nbytes, pickled):.2f} GB/s",
+            pickled / ours,
+            ">= 1x",
+            at_least(pickled / ours, 1.0),
+        )

@@ -30,17 +30,21 @@ class BenchFederation:
         self.ctx = ctx
         self.namespace = f"bench-{label}-{uuid.uuid4().hex[:8]}"
         self.names = Names(self.namespace)
-        self.settings = BrokerSettings(amqp_url=ctx.amqp_url, namespace=self.namespace, max_message_bytes=256 << 20)
+        self.settings = BrokerSettings(
+            amqp_url=ctx.amqp_url, namespace=self.namespace, max_message_bytes=256 << 20
+        )
         self.session = AmqpSession(self.settings, name="fedmq-bench")
         self.extra_queues: list[str] = []
         self.extra_exchanges: list[str] = []
         self.processes: list[Process] = []
         self.run_dir = ctx.scratch(self.namespace)
 
-    def __enter__(self) -> "BenchFederation":
+    def __enter__(self) -> BenchFederation:
         self.session.open()
         declare_topology(self.session, self.names)
-        self.listen(self.names.models_exchange)  # published versions are routed somewhere, as to a worker
+        self.listen(
+            self.names.models_exchange
+        )  # published versions are routed somewhere, as to a worker
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -59,17 +63,26 @@ class BenchFederation:
     def listen(self, exchange: str) -> None:
         queue = f"{self.namespace}.{LISTENER}.{len(self.extra_queues)}"
         with translated("bench listener"):
-            self.session.channel.queue_declare(queue, durable=False, arguments=worker_queue_arguments())
+            self.session.channel.queue_declare(
+                queue, durable=False, arguments=worker_queue_arguments()
+            )
             self.session.channel.queue_bind(queue, exchange, routing_key=BROADCAST_KEY)
         self.extra_queues.append(queue)
 
-    def prefill(self, floats: int, count: int, *, kind: str = "weights", queue: str | None = None) -> None:
+    def prefill(
+        self, floats: int, count: int, *, kind: str = "weights", queue: str | None = None
+    ) -> None:
         """Publish ``count`` distinct updates (persistent, confirmed) to the results queue or ``queue``."""
         arrays = {"w": np.zeros(floats, np.float32)}
         for i in range(count):
             update = ClientUpdate(
-                update_id=f"bench-{uuid.uuid4().hex}", worker_id=f"w{i % 8}", base_version=0, num_examples=100,
-                update_kind=kind, train_seconds=0.0, arrays=arrays,  # type: ignore[arg-type]
+                update_id=f"bench-{uuid.uuid4().hex}",
+                worker_id=f"w{i % 8}",
+                base_version=0,
+                num_examples=100,
+                update_kind=kind,
+                train_seconds=0.0,
+                arrays=arrays,  # type: ignore[arg-type]
             )
             props = update_properties(update.update_id, self.session.username, 0)
             if queue is None:
@@ -77,30 +90,72 @@ class BenchFederation:
             else:
                 self.session.publish("", queue, encode(update), props)
 
-    def aggregator(self, *flags: str, floats: int | None = None, name: str = "aggregator", profile: Path | None = None) -> Process:
+    def aggregator(
+        self,
+        *flags: str,
+        floats: int | None = None,
+        name: str = "aggregator",
+        profile: Path | None = None,
+    ) -> Process:
         """``python -m aggregator`` on this namespace: the blob trainer of ``floats`` elements, else the built-in one.
 
         With ``profile``, it runs under cProfile and leaves its statistics there.
         """
-        module, profiler = ("cProfile", ["-o", str(profile), "-m", "aggregator"]) if profile else ("aggregator", [])
+        module, profiler = (
+            ("cProfile", ["-o", str(profile), "-m", "aggregator"])
+            if profile
+            else ("aggregator", [])
+        )
         args = [
-            *profiler, "--namespace", self.namespace, "--amqp-url", self.ctx.amqp_url,
-            "--max-message-bytes", str(256 << 20), "--run-dir", str(self.run_dir / name),
-            "--progress-interval", "3600", "--log-level", "warning", *self._trainer_flags(floats), *flags,
+            *profiler,
+            "--namespace",
+            self.namespace,
+            "--amqp-url",
+            self.ctx.amqp_url,
+            "--max-message-bytes",
+            str(256 << 20),
+            "--run-dir",
+            str(self.run_dir / name),
+            "--progress-interval",
+            "3600",
+            "--log-level",
+            "warning",
+            *self._trainer_flags(floats),
+            *flags,
         ]
         return self.spawn(module, args, name, floats)
 
     def worker(self, worker_id: str, *flags: str, floats: int | None = None) -> Process:
         args = [
-            "--namespace", self.namespace, "--amqp-url", self.ctx.amqp_url,
-            "--max-message-bytes", str(256 << 20), "--worker-id", worker_id, "--log-level", "warning",
-            "--events-file", str(self.events_path(worker_id)), *self._trainer_flags(floats), *flags,
+            "--namespace",
+            self.namespace,
+            "--amqp-url",
+            self.ctx.amqp_url,
+            "--max-message-bytes",
+            str(256 << 20),
+            "--worker-id",
+            worker_id,
+            "--log-level",
+            "warning",
+            "--events-file",
+            str(self.events_path(worker_id)),
+            *self._trainer_flags(floats),
+            *flags,
         ]
         return self.spawn("worker", args, worker_id, floats)
 
-    def spawn(self, module: str, args: list[str], name: str, floats: int | None = None, env: dict[str, str] | None = None) -> Process:
+    def spawn(
+        self,
+        module: str,
+        args: list[str],
+        name: str,
+        floats: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Process:
         """``python -m module args``, logged to ``<name>.log``, terminated at the latest when the block ends."""
-        proc = Process(module, args, self.run_dir / f"{name}.log", env={**self._env(floats), **(env or {})})
+        proc = Process(
+            module, args, self.run_dir / f"{name}.log", env={**self._env(floats), **(env or {})}
+        )
         self.processes.append(proc)
         return proc
 

@@ -11,7 +11,7 @@ the moment the consumer is registered to the last publish.
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -31,8 +31,17 @@ def aggregator_rate(fed: BenchFederation, floats: int, count: int) -> tuple[floa
     """Updates per second from the first publish (consumers registered) to the version that applied them all."""
     fed.prefill(floats, count)
     proc = fed.aggregator(
-        "--strategy", "fedasync", "--num-partitions", "1", "--max-versions", str(count),
-        "--max-staleness", str(10**9), "--eval-every", str(10**9), floats=floats,
+        "--strategy",
+        "fedasync",
+        "--num-partitions",
+        "1",
+        "--max-versions",
+        str(count),
+        "--max-staleness",
+        str(10**9),
+        "--eval-every",
+        str(10**9),
+        floats=floats,
     )
     usage = proc.wait(timeout=600)
     if usage.returncode != 0:
@@ -46,13 +55,24 @@ def aggregator_rate(fed: BenchFederation, floats: int, count: int) -> tuple[floa
 def relay_rate(fed: BenchFederation, floats: int, count: int, prefetch: int) -> float:
     queue, exchange = f"{fed.namespace}.relay", f"{fed.namespace}.relay-models"
     with translated("declare relay"):
-        fed.session.channel.queue_declare(queue, durable=True, arguments=results_queue_arguments(fed.names, QueueLimits()))
+        fed.session.channel.queue_declare(
+            queue, durable=True, arguments=results_queue_arguments(fed.names, QueueLimits())
+        )
         fed.session.channel.exchange_declare(exchange, "direct", durable=False)
     fed.extra_queues.append(queue)
     fed.extra_exchanges.append(exchange)
     fed.listen(exchange)
     fed.prefill(floats, count, queue=queue)
-    args = ["--queue", queue, "--exchange", exchange, "--count", str(count), "--prefetch", str(prefetch)]
+    args = [
+        "--queue",
+        queue,
+        "--exchange",
+        exchange,
+        "--count",
+        str(count),
+        "--prefetch",
+        str(prefetch),
+    ]
     proc = fed.spawn("bench.relay", args, "relay", env={"AMQP_URL": fed.ctx.amqp_url})
     usage = proc.wait(timeout=600)
     lines = [line for line in proc.log.read_text().splitlines() if line.startswith("{")]
@@ -69,10 +89,28 @@ def run(ctx: Context) -> Iterable[Row]:
             relay = relay_rate(fed, floats, count, prefetch)
             ours, usage = aggregator_rate(fed, floats, count)
         model = floats * 4
-        ctx.log(f"ingest {label}: aggregator {ours:.1f} upd/s, relay {relay:.1f} msg/s, peak RSS {mb(usage.peak_rss)}")
+        ctx.log(
+            f"ingest {label}: aggregator {ours:.1f} upd/s, relay {relay:.1f} msg/s, peak RSS {mb(usage.peak_rss)}"
+        )
         note = f"{count} updates, prefetch {prefetch}"
-        yield Row("aggregator ingest", f"{label} model", f"{ours:.1f} upd/s", f"{relay:.1f} msg/s (raw pika relay)",
-                  ours / relay, ">= 0.8x", at_least(ours / relay, 0.8), note)
+        yield Row(
+            "aggregator ingest",
+            f"{label} model",
+            f"{ours:.1f} upd/s",
+            f"{relay:.1f} msg/s (raw pika relay)",
+            ours / relay,
+            ">= 0.8x",
+            at_least(ours / relay, 0.8),
+            note,
+        )
         limit = 3 * model + RSS_SLACK
-        yield Row("memory: aggregator peak RSS", f"{label} model", mb(usage.peak_rss), f"3 x model + 150 MB = {mb(limit)}",
-                  usage.peak_rss / limit, "<= 1x", at_most(usage.peak_rss / limit, 1.0), f"prefetch {prefetch}")
+        yield Row(
+            "memory: aggregator peak RSS",
+            f"{label} model",
+            mb(usage.peak_rss),
+            f"3 x model + 150 MB = {mb(limit)}",
+            usage.peak_rss / limit,
+            "<= 1x",
+            at_most(usage.peak_rss / limit, 1.0),
+            f"prefetch {prefetch}",
+        )

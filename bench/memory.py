@@ -7,7 +7,7 @@ holds the trainer through one fit, and nothing else.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from bench import Context, Row
 from bench.federation import BenchFederation
@@ -18,12 +18,16 @@ UPDATES = 3
 
 
 def run(ctx: Context) -> Iterable[Row]:
-    for label, floats in [("4 MB", 1_000_000)] if ctx.quick else [("4 MB", 1_000_000), ("40 MB", 10_000_000)]:
+    for label, floats in (
+        [("4 MB", 1_000_000)] if ctx.quick else [("4 MB", 1_000_000), ("40 MB", 10_000_000)]
+    ):
         one = ["--num-partitions", "1"]
         with BenchFederation(ctx, "memory") as fed:
             worker = fed.worker("w0", *one, "--max-updates", str(UPDATES), floats=floats)
             wait_until(lambda: fed.attached("w0"), 120, "the worker to attach")
-            agg = fed.aggregator(*one, "--strategy", "fedasync", "--max-versions", str(UPDATES), floats=floats)
+            agg = fed.aggregator(
+                *one, "--strategy", "fedasync", "--max-versions", str(UPDATES), floats=floats
+            )
             worker_usage = worker.wait(timeout=300)
             agg.wait(timeout=120)
             if worker_usage.returncode != 0:
@@ -32,6 +36,16 @@ def run(ctx: Context) -> Iterable[Row]:
             baseline = trainer_only.wait(timeout=120)
         beyond = worker_usage.peak_rss - baseline.peak_rss
         model = floats * 4
-        ctx.log(f"worker {label}: peak {mb(worker_usage.peak_rss)}, trainer alone {mb(baseline.peak_rss)}")
-        yield Row("memory: worker RSS beyond its trainer", f"{label} model", mb(beyond), f"trainer alone {mb(baseline.peak_rss)}",
-                  beyond / model, "", None, f"ratio: extra bytes per model byte; worker peak {mb(worker_usage.peak_rss)}")
+        ctx.log(
+            f"worker {label}: peak {mb(worker_usage.peak_rss)}, trainer alone {mb(baseline.peak_rss)}"
+        )
+        yield Row(
+            "memory: worker RSS beyond its trainer",
+            f"{label} model",
+            mb(beyond),
+            f"trainer alone {mb(baseline.peak_rss)}",
+            beyond / model,
+            "",
+            None,
+            f"ratio: extra bytes per model byte; worker peak {mb(worker_usage.peak_rss)}",
+        )

@@ -10,16 +10,16 @@ passes: every pass visits every client once, in random order.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
 from aggregator.core.aggregator import Aggregator
-from aggregator.factory import build_strategy, train_config
 from aggregator.core.private import privacy_report
-from aggregator.settings import AggregatorSettings
 from aggregator.core.state import AggregatorState, AppliedWindow
+from aggregator.factory import build_strategy, train_config
+from aggregator.settings import AggregatorSettings
 from schemas.messages import ModelVersion
 from training.trainer import Trainer, Weights
 from worker.update import build_update
@@ -44,17 +44,30 @@ class _Flight:
     client: int
     model: ModelVersion = field(compare=False)
 
-    def __lt__(self, other: "_Flight") -> bool:
+    def __lt__(self, other: _Flight) -> bool:
         return (self.finish, self.seq) < (other.finish, other.seq)
 
 
 class Simulation:
     """Clients ``trainers`` against an aggregator built from ``settings``; ``evaluator`` scores the model."""
 
-    def __init__(self, settings: AggregatorSettings, trainers: Sequence[Trainer], evaluator: Trainer, initial: Weights, *, seed: int) -> None:
+    def __init__(
+        self,
+        settings: AggregatorSettings,
+        trainers: Sequence[Trainer],
+        evaluator: Trainer,
+        initial: Weights,
+        *,
+        seed: int,
+    ) -> None:
         self.settings, self.trainers, self.evaluator = settings, trainers, evaluator
         self.strategy = build_strategy(settings)
-        state = AggregatorState("sim", 0, {k: np.array(v, copy=True) for k, v in initial.items()}, AppliedWindow(1 << 20))
+        state = AggregatorState(
+            "sim",
+            0,
+            {k: np.array(v, copy=True) for k, v in initial.items()},
+            AppliedWindow(1 << 20),
+        )
         self.core = Aggregator(state, self.strategy, max_staleness=settings.max_staleness)
         self.rng = np.random.default_rng(seed)
         self.speed = self.rng.lognormal(0.0, 0.5, len(trainers))
@@ -67,14 +80,24 @@ class Simulation:
     def _model(self) -> ModelVersion:
         state = self.core.state
         arrays = {k: v.copy() for k, v in state.weights.items()}
-        return ModelVersion(run_id="sim", version=state.version, created_at=0.0, config=train_config(self.settings, self.strategy), arrays=arrays)
+        return ModelVersion(
+            run_id="sim",
+            version=state.version,
+            created_at=0.0,
+            config=train_config(self.settings, self.strategy),
+            arrays=arrays,
+        )
 
     def _next_client(self, max_fits: int | None) -> int | None:
         for _ in range(2):
             for i, c in enumerate(self._order):
                 if c not in self._busy:
                     return self._order.pop(i)
-            eligible = [c for c in range(len(self.trainers)) if max_fits is None or self._fits[c] + (c in self._busy) < max_fits]
+            eligible = [
+                c
+                for c in range(len(self.trainers))
+                if max_fits is None or self._fits[c] + (c in self._busy) < max_fits
+            ]
             self._order += [c for c in self.rng.permutation(eligible) if c not in self._order]
         return None
 
@@ -84,7 +107,12 @@ class Simulation:
             return
         self._busy.add(client)
         self._seq += 1
-        heapq.heappush(self._flights, _Flight(now + self.rng.exponential(self.speed[client]), self._seq, client, self._model()))
+        heapq.heappush(
+            self._flights,
+            _Flight(
+                now + self.rng.exponential(self.speed[client]), self._seq, client, self._model()
+            ),
+        )
 
     def run(self, *, concurrency: int, max_versions: int, max_fits: int | None = None) -> SimResult:
         """Until the budget closes the strategy, ``max_versions`` is reached, or every client has done ``max_fits``."""
@@ -112,7 +140,9 @@ class Simulation:
 
     def _result(self, stopped: str, worker_eps: dict[str, float]) -> SimResult:
         state = self.core.state
-        score = self.evaluator.evaluate(dict(state.weights), train_config(self.settings, self.strategy))
+        score = self.evaluator.evaluate(
+            dict(state.weights), train_config(self.settings, self.strategy)
+        )
         return SimResult(
             versions=state.version,
             applied=state.counters.applied,

@@ -21,8 +21,9 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,9 @@ def over_seeds(run: Callable[[int], Row], seeds: int) -> Row:
     return replace(
         rows[0],
         epsilon_spent=max(spent) if spent else None,
-        noise_multiplier=max((r.noise_multiplier for r in rows if r.noise_multiplier is not None), default=None),
+        noise_multiplier=max(
+            (r.noise_multiplier for r in rows if r.noise_multiplier is not None), default=None
+        ),
         accuracy=float(acc.mean()),
         accuracy_std=float(acc.std(ddof=1)) if len(rows) > 1 else 0.0,
         versions=int(round(np.mean([r.versions for r in rows]))),
@@ -78,7 +81,9 @@ def _z(epsilon: float, ledger_for: Any) -> float:
 
 def record_level(args: argparse.Namespace, epsilon: float | None, seed: int) -> Row:
     """Digits, DP-SGD in every worker (``epsilon=None``: plain SGD)."""
-    split = federated_split({"dataset": "digits", "partition": "dirichlet", "dirichlet_alpha": 0.5}, args.workers, seed)
+    split = federated_split(
+        {"dataset": "digits", "partition": "dirichlet", "dirichlet_alpha": 0.5}, args.workers, seed
+    )
     model = get_model("logreg")
     trainers, zs = [], []
     for i in range(args.workers):
@@ -88,18 +93,36 @@ def record_level(args: argparse.Namespace, epsilon: float | None, seed: int) -> 
             steps = steps_for(1, q) * args.fits
             z = _z(epsilon, lambda z, q=q, steps=steps: Ledger().add(GaussianEvent(z, q), steps))
             zs.append(z)
-            setup = DpSgdSetup(DpSgdParams(args.record_clip, z), Spending(delta=DELTA), entropy_generator(seed * 1000 + i))
+            setup = DpSgdSetup(
+                DpSgdParams(args.record_clip, z),
+                Spending(delta=DELTA),
+                entropy_generator(seed * 1000 + i),
+            )
         trainers.append(BuiltinTrainer(model, split.data(i), seed, i, setup))
     settings = AggregatorSettings(
-        strategy="fedbuff", buffer_size=args.record_buffer, sample_weighting=False, batch_size=args.batch,
-        learning_rate=args.record_lr, max_staleness=None, server_lr=1.0,
+        strategy="fedbuff",
+        buffer_size=args.record_buffer,
+        sample_weighting=False,
+        batch_size=args.batch,
+        learning_rate=args.record_lr,
+        max_staleness=None,
+        server_lr=1.0,
     )
     sim = Simulation(settings, trainers, trainers[0], trainers[0].initial_weights(), seed=seed)
     started = time.monotonic()
     result = sim.run(concurrency=args.workers, max_versions=10**9, max_fits=args.fits)
     spent = max(result.worker_epsilon.values()) if result.worker_epsilon else None
-    return Row("record", epsilon, max(zs) if zs else None, spent, result.accuracy, result.versions, result.applied,
-               result.stopped_because, round(time.monotonic() - started, 1))
+    return Row(
+        "record",
+        epsilon,
+        max(zs) if zs else None,
+        spent,
+        result.accuracy,
+        result.versions,
+        result.applied,
+        result.stopped_because,
+        round(time.monotonic() - started, 1),
+    )
 
 
 def user_level(args: argparse.Namespace, epsilon: float | None, split: Any, seed: int) -> Row:
@@ -107,22 +130,44 @@ def user_level(args: argparse.Namespace, epsilon: float | None, split: Any, seed
     model = get_model("logreg")
     trainers = [BuiltinTrainer(model, split.data(i), seed, i) for i in range(args.clients)]
     releases = args.passes * args.clients // args.buffer
-    base = dict(strategy="fedbuff", buffer_size=args.buffer, sample_weighting=False, learning_rate=args.user_lr,
-                server_lr=args.server_lr, max_staleness=None)
+    base = dict(
+        strategy="fedbuff",
+        buffer_size=args.buffer,
+        sample_weighting=False,
+        learning_rate=args.user_lr,
+        server_lr=args.server_lr,
+        max_staleness=None,
+    )
     if epsilon is None:
         settings = AggregatorSettings(**base)
         z = None
     else:
         z = _z(epsilon, lambda z: Ledger().add(GaussianEvent(z), args.passes))
         target = None if math.isinf(epsilon) else epsilon
-        settings = AggregatorSettings(**base, dp="central", dp_clip=args.user_clip, dp_noise_multiplier=z,
-                                      target_epsilon=target, target_delta=DELTA, dp_seed=seed)
+        settings = AggregatorSettings(
+            **base,
+            dp="central",
+            dp_clip=args.user_clip,
+            dp_noise_multiplier=z,
+            target_epsilon=target,
+            target_delta=DELTA,
+            dp_seed=seed,
+        )
     sim = Simulation(settings, trainers, trainers[0], trainers[0].initial_weights(), seed=seed)
     started = time.monotonic()
     result = sim.run(concurrency=2 * args.buffer, max_versions=releases)
     spent = result.privacy["epsilon"] if result.privacy else None
-    return Row("user", epsilon, z, spent, result.accuracy, result.versions, result.applied,  # type: ignore[arg-type]
-               result.stopped_because, round(time.monotonic() - started, 1))
+    return Row(
+        "user",
+        epsilon,
+        z,
+        spent,
+        result.accuracy,
+        result.versions,
+        result.applied,  # type: ignore[arg-type]
+        result.stopped_because,
+        round(time.monotonic() - started, 1),
+    )
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -132,28 +177,47 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'table':<7} {'target eps':>10} {'z':>7} {'spent eps':>10} {'accuracy':>16} {'versions':>9} {'applied':>8}  stopped")
+    print(
+        f"{'table':<7} {'target eps':>10} {'z':>7} {'spent eps':>10} {'accuracy':>16} {'versions':>9} {'applied':>8}  stopped"
+    )
     for r in rows:
         target = "no DP" if r.epsilon_target is None else _fmt(r.epsilon_target)
         accuracy = f"{r.accuracy:.4f} +- {r.accuracy_std:.4f}"
-        print(f"{r.table:<7} {target:>10} {_fmt(r.noise_multiplier):>7} {_fmt(r.epsilon_spent):>10} {accuracy:>16} "
-              f"{r.versions:>9} {r.applied:>8}  {r.stopped_because} ({r.seconds}s, {r.seeds} seeds)")
+        print(
+            f"{r.table:<7} {target:>10} {_fmt(r.noise_multiplier):>7} {_fmt(r.epsilon_spent):>10} {accuracy:>16} "
+            f"{r.versions:>9} {r.applied:>8}  {r.stopped_because} ({r.seconds}s, {r.seeds} seeds)"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.privacy_utility", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.privacy_utility", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--quick", action="store_true", help="Smaller runs (smoke test).")
     p.add_argument("--only", choices=["record", "user"], help="Run one table only.")
-    p.add_argument("--seeds", type=int, default=3, help="Repeat every row with seeds 0..N-1 (data split, noise, arrival order).")
-    p.add_argument("--workers", type=int, default=4, help="Record level: workers (digits partitions).")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="Repeat every row with seeds 0..N-1 (data split, noise, arrival order).",
+    )
+    p.add_argument(
+        "--workers", type=int, default=4, help="Record level: workers (digits partitions)."
+    )
     p.add_argument("--fits", type=int, default=30, help="Record level: local trainings per worker.")
-    p.add_argument("--batch", type=int, default=64, help="Record level: expected DP-SGD batch size.")
+    p.add_argument(
+        "--batch", type=int, default=64, help="Record level: expected DP-SGD batch size."
+    )
     p.add_argument("--record-clip", type=float, default=1.0)
     p.add_argument("--record-lr", type=float, default=1.0)
     p.add_argument("--record-buffer", type=int, default=2, help="Record level: FedBuff K.")
     p.add_argument("--clients", type=int, default=2000, help="User level: clients.")
-    p.add_argument("--buffer", type=int, default=200, help="User level: FedBuff K (updates per release).")
-    p.add_argument("--passes", type=int, default=10, help="User level: releases per client the budget allows.")
+    p.add_argument(
+        "--buffer", type=int, default=200, help="User level: FedBuff K (updates per release)."
+    )
+    p.add_argument(
+        "--passes", type=int, default=10, help="User level: releases per client the budget allows."
+    )
     p.add_argument("--user-clip", type=float, default=0.5)
     p.add_argument("--user-lr", type=float, default=0.3)
     p.add_argument("--server-lr", type=float, default=3.0)
@@ -168,10 +232,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     rows: list[Row] = []
     if args.only in (None, "record"):
-        rows += [over_seeds(lambda seed, eps=eps: record_level(args, eps, seed), args.seeds) for eps in [*EPSILONS, None]]
+        rows += [
+            over_seeds(lambda seed, eps=eps: record_level(args, eps, seed), args.seeds)
+            for eps in [*EPSILONS, None]
+        ]
     if args.only in (None, "user"):
-        splits = [federated_split({"dataset": "synthetic", "synthetic_iid": True}, args.clients, seed) for seed in range(args.seeds)]
-        rows += [over_seeds(lambda seed, eps=eps: user_level(args, eps, splits[seed], seed), args.seeds) for eps in [*EPSILONS, None]]
+        splits = [
+            federated_split({"dataset": "synthetic", "synthetic_iid": True}, args.clients, seed)
+            for seed in range(args.seeds)
+        ]
+        rows += [
+            over_seeds(lambda seed, eps=eps: user_level(args, eps, splits[seed], seed), args.seeds)
+            for eps in [*EPSILONS, None]
+        ]
     print_table(rows)
     if args.json:
         with open(args.json, "w") as fh:

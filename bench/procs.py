@@ -26,7 +26,9 @@ class Usage:
 class Process:
     """``python -m module args`` whose CPU (``wait4``) and peak RSS (``bench.measured``) are collected at exit."""
 
-    def __init__(self, module: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, module: str, args: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.log = log
         self.report = log.with_suffix(".peak-rss")
         self._out = open(log, "ab")
@@ -55,7 +57,12 @@ class Process:
         self.popen.returncode = os.waitstatus_to_exitcode(status)
         self._out.close()
         peak = int(self.report.read_text()) if self.report.exists() else 0
-        self.usage = Usage(self.popen.returncode, time.monotonic() - self.started, rusage.ru_utime + rusage.ru_stime, peak)
+        self.usage = Usage(
+            self.popen.returncode,
+            time.monotonic() - self.started,
+            rusage.ru_utime + rusage.ru_stime,
+            peak,
+        )
         return True
 
     def terminate(self) -> None:

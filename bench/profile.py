@@ -18,7 +18,12 @@ from bench.federation import BenchFederation
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("--floats", type=int, default=10_000_000, help="Model size in float32 elements (default 40 MB).")
+    parser.add_argument(
+        "--floats",
+        type=int,
+        default=10_000_000,
+        help="Model size in float32 elements (default 40 MB).",
+    )
     parser.add_argument("--updates", type=int, default=16)
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--keep", help="Write the cProfile statistics to this file.")
@@ -28,11 +33,23 @@ def main() -> None:
         with BenchFederation(Context(quick=False, workdir=Path(tmp)), "profile") as fed:
             fed.prefill(args.floats, args.updates)
             proc = fed.aggregator(
-                "--strategy", "fedasync", "--num-partitions", "1", "--max-versions", str(args.updates),
-                "--max-staleness", str(10**9), "--eval-every", str(10**9), floats=args.floats, profile=stats,
+                "--strategy",
+                "fedasync",
+                "--num-partitions",
+                "1",
+                "--max-versions",
+                str(args.updates),
+                "--max-staleness",
+                str(10**9),
+                "--eval-every",
+                str(10**9),
+                floats=args.floats,
+                profile=stats,
             )
             usage = proc.wait(timeout=900)
-        print(f"aggregator: exit {usage.returncode}, {usage.wall:.1f} s wall, {usage.cpu:.2f} s CPU, peak RSS {usage.peak_rss / 1e6:.0f} MB")
+        print(
+            f"aggregator: exit {usage.returncode}, {usage.wall:.1f} s wall, {usage.cpu:.2f} s CPU, peak RSS {usage.peak_rss / 1e6:.0f} MB"
+        )
         report = pstats.Stats(str(stats))
         report.sort_stats("tottime").print_stats(args.top)
 

@@ -27,7 +27,9 @@ def main() -> None:
     channel = connection.channel()
     channel.confirm_delivery()
     channel.basic_qos(prefetch_count=args.prefetch)
-    props = pika.BasicProperties(content_type="application/msgpack", delivery_mode=pika.DeliveryMode.Transient)
+    props = pika.BasicProperties(
+        content_type="application/msgpack", delivery_mode=pika.DeliveryMode.Transient
+    )
     done = 0
     started = time.monotonic()
     for method, _props, body in channel.consume(args.queue, auto_ack=False):

@@ -25,17 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from aggregator.shell.checkpoint import save_checkpoint
 from aggregator.core.state import AggregatorState, AppliedWindow
+from aggregator.shell.checkpoint import save_checkpoint
 from broker.connection import AmqpSession
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology, delete_topology
-from training.loading import load_trainer
+from harness.procs import Federation, wait_for
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
-from harness.procs import Federation, wait_for
+from training.loading import load_trainer
 from training.settings import TaskSettings
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -67,7 +67,7 @@ class Namespace:
         self.fed = Federation(namespace=self.name, amqp_url=AMQP_URL, run_dir=workdir / self.name)
         self.fed.run_dir.mkdir(parents=True)
 
-    def __enter__(self) -> "Namespace":
+    def __enter__(self) -> Namespace:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -77,7 +77,9 @@ class Namespace:
 
 
 # -- restart: SIGKILL -> first new version --------------------------------------------
-def after_last_start(audit: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+def after_last_start(
+    audit: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     starts = [i for i, e in enumerate(audit) if e["event"] == "start"]
     return (audit[starts[-1]], audit[starts[-1] + 1 :]) if starts else None
 
@@ -119,7 +121,9 @@ def bench_restart(workdir: Path, kills: int, seed: int) -> Figures:
             agg.wait(timeout=30)
             restarted = time.time()
             agg = fed.aggregator("--max-seconds", "3600")
-            start, new = wait_for(lambda: first_new_version(fed, life), 300, "the first new version")
+            start, new = wait_for(
+                lambda: first_new_version(fed, life), 300, "the first new version"
+            )
             to_start.append(start - restarted)
             start_to_new.append(new - start)
             to_new.append(new - restarted)
@@ -139,10 +143,18 @@ def bench_restart(workdir: Path, kills: int, seed: int) -> Figures:
 def model_of(megabytes: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Two float32 arrays totalling ``megabytes`` MiB."""
     total = int(megabytes * (1 << 20) // 4)
-    return {"W": rng.standard_normal(total - 1024, dtype=np.float32), "b": rng.standard_normal(1024, dtype=np.float32)}
+    return {
+        "W": rng.standard_normal(total - 1024, dtype=np.float32),
+        "b": rng.standard_normal(1024, dtype=np.float32),
+    }
 
 
-def time_checkpoints(state_dir: Path, state: AggregatorState, strategy: tuple[dict[str, Any], dict[str, np.ndarray]], repeats: int) -> list[float]:
+def time_checkpoints(
+    state_dir: Path,
+    state: AggregatorState,
+    strategy: tuple[dict[str, Any], dict[str, np.ndarray]],
+    repeats: int,
+) -> list[float]:
     times = []
     for i in range(repeats):
         state.version, state.commit = i + 1, i + 1
@@ -159,13 +171,23 @@ def bench_checkpoint(workdir: Path, sizes: list[float], window: int) -> Figures:
         weights = model_of(megabytes, rng)
         applied = AppliedWindow(window, (uuid.uuid4().hex for _ in range(window)))
         state = AggregatorState("bench", 0, weights, applied)
-        for strategy, extra in (("fedasync", {}), ("fedbuff", {"buffer/W": weights["W"], "buffer/b": weights["b"]})):
+        for strategy, extra in (
+            ("fedasync", {}),
+            ("fedbuff", {"buffer/W": weights["W"], "buffer/b": weights["b"]}),
+        ):
             state_dir = workdir / f"checkpoint-{megabytes:g}mb-{strategy}"
-            times = time_checkpoints(state_dir, state, ({}, extra), repeats=30 if megabytes <= 4 else 8)
+            times = time_checkpoints(
+                state_dir, state, ({}, extra), repeats=30 if megabytes <= 4 else 8
+            )
             written = sum(p.stat().st_size for p in state_dir.iterdir()) / (1 << 20)
             rate = written / statistics.median(times)
-            figures[f"{megabytes:g} MB model, {strategy} ({written:.1f} MB written)"] = f"{summary_ms(times)}, {rate:.0f} MB/s"
-    return report(f"checkpoint per version (write, fsync, rename, fsync dir; {window} update ids) in {workdir}", figures)
+            figures[f"{megabytes:g} MB model, {strategy} ({written:.1f} MB written)"] = (
+                f"{summary_ms(times)}, {rate:.0f} MB/s"
+            )
+    return report(
+        f"checkpoint per version (write, fsync, rename, fsync dir; {window} update ids) in {workdir}",
+        figures,
+    )
 
 
 # -- throughput with and without group commit ---------------------------------------------
@@ -177,20 +199,42 @@ def preload(settings: BrokerSettings, task: TaskSettings, count: int, seed: int)
     with AmqpSession(settings, name="fedmq-bench") as session:
         declare_topology(session, names)
         for i in range(count):
-            arrays = {k: (v + 0.01 * rng.standard_normal(v.shape)).astype(v.dtype) for k, v in shapes.items()}
+            arrays = {
+                k: (v + 0.01 * rng.standard_normal(v.shape)).astype(v.dtype)
+                for k, v in shapes.items()
+            }
             update = ClientUpdate(
-                update_id=uuid.uuid4().hex, worker_id=f"w{i % 8}", base_version=0, num_examples=100,
-                update_kind="weights", train_seconds=0.01, arrays=arrays,
+                update_id=uuid.uuid4().hex,
+                worker_id=f"w{i % 8}",
+                base_version=0,
+                num_examples=100,
+                update_kind="weights",
+                train_seconds=0.01,
+                arrays=arrays,
             )
-            session.publish(names.inbox_exchange, UPDATE_KEY, encode(update), update_properties(update.update_id, "guest", 0))
+            session.publish(
+                names.inbox_exchange,
+                UPDATE_KEY,
+                encode(update),
+                update_properties(update.update_id, "guest", 0),
+            )
 
 
 def drain_rate(workdir: Path, task: TaskSettings, count: int, batch_flags: list[str]) -> Figures:
     """Preload ``count`` updates, start an aggregator, time it from its first application to its last."""
     with Namespace("throughput", workdir) as ns:
         preload(ns.settings, task, count, seed=1)
-        flags = ["--max-versions", str(count), "--max-staleness", str(count), "--eval-every", str(10 * count)]
-        agg = ns.fed.aggregator(*flags, "--model", task.model, "--hidden", str(task.hidden), *batch_flags)
+        flags = [
+            "--max-versions",
+            str(count),
+            "--max-staleness",
+            str(count),
+            "--eval-every",
+            str(10 * count),
+        ]
+        agg = ns.fed.aggregator(
+            *flags, "--model", task.model, "--hidden", str(task.hidden), *batch_flags
+        )
         if agg.wait(timeout=1800) != 0:
             raise RuntimeError(ns.fed.log("aggregator.log")[-2000:])
         applied = [e for e in ns.fed.audit() if e["event"] == "applied"]
@@ -207,7 +251,16 @@ def rejection_rate(workdir: Path, task: TaskSettings, count: int) -> float:
     """Late updates rejected per second: all but the first preloaded update are too stale (max staleness 0)."""
     with Namespace("late", workdir) as ns:
         preload(ns.settings, task, count, seed=2)
-        agg = ns.fed.aggregator("--max-staleness", "0", "--max-seconds", "3600", "--model", task.model, "--hidden", str(task.hidden))
+        agg = ns.fed.aggregator(
+            "--max-staleness",
+            "0",
+            "--max-seconds",
+            "3600",
+            "--model",
+            task.model,
+            "--hidden",
+            str(task.hidden),
+        )
 
         def rejected() -> list[dict[str, Any]]:
             lines = [e for e in ns.fed.audit() if e["event"] == "rejected"]
@@ -239,20 +292,45 @@ def bench_throughput(workdir: Path, count: int, task: TaskSettings) -> Figures:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="*", help=f"Which figures: {', '.join(BENCHMARKS)} (default: all).")
-    parser.add_argument("--kills", type=int, default=5, help="restart: how many SIGKILLs (default 5).")
-    parser.add_argument("--sizes", default="1,40", help="checkpoint: model sizes in MiB (default 1,40).")
-    parser.add_argument("--window", type=int, default=20_000, help="checkpoint: update ids in the window (default 20000).")
-    parser.add_argument("--updates", type=int, default=2000, help="throughput: preloaded updates (default 2000).")
-    parser.add_argument("--model", default="logreg", choices=["logreg", "mlp"], help="throughput: the built-in model.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.reliability", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "which", nargs="*", help=f"Which figures: {', '.join(BENCHMARKS)} (default: all)."
+    )
+    parser.add_argument(
+        "--kills", type=int, default=5, help="restart: how many SIGKILLs (default 5)."
+    )
+    parser.add_argument(
+        "--sizes", default="1,40", help="checkpoint: model sizes in MiB (default 1,40)."
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=20_000,
+        help="checkpoint: update ids in the window (default 20000).",
+    )
+    parser.add_argument(
+        "--updates", type=int, default=2000, help="throughput: preloaded updates (default 2000)."
+    )
+    parser.add_argument(
+        "--model",
+        default="logreg",
+        choices=["logreg", "mlp"],
+        help="throughput: the built-in model.",
+    )
     parser.add_argument("--hidden", type=int, default=64, help="throughput: MLP hidden units.")
-    parser.add_argument("--workdir", help="Where run and state directories go (default a temporary directory under ./runs).")
+    parser.add_argument(
+        "--workdir",
+        help="Where run and state directories go (default a temporary directory under ./runs).",
+    )
     parser.add_argument("--json", help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.which) - set(BENCHMARKS))
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        parser.error(
+            f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
     Path("runs").mkdir(exist_ok=True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-reliability-", dir="runs"))
     results: dict[str, Figures] = {}
@@ -260,9 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         if which == "restart":
             results[which] = bench_restart(workdir, args.kills, seed=0)
         elif which == "checkpoint":
-            results[which] = bench_checkpoint(workdir, [float(s) for s in args.sizes.split(",")], args.window)
+            results[which] = bench_checkpoint(
+                workdir, [float(s) for s in args.sizes.split(",")], args.window
+            )
         else:
-            results[which] = bench_throughput(workdir, args.updates, TaskSettings(model=args.model, hidden=args.hidden))
+            results[which] = bench_throughput(
+                workdir, args.updates, TaskSettings(model=args.model, hidden=args.hidden)
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -35,12 +35,18 @@ def scenarios(attacks: list[str], attackers: list[int]) -> list[Scenario]:
 
 def table(results: dict[str, dict]) -> str:
     """Markdown: one row per (strategy, attack, attackers), one column per defence."""
-    lines = ["| strategy | attack | attackers | " + " | ".join(["no defence", "norm bound", "median", "trimmed mean"]) + " |"]
+    lines = [
+        "| strategy | attack | attackers | "
+        + " | ".join(["no defence", "norm bound", "median", "trimmed mean"])
+        + " |"
+    ]
     lines.append("|" + "---|" * 7)
     rows: dict[tuple[str, str, int], dict[str, str]] = {}
     for r in results.values():
         key = (r["strategy"], r["attack"] or "clean", r["attackers"])
-        rows.setdefault(key, {})[r["defence"]] = f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "n/a"
+        rows.setdefault(key, {})[r["defence"]] = (
+            f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "n/a"
+        )
     for (strategy, attack, k), cells in rows.items():
         values = [cells.get(d, "") for d in ("none", "norm-bound", "median", "trimmed-mean")]
         lines.append(f"| {strategy} | {attack} | {k} | " + " | ".join(values) + " |")
@@ -61,11 +67,20 @@ def main() -> None:
         started = time.monotonic()
         summary = run_scenario(amqp_url, out, scenario)
         results[scenario.label] = {
-            "strategy": scenario.strategy, "defence": scenario.defence, "attack": scenario.attack,
-            "attackers": scenario.attackers, "accuracy": summary["accuracy"], "version": summary["version"],
-            "applied": summary["applied"], "rejected": summary["rejected"], "seconds": round(time.monotonic() - started, 1),
+            "strategy": scenario.strategy,
+            "defence": scenario.defence,
+            "attack": scenario.attack,
+            "attackers": scenario.attackers,
+            "accuracy": summary["accuracy"],
+            "version": summary["version"],
+            "applied": summary["applied"],
+            "rejected": summary["rejected"],
+            "seconds": round(time.monotonic() - started, 1),
         }
-        print(f"{scenario.label:<40} accuracy {summary['accuracy']:.3f}  rejected {summary['rejected']}", flush=True)
+        print(
+            f"{scenario.label:<40} accuracy {summary['accuracy']:.3f}  rejected {summary['rejected']}",
+            flush=True,
+        )
         (out / "robustness.json").write_text(json.dumps(results, indent=1))
     print()
     print(table(results))

@@ -23,18 +23,28 @@ def main() -> None:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--num-partitions", type=int, required=True)
     parser.add_argument("--delay", type=float, default=1.0)
-    parser.add_argument("--seconds", type=float, required=True, help="Stop at the latest after this long.")
+    parser.add_argument(
+        "--seconds", type=float, required=True, help="Stop at the latest after this long."
+    )
     args = parser.parse_args()
     stop = threading.Event()
     threads = []
     for index in range(args.first, args.first + args.count):
         settings = WorkerSettings(
-            amqp_url=args.amqp_url, namespace=args.namespace, worker_id=f"w{index}", partition_index=index,
-            num_partitions=args.num_partitions, partition="iid", delay=args.delay,
-            events_file=f"{args.events_dir}/w{index}.events.jsonl", log_level="warning",
+            amqp_url=args.amqp_url,
+            namespace=args.namespace,
+            worker_id=f"w{index}",
+            partition_index=index,
+            num_partitions=args.num_partitions,
+            partition="iid",
+            delay=args.delay,
+            events_file=f"{args.events_dir}/w{index}.events.jsonl",
+            log_level="warning",
         )
         trainer = load_trainer(settings, role="worker", partition=index)
-        thread = threading.Thread(target=WorkerService(settings, trainer, stop=stop).run, name=f"w{index}")
+        thread = threading.Thread(
+            target=WorkerService(settings, trainer, stop=stop).run, name=f"w{index}"
+        )
         thread.start()
         threads.append(thread)
     for thread in threads:

@@ -12,8 +12,9 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pika
@@ -97,7 +98,9 @@ def connection_parameters(settings: BrokerSettings) -> pika.URLParameters:
     params.socket_timeout = 10
     params.client_properties = {"connection_name": "fedmq"}
     if settings.amqp_password_file:
-        params.credentials = pika.PlainCredentials(params.credentials.username, read_secret(settings.amqp_password_file))
+        params.credentials = pika.PlainCredentials(
+            params.credentials.username, read_secret(settings.amqp_password_file)
+        )
     if urlsplit(settings.amqp_url).scheme == "amqps":
         context = ssl.create_default_context(cafile=settings.tls_ca_file)
         if settings.tls_cert_file:
@@ -114,7 +117,9 @@ def _pika_properties(props: Properties) -> pika.BasicProperties:
         type=props.type,
         timestamp=props.timestamp,
         headers=dict(props.headers) or None,
-        delivery_mode=pika.DeliveryMode.Persistent if props.persistent else pika.DeliveryMode.Transient,
+        delivery_mode=pika.DeliveryMode.Persistent
+        if props.persistent
+        else pika.DeliveryMode.Transient,
         expiration=str(props.expiration_ms) if props.expiration_ms is not None else None,
     )
 
@@ -139,8 +144,14 @@ def translated(action: str) -> Iterator[None]:
     except pe.UnroutableError as exc:
         raise PublishFailed(f"{action}: message was unroutable", unroutable=True) from exc
     except pe.NackError as exc:
-        raise PublishFailed(f"{action}: broker refused the message (nack; is the queue full?)") from exc
-    except (pe.ProbableAuthenticationError, pe.ProbableAccessDeniedError, pe.AuthenticationError) as exc:
+        raise PublishFailed(
+            f"{action}: broker refused the message (nack; is the queue full?)"
+        ) from exc
+    except (
+        pe.ProbableAuthenticationError,
+        pe.ProbableAccessDeniedError,
+        pe.AuthenticationError,
+    ) as exc:
         raise AccessRefused(f"{action}: access refused ({exc})") from exc
     except pe.ChannelClosedByBroker as exc:
         if exc.reply_code == 403:
@@ -153,11 +164,15 @@ def translated(action: str) -> Iterator[None]:
             raise AccessRefused(f"{action}: {exc.reply_text}") from exc
         if exc.reply_code == 406 and "inequivalent" in (exc.reply_text or ""):
             raise TopologyMismatch(f"{action}: {exc.reply_text}") from exc
-        raise ConnectionLost(f"{action}: channel closed by broker ({exc.reply_code} {exc.reply_text})") from exc
+        raise ConnectionLost(
+            f"{action}: channel closed by broker ({exc.reply_code} {exc.reply_text})"
+        ) from exc
     except pe.ConnectionClosedByBroker as exc:
         if exc.reply_code == 403:
             raise AccessRefused(f"{action}: {exc.reply_text}") from exc
-        raise ConnectionLost(f"{action}: connection closed by broker ({exc.reply_code} {exc.reply_text})") from exc
+        raise ConnectionLost(
+            f"{action}: connection closed by broker ({exc.reply_code} {exc.reply_text})"
+        ) from exc
     except (pe.AMQPError, OSError) as exc:
         raise ConnectionLost(f"{action}: {type(exc).__name__}: {exc}") from exc
 
@@ -172,7 +187,9 @@ class AmqpSession:
         self._channel: BlockingChannel | None = None
         # Not via connection_parameters: that reads the password file and builds a TLS context,
         # and the user name is needed for every publish.
-        self._username = unquote(urlsplit(settings.amqp_url).username or pika.ConnectionParameters.DEFAULT_USERNAME)
+        self._username = unquote(
+            urlsplit(settings.amqp_url).username or pika.ConnectionParameters.DEFAULT_USERNAME
+        )
 
     # -- lifecycle -------------------------------------------------------------
     def open(self, *, attempts: int | None = None) -> None:
@@ -221,7 +238,11 @@ class AmqpSession:
     def server_product(self) -> str:
         """``RabbitMQ 4.1.0``: what we are connected to, for startup lines."""
         props = getattr(getattr(self._connection, "_impl", None), "server_properties", None) or {}
-        text = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in props.items() if k in ("product", "version")}
+        text = {
+            k: v.decode() if isinstance(v, bytes) else str(v)
+            for k, v in props.items()
+            if k in ("product", "version")
+        }
         return " ".join(filter(None, (text.get("product"), text.get("version")))) or "the broker"
 
     def close(self) -> None:
@@ -233,7 +254,12 @@ class AmqpSession:
 
     @property
     def is_open(self) -> bool:
-        return self._channel is not None and self._channel.is_open and self._connection is not None and self._connection.is_open
+        return (
+            self._channel is not None
+            and self._channel.is_open
+            and self._connection is not None
+            and self._connection.is_open
+        )
 
     @property
     def username(self) -> str:
@@ -246,7 +272,7 @@ class AmqpSession:
             raise ConnectionLost("session is not open")
         return self._channel
 
-    def __enter__(self) -> "AmqpSession":
+    def __enter__(self) -> AmqpSession:
         if not self.is_open:
             self.open()
         return self
@@ -255,23 +281,54 @@ class AmqpSession:
         self.close()
 
     # -- operations ------------------------------------------------------------
-    def publish(self, exchange: str, routing_key: str, body: bytes, properties: Properties, *, mandatory: bool = True) -> None:
+    def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: Properties,
+        *,
+        mandatory: bool = True,
+    ) -> None:
         """Publish and wait for the broker's confirm; ``PublishFailed`` if nacked or unroutable."""
         if len(body) > self.settings.max_message_bytes:
             raise MessageTooLarge(
                 f"message of {len(body)} bytes exceeds max_message_bytes={self.settings.max_message_bytes}"
             )
         with translated(f"publish to {exchange or 'amq.default'}/{routing_key}"):
-            self.channel.basic_publish(exchange, routing_key, body, _pika_properties(properties), mandatory=mandatory)
+            self.channel.basic_publish(
+                exchange, routing_key, body, _pika_properties(properties), mandatory=mandatory
+            )
 
-    def consume(self, queue: str, on_delivery: Callable[[Delivery], None], *, exclusive: bool = False, arguments: Mapping[str, Any] | None = None) -> str:
+    def consume(
+        self,
+        queue: str,
+        on_delivery: Callable[[Delivery], None],
+        *,
+        exclusive: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> str:
         """Start a manual-ack consumer; ``on_delivery`` runs inside ``process_events``."""
 
         def _callback(_ch: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:
-            on_delivery(Delivery(method.delivery_tag, method.redelivered, method.routing_key, body, _our_properties(props)))
+            on_delivery(
+                Delivery(
+                    method.delivery_tag,
+                    method.redelivered,
+                    method.routing_key,
+                    body,
+                    _our_properties(props),
+                )
+            )
 
         with translated(f"consume {queue}"):
-            return self.channel.basic_consume(queue, _callback, auto_ack=False, exclusive=exclusive, arguments=dict(arguments or {}))
+            return self.channel.basic_consume(
+                queue,
+                _callback,
+                auto_ack=False,
+                exclusive=exclusive,
+                arguments=dict(arguments or {}),
+            )
 
     def set_prefetch(self, count: int) -> None:
         with translated("basic.qos"):
@@ -294,7 +351,9 @@ class AmqpSession:
         with translated("process events"):
             self.connection.process_data_events(time_limit=time_limit)
         if self._channel is not None and self._channel.is_closed:
-            raise ConnectionLost("the broker closed the channel (e.g. a delivery held past its consumer_timeout)")
+            raise ConnectionLost(
+                "the broker closed the channel (e.g. a delivery held past its consumer_timeout)"
+            )
 
     def queue_counts(self, queue: str) -> tuple[int, int]:
         """(ready messages, consumers) by passive declare; ``BrokerError`` if it does not exist."""
@@ -313,7 +372,15 @@ class AmqpSession:
                 method, props, body = self.channel.basic_get(queue, auto_ack=False)
                 if method is None:
                     break
-                got.append(Delivery(method.delivery_tag, method.redelivered, method.routing_key, body, _our_properties(props)))
+                got.append(
+                    Delivery(
+                        method.delivery_tag,
+                        method.redelivered,
+                        method.routing_key,
+                        body,
+                        _our_properties(props),
+                    )
+                )
             if got:
                 self.channel.basic_nack(got[-1].delivery_tag, multiple=True, requeue=True)
         return got

@@ -37,13 +37,23 @@ class ManagementError(BrokerError):
 class ManagementSettings(BaseSettings):
     """Where the management API is and the administrator credentials it takes (environment or files only)."""
 
-    model_config = SettingsConfigDict(env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True
+    )
 
-    management_url: str = Field("http://localhost:15672", description="Management API base URL (http:// or https://).")
+    management_url: str = Field(
+        "http://localhost:15672", description="Management API base URL (http:// or https://)."
+    )
     management_user: str = Field("admin", description="An administrator of the broker.")
-    management_password: SecretStr | None = Field(None, description="Its password (prefer the _file variant).")
-    management_password_file: str | None = Field(None, description="File holding the administrator's password.")
-    management_ca_file: str | None = Field(None, description="CA bundle to verify an https:// management URL.")
+    management_password: SecretStr | None = Field(
+        None, description="Its password (prefer the _file variant)."
+    )
+    management_password_file: str | None = Field(
+        None, description="File holding the administrator's password."
+    )
+    management_ca_file: str | None = Field(
+        None, description="CA bundle to verify an https:// management URL."
+    )
 
     @field_validator("management_url")
     @classmethod
@@ -75,11 +85,22 @@ class ManagementClient:
     ca_file: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: ManagementSettings) -> "ManagementClient":
-        return cls(settings.management_url, settings.management_user, settings.password(), settings.management_ca_file)
+    def from_settings(cls, settings: ManagementSettings) -> ManagementClient:
+        return cls(
+            settings.management_url,
+            settings.management_user,
+            settings.password(),
+            settings.management_ca_file,
+        )
 
     def request(
-        self, method: str, path: str, body: Any = None, *, allow_missing: bool = False, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        allow_missing: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """``method /api/<path>``; the decoded JSON answer, or ``None`` (also for a 404 when ``allow_missing``)."""
         data = json.dumps(body).encode() if body is not None else None
@@ -89,7 +110,11 @@ class ManagementClient:
         req.add_header("Content-Type", "application/json")
         for key, value in (headers or {}).items():
             req.add_header(key, value)
-        context = ssl.create_default_context(cafile=self.ca_file) if self.url.startswith("https:") else None
+        context = (
+            ssl.create_default_context(cafile=self.ca_file)
+            if self.url.startswith("https:")
+            else None
+        )
         try:
             with urllib.request.urlopen(req, timeout=TIMEOUT, context=context) as resp:
                 payload = resp.read()
@@ -98,8 +123,12 @@ class ManagementClient:
                 return None
             detail = exc.read().decode(errors="replace")[:300]
             if exc.code in (401, 403):
-                raise AccessRefused(f"management API {method} {path}: {exc.code} ({detail})") from exc
-            raise ManagementError(f"management API {method} {path}: {exc.code} {detail}", status=exc.code) from exc
+                raise AccessRefused(
+                    f"management API {method} {path}: {exc.code} ({detail})"
+                ) from exc
+            raise ManagementError(
+                f"management API {method} {path}: {exc.code} {detail}", status=exc.code
+            ) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise BrokerUnavailable(f"management API at {self.url} is unreachable: {exc}") from exc
         return json.loads(payload) if payload else None

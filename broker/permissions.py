@@ -74,6 +74,10 @@ def aggregator_permissions(names: Names) -> Permissions:
     """
     return Permissions(
         configure=exactly(*names.exchanges(), *names.queues()),
-        write=exactly(names.models_exchange, names.dead_exchange, names.status_exchange, *names.queues()),
-        read=exactly(names.inbox_exchange, names.dead_exchange, names.status_exchange, *names.queues()),
+        write=exactly(
+            names.models_exchange, names.dead_exchange, names.status_exchange, *names.queues()
+        ),
+        read=exactly(
+            names.inbox_exchange, names.dead_exchange, names.status_exchange, *names.queues()
+        ),
     )

@@ -50,23 +50,35 @@ def _create_user(client: ManagementClient, name: str, password: str) -> None:
     if not USER_NAME.match(name):
         raise ProvisionError(f"user name {name!r} must match {USER_NAME.pattern}")
     if get_user(client, name) is not None:
-        raise ProvisionError(f"user {name!r} already exists; remove it first (or pick another name)")
+        raise ProvisionError(
+            f"user {name!r} already exists; remove it first (or pick another name)"
+        )
     client.request("PUT", f"users/{segment(name)}", {"password": password, "tags": ""})
 
 
 def _grant(client: ManagementClient, vhost: str, user: str, permissions: Permissions) -> None:
-    client.request("PUT", f"permissions/{segment(vhost)}/{segment(user)}", permissions.as_api_body())
+    client.request(
+        "PUT", f"permissions/{segment(vhost)}/{segment(user)}", permissions.as_api_body()
+    )
 
 
-def init_federation(client: ManagementClient, fed: Federation, aggregator_user: str, password: str) -> None:
+def init_federation(
+    client: ManagementClient, fed: Federation, aggregator_user: str, password: str
+) -> None:
     """Create the federation's vhost and its aggregator user (the vhost may exist already).
 
     The management API grants whoever creates a vhost full permissions on it;
     we take them back, so the administrator's account is not a usable
     federation member by accident (it can always grant itself access again).
     """
-    client.request("PUT", f"vhosts/{segment(fed.vhost)}", {"description": f"fedmq federation {fed.names.namespace}"})
-    client.request("DELETE", f"permissions/{segment(fed.vhost)}/{segment(client.user)}", allow_missing=True)
+    client.request(
+        "PUT",
+        f"vhosts/{segment(fed.vhost)}",
+        {"description": f"fedmq federation {fed.names.namespace}"},
+    )
+    client.request(
+        "DELETE", f"permissions/{segment(fed.vhost)}/{segment(client.user)}", allow_missing=True
+    )
     _create_user(client, aggregator_user, password)
     _grant(client, fed.vhost, aggregator_user, aggregator_permissions(fed.names))
 
@@ -91,7 +103,12 @@ def close_connections(client: ManagementClient, user: str) -> int:
 
 def _close(client: ManagementClient, name: str) -> None:
     try:
-        client.request("DELETE", f"connections/{segment(name)}", allow_missing=True, headers={"X-Reason": CLOSE_REASON})
+        client.request(
+            "DELETE",
+            f"connections/{segment(name)}",
+            allow_missing=True,
+            headers={"X-Reason": CLOSE_REASON},
+        )
     except ManagementError:
         pass  # it closed by itself meanwhile
 
@@ -100,7 +117,9 @@ def remove_worker(client: ManagementClient, worker_id: str) -> int:
     """Revoke a worker: delete its user (no new connection) and close its connections; returns how many."""
     user = get_user(client, worker_id)
     if user is not None and _tags(user):
-        raise ProvisionError(f"user {worker_id!r} has tags {_tags(user)}: it is not a worker, refusing to delete it")
+        raise ProvisionError(
+            f"user {worker_id!r} has tags {_tags(user)}: it is not a worker, refusing to delete it"
+        )
     if user is not None:
         client.request("DELETE", f"users/{segment(worker_id)}", allow_missing=True)
     return close_connections(client, worker_id)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from broker.connection import AmqpSession, backoff_delay
 from broker.errors import BrokerError, BrokerUnavailable, ConnectionLost, NotFound

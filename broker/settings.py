@@ -14,7 +14,9 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
 class BrokerSettings(BaseSettings):
     """Where the broker is and how fedmq names things on it."""
 
-    model_config = SettingsConfigDict(env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True
+    )
 
     amqp_url: str = Field(
         DEFAULT_AMQP_URL,
@@ -28,19 +30,26 @@ class BrokerSettings(BaseSettings):
     )
     heartbeat: int = Field(30, ge=0, le=600, description="AMQP heartbeat in seconds (0 disables).")
     connect_attempts: int = Field(10, ge=1, description="Connection attempts before giving up.")
-    connect_backoff_max: float = Field(10.0, gt=0, description="Longest pause between attempts, seconds.")
+    connect_backoff_max: float = Field(
+        10.0, gt=0, description="Longest pause between attempts, seconds."
+    )
     max_message_bytes: int = Field(
-        128 << 20, ge=1 << 10, description="Largest message accepted or sent (RabbitMQ 4.x defaults to 16 MiB)."
+        128 << 20,
+        ge=1 << 10,
+        description="Largest message accepted or sent (RabbitMQ 4.x defaults to 16 MiB).",
     )
     amqp_password_file: str | None = Field(
-        None, description="Read the broker password from this file (e.g. a Docker secret) instead of the URL."
+        None,
+        description="Read the broker password from this file (e.g. a Docker secret) instead of the URL.",
     )
     results_max_length: int = Field(
         10_000,
         ge=1,
         description="Results queue: most updates waiting; beyond it the broker refuses publishes (nack) and workers back off.",
     )
-    results_max_bytes: int = Field(2 << 30, ge=1 << 10, description="Results queue: most bytes waiting (same back-off).")
+    results_max_bytes: int = Field(
+        2 << 30, ge=1 << 10, description="Results queue: most bytes waiting (same back-off)."
+    )
     delivery_limit: int = Field(
         5,
         ge=1,

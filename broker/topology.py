@@ -32,7 +32,7 @@ class QueueLimits:
     request_ttl_ms: int = 60_000
 
     @classmethod
-    def from_settings(cls, settings: BrokerSettings) -> "QueueLimits":
+    def from_settings(cls, settings: BrokerSettings) -> QueueLimits:
         """The results-queue bounds an operator configured (``FEDMQ_RESULTS_MAX_LENGTH`` ...)."""
         return cls(
             results_max_length=settings.results_max_length,
@@ -73,10 +73,15 @@ def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | N
         ch.queue_declare(
             names.dead_queue,
             durable=True,
-            arguments={"x-max-length": limits.dead_max_length, "x-max-length-bytes": limits.dead_max_bytes},
+            arguments={
+                "x-max-length": limits.dead_max_length,
+                "x-max-length-bytes": limits.dead_max_bytes,
+            },
         )
         ch.queue_bind(names.dead_queue, names.dead_exchange)
-        ch.queue_declare(names.results_queue, durable=True, arguments=results_queue_arguments(names, limits))
+        ch.queue_declare(
+            names.results_queue, durable=True, arguments=results_queue_arguments(names, limits)
+        )
         ch.queue_bind(names.results_queue, names.inbox_exchange, routing_key=UPDATE_KEY)
         ch.queue_declare(
             names.requests_queue,
@@ -102,7 +107,9 @@ def declare_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> 
     ch = session.channel
     with translated(f"declare {queue}"):
         ch.exchange_declare(names.models_exchange, "direct", durable=True, passive=True)
-        ch.queue_declare(queue, exclusive=True, auto_delete=True, arguments=worker_queue_arguments())
+        ch.queue_declare(
+            queue, exclusive=True, auto_delete=True, arguments=worker_queue_arguments()
+        )
         ch.queue_bind(queue, names.models_exchange, routing_key=BROADCAST_KEY)
         ch.queue_bind(queue, names.models_exchange, routing_key=worker_key(worker_id))
     return queue

@@ -16,8 +16,9 @@ was applied twice; and that no version was published with two digests.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 Event = Mapping[str, Any]
 
@@ -74,9 +75,15 @@ class AuditReport:
         fates = ", ".join(f"{name} {count}" for name, count in sorted(self.fates.items())) or "none"
         out.append(f"confirmed by workers: {self.confirmed} -> {fates}")
         if self.rejections:
-            out.append("rejections: " + ", ".join(f"{r} {n}" for r, n in sorted(self.rejections.items())))
+            out.append(
+                "rejections: " + ", ".join(f"{r} {n}" for r, n in sorted(self.rejections.items()))
+            )
         out.append(f"versions published: {self.versions}")
-        out.append("OK: nothing lost, nothing applied twice" if self.ok else f"{len(self.problems)} problem(s):")
+        out.append(
+            "OK: nothing lost, nothing applied twice"
+            if self.ok
+            else f"{len(self.problems)} problem(s):"
+        )
         out.extend(f"  {p}" for p in self.problems)
         return out
 
@@ -96,7 +103,9 @@ def _start_commit(life: Sequence[Event]) -> int:
     return int(first.get("commit", 0)) if first.get("event") == "start" else 0
 
 
-def effective_applications(audit: Sequence[Event], final_commit: int | None) -> tuple[list[Event], list[Life], list[str]]:
+def effective_applications(
+    audit: Sequence[Event], final_commit: int | None
+) -> tuple[list[Event], list[Life], list[str]]:
     """The applied lines that count, a summary per life, and inconsistencies found on the way."""
     lives = split_lives(audit)
     durable = [_start_commit(life) for life in lives[1:]] + [final_commit]
@@ -108,7 +117,9 @@ def effective_applications(audit: Sequence[Event], final_commit: int | None) -> 
         applied = [e for e in life if e.get("event") == "applied"]
         last = max((int(e["commit"]) for e in applied), default=start)
         if limit is not None and not start <= limit <= last:
-            problems.append(f"life {index} ran commits {start}..{last} but the next durable commit is {limit}")
+            problems.append(
+                f"life {index} ran commits {start}..{last} but the next durable commit is {limit}"
+            )
         kept = [e for e in applied if limit is None or int(e["commit"]) <= limit]
         counted.extend(kept)
         kinds = Counter(str(e.get("event")) for e in life)
@@ -135,12 +146,16 @@ def digest_conflicts(audit: Iterable[Event]) -> tuple[int, list[str]]:
             if event.get("digest"):
                 seen.add(str(event["digest"]))
     problems = [
-        f"version {v} was published with {len(d)} different digests: {sorted(d)}" for v, d in sorted(digests.items()) if len(d) > 1
+        f"version {v} was published with {len(d)} different digests: {sorted(d)}"
+        for v, d in sorted(digests.items())
+        if len(d) > 1
     ]
     return len(digests), problems
 
 
-def fate_of(update_id: str, times_applied: int, rejected: Mapping[str, str], evidence: RunEvidence) -> str:
+def fate_of(
+    update_id: str, times_applied: int, rejected: Mapping[str, str], evidence: RunEvidence
+) -> str:
     """What became of one confirmed update: applied, rejected, dead-lettered, queued or lost."""
     if times_applied:
         return "applied"
@@ -159,20 +174,30 @@ def check_run(evidence: RunEvidence) -> AuditReport:
     times = Counter(str(e["update_id"]) for e in counted)
     problems += [f"update {u} was applied {n} times" for u, n in sorted(times.items()) if n > 1]
     rejected = {
-        str(e.get("message_id")): str(e.get("reason")) for e in evidence.audit if e.get("event") == "rejected"
+        str(e.get("message_id")): str(e.get("reason"))
+        for e in evidence.audit
+        if e.get("event") == "rejected"
     }
-    problems += [f"update {u} was applied and also rejected ({rejected[u]})" for u in sorted(times) if u in rejected]
+    problems += [
+        f"update {u} was applied and also rejected ({rejected[u]})"
+        for u in sorted(times)
+        if u in rejected
+    ]
     confirmed = set(evidence.confirmed)
     fates: Counter[str] = Counter()
     for update_id in sorted(confirmed):
         fate = fate_of(update_id, times[update_id], rejected, evidence)
         fates[fate] += 1
         if fate == "lost":
-            problems.append(f"update {update_id} was confirmed to its worker but never applied, rejected or queued")
+            problems.append(
+                f"update {update_id} was confirmed to its worker but never applied, rejected or queued"
+            )
     versions, conflicts = digest_conflicts(evidence.audit)
     problems += conflicts
     if evidence.final_applied is not None and evidence.final_applied != len(counted):
-        problems.append(f"the checkpoint counts {evidence.final_applied} applied updates, the audit log {len(counted)}")
+        problems.append(
+            f"the checkpoint counts {evidence.final_applied} applied updates, the audit log {len(counted)}"
+        )
     reasons = Counter({**evidence.dead, **rejected}.values())
     return AuditReport(
         lives=lives,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from runtime.cliargs import OneLineParser, run_command
 
 
-def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]]:
+def _commands() -> dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]
+]:
     from aggregator.shell import main as aggregator
     from fedmq.commands import audit, broker, demo, report, simulate, status
     from worker import main as worker
@@ -17,17 +18,33 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], Call
     return {
         "aggregator": ("run the aggregator", aggregator.setup),
         "worker": ("run a worker", worker.setup),
-        "demo": ("an aggregator and N workers on this machine, with progress and a summary", demo.setup),
+        "demo": (
+            "an aggregator and N workers on this machine, with progress and a summary",
+            demo.setup,
+        ),
         "status": ("queues, progress, workers and dead letters of a federation", status.setup),
         "report": ("PNG figures and a markdown summary of a run directory", report.setup),
-        "simulate": ("the same strategies and trainers on a virtual clock, no broker", simulate.setup),
-        "broker": ("provision a federation on RabbitMQ: vhost, aggregator and worker users", broker.setup),
-        "audit": ("check a run's logs: every confirmed update applied exactly once, one set of weights per version", audit.setup),
+        "simulate": (
+            "the same strategies and trainers on a virtual clock, no broker",
+            simulate.setup,
+        ),
+        "broker": (
+            "provision a federation on RabbitMQ: vhost, aggregator and worker users",
+            broker.setup,
+        ),
+        "audit": (
+            "check a run's logs: every confirmed update applied exactly once, one set of weights per version",
+            audit.setup,
+        ),
     }
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
-    parser = OneLineParser(prog="fedmq", description="Asynchronous federated learning over RabbitMQ.")
+def build_parser() -> tuple[
+    argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]
+]:
+    parser = OneLineParser(
+        prog="fedmq", description="Asynchronous federated learning over RabbitMQ."
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     runners = {}
     for name, (help_text, setup) in _commands().items():

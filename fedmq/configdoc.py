@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic_settings import BaseSettings
 from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
 
 from aggregator.settings import AggregatorSettings
 from broker.settings import BrokerSettings
@@ -17,8 +17,18 @@ from worker.settings import WorkerSettings
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 SECTIONS: list[tuple[str, type[BaseSettings], tuple[type[BaseSettings], ...], str]] = [
-    ("Broker (every component)", BrokerSettings, (), "Where the broker is and how resources are named."),
-    ("Task (aggregator and workers alike)", TaskSettings, (), "Must be identical on every process of a federation."),
+    (
+        "Broker (every component)",
+        BrokerSettings,
+        (),
+        "Where the broker is and how resources are named.",
+    ),
+    (
+        "Task (aggregator and workers alike)",
+        TaskSettings,
+        (),
+        "Must be identical on every process of a federation.",
+    ),
     ("Aggregator (`fedmq aggregator`)", AggregatorSettings, (BrokerSettings, TaskSettings), ""),
     ("Worker (`fedmq worker`)", WorkerSettings, (BrokerSettings, TaskSettings), ""),
     (
@@ -43,7 +53,9 @@ def _default(info: object) -> str:
     return f"`{default}`" if default is not None else "—"
 
 
-def section(title: str, cls: type[BaseSettings], parents: tuple[type[BaseSettings], ...], intro: str) -> str:
+def section(
+    title: str, cls: type[BaseSettings], parents: tuple[type[BaseSettings], ...], intro: str
+) -> str:
     inherited = {name for parent in parents for name in parent.model_fields}
     lines = [f"## {title}", ""]
     if intro:

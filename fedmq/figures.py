@@ -6,8 +6,9 @@ more panels saved as a PNG.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from fedmq.rundata import RunData
 
@@ -30,8 +31,12 @@ def _pyplot() -> Any:
 
 
 def _eval_curve(x_key: str, x_label: str, y_key: str, title: str) -> Panel:
-    def draw(ax: "Axes", data: RunData) -> None:
-        points = [(e[x_key], e[y_key]) for e in data.evals if e.get(x_key) is not None and e.get(y_key) is not None]
+    def draw(ax: Axes, data: RunData) -> None:
+        points = [
+            (e[x_key], e[y_key])
+            for e in data.evals
+            if e.get(x_key) is not None and e.get(y_key) is not None
+        ]
         if points:
             ax.plot(*zip(*points), marker=".", markersize=3, linewidth=1.2)
         ax.set(xlabel=x_label, ylabel=f"test {y_key}", title=title)
@@ -40,27 +45,45 @@ def _eval_curve(x_key: str, x_label: str, y_key: str, title: str) -> Panel:
     return draw
 
 
-def update_rate(ax: "Axes", data: RunData) -> None:
-    points = [(p["elapsed"], p["updates_per_s"]) for p in data.progress if "updates_per_s" in p and "elapsed" in p]
+def update_rate(ax: Axes, data: RunData) -> None:
+    points = [
+        (p["elapsed"], p["updates_per_s"])
+        for p in data.progress
+        if "updates_per_s" in p and "elapsed" in p
+    ]
     if points:
         ax.plot(*zip(*points), linewidth=1.2, color="tab:purple")
     ax.set(xlabel="training time (s)", ylabel="updates / s", title="Applied updates per second")
     ax.grid(alpha=0.3)
 
 
-def staleness(ax: "Axes", data: RunData) -> None:
+def staleness(ax: Axes, data: RunData) -> None:
     counts = data.staleness_counts()
     ax.bar(list(counts), list(counts.values()), width=0.9, color="tab:orange")
-    ax.set(xlabel="staleness (versions behind when applied)", ylabel="applied updates", title="Staleness of applied updates")
+    ax.set(
+        xlabel="staleness (versions behind when applied)",
+        ylabel="applied updates",
+        title="Staleness of applied updates",
+    )
     ax.grid(axis="y", alpha=0.3)
 
 
-def per_worker(ax: "Axes", data: RunData) -> None:
+def per_worker(ax: Axes, data: RunData) -> None:
     counts, mean_staleness = data.updates_per_worker(), data.worker_staleness()
     bars = ax.bar(list(counts), list(counts.values()), color="tab:green")
     for bar, worker in zip(bars, counts):
-        ax.annotate(f"{mean_staleness[worker]:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
-    ax.set(xlabel="worker", ylabel="applied updates", title="Updates per worker (labels: mean staleness)")
+        ax.annotate(
+            f"{mean_staleness[worker]:.1f}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set(
+        xlabel="worker",
+        ylabel="applied updates",
+        title="Updates per worker (labels: mean staleness)",
+    )
     ax.tick_params(axis="x", rotation=45 if len(counts) > 6 else 0)
     ax.grid(axis="y", alpha=0.3)
 
@@ -84,14 +107,31 @@ def draw_all(data: RunData, out: Path) -> list[Path]:
     time_axis, version_axis = ("elapsed", "training time (s)"), ("version", "model version")
     acc_time = _eval_curve(*time_axis, "accuracy", "Accuracy against time")
     return [
-        draw(data, [[acc_time, _eval_curve(*time_axis, "loss", "Loss against time")]], out / "accuracy_loss_vs_time.png", (10, 3.6)),
         draw(
             data,
-            [[_eval_curve(*version_axis, "accuracy", "Accuracy against version"), _eval_curve(*version_axis, "loss", "Loss against version")]],
+            [[acc_time, _eval_curve(*time_axis, "loss", "Loss against time")]],
+            out / "accuracy_loss_vs_time.png",
+            (10, 3.6),
+        ),
+        draw(
+            data,
+            [
+                [
+                    _eval_curve(*version_axis, "accuracy", "Accuracy against version"),
+                    _eval_curve(*version_axis, "loss", "Loss against version"),
+                ]
+            ],
             out / "accuracy_loss_vs_version.png",
             (10, 3.6),
         ),
         draw(data, [[staleness]], out / "staleness_histogram.png", (6, 3.6)),
-        draw(data, [[per_worker]], out / "updates_per_worker.png", (max(6.0, 0.5 * len(data.updates_per_worker()) + 2), 3.6)),
-        draw(data, [[acc_time, update_rate], [staleness, per_worker]], out / "overview.png", (11, 7)),
+        draw(
+            data,
+            [[per_worker]],
+            out / "updates_per_worker.png",
+            (max(6.0, 0.5 * len(data.updates_per_worker()) + 2), 3.6),
+        ),
+        draw(
+            data, [[acc_time, update_rate], [staleness, per_worker]], out / "overview.png", (11, 7)
+        ),
     ]

@@ -22,7 +22,10 @@ def headline_rows(data: RunData) -> list[tuple[str, str]]:
     rejected = ", ".join(f"{k} {v}" for k, v in data.rejected.most_common()) or "none"
     return [
         ("run", _fmt(s.get("run_id"))),
-        ("stopped because", _fmt(s.get("stopped_because") or ("still running?" if not s else None))),
+        (
+            "stopped because",
+            _fmt(s.get("stopped_because") or ("still running?" if not s else None)),
+        ),
         ("final version", _fmt(s.get("version", last_eval.get("version")))),
         ("training time", f"{_fmt(s.get('elapsed', last_eval.get('elapsed')), '.1f')} s"),
         ("test accuracy", _fmt(s.get("accuracy", last_eval.get("accuracy")), ".4f")),
@@ -31,7 +34,12 @@ def headline_rows(data: RunData) -> list[tuple[str, str]]:
         ("updates rejected", f"{sum(data.rejected.values())} ({rejected})"),
         ("updates / s", _fmt(s.get("updates_per_second"))),
         ("versions / s", _fmt(s.get("versions_per_second"))),
-        ("staleness mean / max", f"{sum(k * n for k, n in staleness.items()) / applied:.2f} / {max(staleness)}" if applied else "n/a"),
+        (
+            "staleness mean / max",
+            f"{sum(k * n for k, n in staleness.items()) / applied:.2f} / {max(staleness)}"
+            if applied
+            else "n/a",
+        ),
         ("stale updates applied", f"{100 * stale / applied:.1f} %" if applied else "n/a"),
     ]
 
@@ -41,8 +49,17 @@ def summary_markdown(data: RunData, figures: list[Path], out: Path) -> str:
     lines += [f"| {k} | {v} |" for k, v in headline_rows(data)]
     counts, mean_staleness = data.updates_per_worker(), data.worker_staleness()
     if counts:
-        lines += ["", "## Workers", "", "| worker | applied updates | mean staleness |", "|---|---:|---:|"]
+        lines += [
+            "",
+            "## Workers",
+            "",
+            "| worker | applied updates | mean staleness |",
+            "|---|---:|---:|",
+        ]
         lines += [f"| {w} | {n} | {mean_staleness[w]:.2f} |" for w, n in counts.items()]
     lines += ["", "## Figures", ""]
-    lines += [f"![{p.stem.replace('_', ' ')}]({p.relative_to(out) if p.is_relative_to(out) else p})" for p in figures]
+    lines += [
+        f"![{p.stem.replace('_', ' ')}]({p.relative_to(out) if p.is_relative_to(out) else p})"
+        for p in figures
+    ]
     return "\n".join(lines) + "\n"

@@ -50,7 +50,9 @@ def load_run(run_dir: str | Path) -> RunData:
     path = Path(run_dir)
     metrics, audit = path / "metrics.jsonl", path / "audit.jsonl"
     if not metrics.exists() and not audit.exists():
-        raise RunDirError(f"{path} has neither metrics.jsonl nor audit.jsonl: not a fedmq run directory")
+        raise RunDirError(
+            f"{path} has neither metrics.jsonl nor audit.jsonl: not a fedmq run directory"
+        )
     data = RunData(run_dir=path)
     for record in read_events(metrics) if metrics.exists() else ():
         if record.get("event") == "eval":

@@ -8,8 +8,8 @@ sent is those weights, or their delta from ``base``, as the aggregator asks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -38,7 +38,9 @@ def _flip(base: Weights, trained: Weights, rng: np.random.Generator) -> Weights:
 
 
 def _noise(base: Weights, trained: Weights, rng: np.random.Generator) -> Weights:
-    return {k: base[k] + rng.normal(0.0, NOISE_STD, base[k].shape).astype(base[k].dtype) for k in base}
+    return {
+        k: base[k] + rng.normal(0.0, NOISE_STD, base[k].shape).astype(base[k].dtype) for k in base
+    }
 
 
 def _nan(base: Weights, trained: Weights, rng: np.random.Generator) -> Weights:
@@ -48,10 +50,19 @@ def _nan(base: Weights, trained: Weights, rng: np.random.Generator) -> Weights:
 
 def _constant(base: Weights, trained: Weights, rng: np.random.Generator) -> Weights:
     garbage = np.random.default_rng(1234)  # the same garbage every time
-    return {k: garbage.normal(0.0, GARBAGE_STD, base[k].shape).astype(base[k].dtype) for k in sorted(base)}
+    return {
+        k: garbage.normal(0.0, GARBAGE_STD, base[k].shape).astype(base[k].dtype)
+        for k in sorted(base)
+    }
 
 
-ATTACKS: dict[str, Corruption] = {"scale": _scale, "flip": _flip, "noise": _noise, "nan": _nan, "constant": _constant}
+ATTACKS: dict[str, Corruption] = {
+    "scale": _scale,
+    "flip": _flip,
+    "noise": _noise,
+    "nan": _nan,
+    "constant": _constant,
+}
 
 
 @dataclass

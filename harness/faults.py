@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from fedmq.audit import Life
 
@@ -32,13 +32,17 @@ class Fault:
         if self.failpoint:
             return f"the aggregator SIGKILLs itself at failpoint {self.failpoint}"
         if self.kind == "timed":
-            return f"SIGKILL the aggregator {self.delay * 1000:.0f} ms after {self.gap} more versions"
+            return (
+                f"SIGKILL the aggregator {self.delay * 1000:.0f} ms after {self.gap} more versions"
+            )
         if self.kind == "restart-broker":
             return f"restart RabbitMQ after {self.gap} more versions"
         return f"SIGKILL worker {self.worker} in the middle of a fit after {self.gap} more versions"
 
 
-def make_plan(seed: int, workers: list[str], *, min_gap: int = 20, max_gap: int = 60) -> list[Fault]:
+def make_plan(
+    seed: int, workers: list[str], *, min_gap: int = 20, max_gap: int = 60
+) -> list[Fault]:
     """Five aggregator kills in random order, with a broker restart and a worker kill among them.
 
     The aggregator is started armed with the failpoint of the kill that comes
@@ -71,13 +75,17 @@ def next_failpoint(plan: list[Fault], done: int) -> str | None:
 def crash_effect(crashed: Life, restarted: Life) -> str:
     """Where a crash landed, judged from the audit: which durable step it cut off."""
     if crashed.void:
-        return f"between audit and checkpoint ({crashed.void} applications voided, re-applied later)"
+        return (
+            f"between audit and checkpoint ({crashed.void} applications voided, re-applied later)"
+        )
     if restarted.duplicates:
         return f"after the checkpoint, before the ack ({restarted.duplicates} redeliveries recognised as duplicates)"
     return "between batches (nothing in flight)"
 
 
-def published_before_crash(crashed: Sequence[Mapping[str, Any]], restarted: Sequence[Mapping[str, Any]]) -> bool:
+def published_before_crash(
+    crashed: Sequence[Mapping[str, Any]], restarted: Sequence[Mapping[str, Any]]
+) -> bool:
     """Did the crashed life publish the version its successor resumed at (a crash after publish)?"""
     resumed = restarted[0]["version"]
     return any(e["event"] == "published" and e["version"] == resumed for e in crashed)

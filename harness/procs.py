@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from runtime.eventlog import read_events
 
@@ -47,16 +48,30 @@ class Federation:
         return proc
 
     def aggregator(self, *flags: str, num_partitions: int = 4) -> subprocess.Popen[bytes]:
-        args = ["--run-dir", str(self.run_dir), "--num-partitions", str(num_partitions), "--progress-interval", "0.5", *flags]
+        args = [
+            "--run-dir",
+            str(self.run_dir),
+            "--num-partitions",
+            str(num_partitions),
+            "--progress-interval",
+            "0.5",
+            *flags,
+        ]
         return self._spawn("aggregator", args, "aggregator.log")
 
-    def worker(self, index: int, *flags: str, num_partitions: int = 4, worker_id: str | None = None) -> subprocess.Popen[bytes]:
+    def worker(
+        self, index: int, *flags: str, num_partitions: int = 4, worker_id: str | None = None
+    ) -> subprocess.Popen[bytes]:
         wid = worker_id or f"w{index}"
         args = [
-            "--worker-id", wid,
-            "--partition-index", str(index),
-            "--num-partitions", str(num_partitions),
-            "--events-file", str(self.run_dir / f"{wid}.events.jsonl"),
+            "--worker-id",
+            wid,
+            "--partition-index",
+            str(index),
+            "--num-partitions",
+            str(num_partitions),
+            "--events-file",
+            str(self.run_dir / f"{wid}.events.jsonl"),
             *flags,
         ]
         return self._spawn("worker", args, f"{wid}.log")

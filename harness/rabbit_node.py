@@ -13,9 +13,9 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN_DIR", "/usr/lib/rabbitmq/bin"))
 START_TIMEOUT = 90.0
@@ -74,7 +74,9 @@ class RabbitNode:
 
     def _write_config(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        config = f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n{self.extra_config}"
+        config = (
+            f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n{self.extra_config}"
+        )
         (self.base / "rabbitmq.conf").write_text(config)
         (self.base / "enabled_plugins").write_text("[" + ",".join(self.plugins) + "].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
@@ -84,18 +86,28 @@ class RabbitNode:
         """Run ``rabbitmqctl`` against this node."""
         return subprocess.run(
             [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, *args],
-            env=self._env(), capture_output=True, text=True, timeout=timeout,
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
-    def start(self) -> "RabbitNode":
+    def start(self) -> RabbitNode:
         if not (RABBIT_BIN / "rabbitmq-server").exists():
             raise RuntimeError(f"RabbitMQ is not installed under {RABBIT_BIN}")
         self._write_config()
-        subprocess.run([str(RABBIT_BIN / "rabbitmq-server"), "-detached"], env=self._env(), check=True, timeout=60)
+        subprocess.run(
+            [str(RABBIT_BIN / "rabbitmq-server"), "-detached"],
+            env=self._env(),
+            check=True,
+            timeout=60,
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             try:
-                if self.ctl("await_startup", "--timeout", "5", timeout=30).returncode == 0 and port_open(self.port):
+                if self.ctl(
+                    "await_startup", "--timeout", "5", timeout=30
+                ).returncode == 0 and port_open(self.port):
                     return self
             except subprocess.TimeoutExpired:
                 pass  # a loaded machine: rabbitmqctl itself can be slow to answer; keep polling until the deadline
@@ -114,7 +126,7 @@ class RabbitNode:
         self.start()
 
     @contextlib.contextmanager
-    def running(self) -> Iterator["RabbitNode"]:
+    def running(self) -> Iterator[RabbitNode]:
         """Start the node, hand it over, and destroy it (data and all) afterwards."""
         self.start()
         try:

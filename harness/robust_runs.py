@@ -48,7 +48,9 @@ class Scenario:
         return f"{self.strategy}/{self.defence}/{attack}"
 
 
-def run_scenario(amqp_url: str, base_dir: Path, scenario: Scenario, *, timeout: float = 300.0) -> dict[str, Any]:
+def run_scenario(
+    amqp_url: str, base_dir: Path, scenario: Scenario, *, timeout: float = 300.0
+) -> dict[str, Any]:
     """Run to the version limit; the aggregator's summary (``accuracy``, ``rejected`` ...)."""
     namespace = f"r-{uuid.uuid4().hex[:10]}"
     run_dir = base_dir / f"{scenario.label.replace('/', '_')}-{namespace}"
@@ -56,14 +58,25 @@ def run_scenario(amqp_url: str, base_dir: Path, scenario: Scenario, *, timeout: 
     fed = Federation(namespace=namespace, amqp_url=amqp_url, run_dir=run_dir)
     common = ("--partition", "iid", "--num-partitions", str(WORKERS))
     try:
-        agg = fed.aggregator(*common, *STRATEGY_FLAGS[scenario.strategy], *DEFENCES[scenario.defence], num_partitions=WORKERS)
+        agg = fed.aggregator(
+            *common,
+            *STRATEGY_FLAGS[scenario.strategy],
+            *DEFENCES[scenario.defence],
+            num_partitions=WORKERS,
+        )
         for i in range(WORKERS):
-            trainer = ("--trainer", f"harness.attacks:{scenario.attack}") if i < scenario.attackers else ()
+            trainer = (
+                ("--trainer", f"harness.attacks:{scenario.attack}")
+                if i < scenario.attackers
+                else ()
+            )
             fed.worker(i, *common, "--delay", FIT_DELAY, *trainer, num_partitions=WORKERS)
         code = agg.wait(timeout=timeout)
         summary = fed.summary()
         if code != 0 or summary is None:
-            raise RuntimeError(f"{scenario.label}: aggregator exited {code}\n{fed.log('aggregator.log')[-2000:]}")
+            raise RuntimeError(
+                f"{scenario.label}: aggregator exited {code}\n{fed.log('aggregator.log')[-2000:]}"
+            )
         return summary
     finally:
         fed.close()

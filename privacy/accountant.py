@@ -8,9 +8,10 @@ of those events. Nothing here is a hand-written privacy formula.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import dp_accounting
@@ -58,7 +59,7 @@ class Ledger:
     def __init__(self, counts: Mapping[GaussianEvent, int] | None = None) -> None:
         self._counts = {e: int(n) for e, n in (counts or {}).items() if n > 0}
 
-    def add(self, event: GaussianEvent, count: int = 1) -> "Ledger":
+    def add(self, event: GaussianEvent, count: int = 1) -> Ledger:
         counts = dict(self._counts)
         counts[event] = counts.get(event, 0) + count
         return Ledger(counts)
@@ -70,23 +71,27 @@ class Ledger:
     def total(self) -> int:
         return sum(self._counts.values())
 
-    def dominates(self, other: "Ledger") -> bool:
+    def dominates(self, other: Ledger) -> bool:
         """Every event at least as often as in ``other``: this party's epsilon is at least the other's."""
         return all(self._counts.get(e, 0) >= n for e, n in other._counts.items())
 
     def dp_event(self) -> dp_accounting.DpEvent:
-        parts = [_dp().SelfComposedDpEvent(e.dp_event(), n) for e, n in sorted(self._counts.items())]
+        parts = [
+            _dp().SelfComposedDpEvent(e.dp_event(), n) for e, n in sorted(self._counts.items())
+        ]
         return _dp().ComposedDpEvent(parts)
 
     def key(self) -> tuple[tuple[float, float, int], ...]:
-        return tuple((e.noise_multiplier, e.sampling_rate, n) for e, n in sorted(self._counts.items()))
+        return tuple(
+            (e.noise_multiplier, e.sampling_rate, n) for e, n in sorted(self._counts.items())
+        )
 
     def to_list(self) -> list[list[float]]:
         """[[z, q, count], ...]: msgpack- and JSON-safe."""
         return [list(row) for row in self.key()]
 
     @classmethod
-    def from_list(cls, rows: Iterable[Iterable[float]]) -> "Ledger":
+    def from_list(cls, rows: Iterable[Iterable[float]]) -> Ledger:
         counts: dict[GaussianEvent, int] = {}
         for z, q, n in rows:
             event = GaussianEvent(float(z), float(q))
@@ -137,7 +142,10 @@ def combined_noise_multiplier(*multipliers: float) -> float:
 
 
 def calibrate_noise_multiplier(
-    target_epsilon: float, delta: float, ledger_for: Callable[[float], Ledger], accountant: AccountantName = "rdp"
+    target_epsilon: float,
+    delta: float,
+    ledger_for: Callable[[float], Ledger],
+    accountant: AccountantName = "rdp",
 ) -> float:
     """The smallest z (to dp-accounting's tolerance) with epsilon(ledger_for(z)) <= target_epsilon at ``delta``.
 

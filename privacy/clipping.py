@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
 from training.weights import Weights, l2_norm
-
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,9 @@ def clip_update(arrays: Mapping[str, np.ndarray], clip: float) -> Clipped:
 
 def per_example_norms(grads: Mapping[str, np.ndarray]) -> np.ndarray:
     """L2 norm of each example's gradient (leading axis = example), over all arrays."""
-    squares = [np.square(g.reshape(g.shape[0], -1), dtype=np.float64).sum(axis=1) for g in grads.values()]
+    squares = [
+        np.square(g.reshape(g.shape[0], -1), dtype=np.float64).sum(axis=1) for g in grads.values()
+    ]
     return np.sqrt(np.sum(squares, axis=0))
 
 

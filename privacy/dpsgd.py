@@ -18,7 +18,6 @@ from privacy.clipping import clipped_sum
 from training.weights import Weights
 
 
-
 class PerExampleModel(Protocol):
     def per_example_grads(self, weights: Weights, x: np.ndarray, y: np.ndarray) -> Weights: ...
 
@@ -55,7 +54,13 @@ def steps_for(epochs: int, q: float) -> int:
 
 
 def noisy_gradient(
-    model: PerExampleModel, w: Weights, x: np.ndarray, y: np.ndarray, params: DpSgdParams, expected_batch: float, rng: np.random.Generator
+    model: PerExampleModel,
+    w: Weights,
+    x: np.ndarray,
+    y: np.ndarray,
+    params: DpSgdParams,
+    expected_batch: float,
+    rng: np.random.Generator,
 ) -> Weights:
     """(sum of clipped per-example gradients + N(0, (zC)^2)) / expected batch size."""
     if len(y):
@@ -89,4 +94,3 @@ def dp_sgd(
         for name, g in grad.items():
             w[name] -= np.float32(learning_rate) * g.astype(np.float32)
     return DpSgdResult(w, steps, GaussianEvent(params.noise_multiplier, q))
-

@@ -8,7 +8,7 @@ was already added to a published release.
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -16,7 +16,9 @@ import numpy as np
 CHUNK = 1 << 18
 
 
-def add_gaussian_noise(arrays: Mapping[str, np.ndarray], std: float, rng: np.random.Generator) -> None:
+def add_gaussian_noise(
+    arrays: Mapping[str, np.ndarray], std: float, rng: np.random.Generator
+) -> None:
     """arrays += N(0, std^2) elementwise, in place, in slices (float arrays only)."""
     if std < 0:
         raise ValueError("noise std must be >= 0")

@@ -9,8 +9,9 @@ docs/privacy.md). The guarantee reported is the worst case over workers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from privacy.accountant import AccountantName, GaussianEvent, Ledger, epsilon
 
@@ -89,7 +90,9 @@ class ParticipationAccountant:
             delta=self.delta,
             releases=self.releases,
             workers=len(self._ledgers),
-            max_participations=max((ledger.total() for ledger in self._ledgers.values()), default=0),
+            max_participations=max(
+                (ledger.total() for ledger in self._ledgers.values()), default=0
+            ),
         )
 
     def state(self) -> dict[str, Any]:
@@ -101,5 +104,7 @@ class ParticipationAccountant:
 
     def restore(self, state: dict[str, Any]) -> None:
         self.releases = int(state.get("releases", 0))
-        self._ledgers = {w: Ledger.from_list(rows) for w, rows in dict(state.get("ledgers", {})).items()}
+        self._ledgers = {
+            w: Ledger.from_list(rows) for w, rows in dict(state.get("ledgers", {})).items()
+        }
         self._cache.clear()

@@ -13,47 +13,98 @@ class AggregatorPrivacySettings(BaseModel):
     """User-level differential privacy at the aggregator, and the privacy budget."""
 
     dp: Literal["off", "central", "local"] = Field(
-        "off", description="User-level DP: off, central (aggregator clips and noises), local (workers clip and noise)."
+        "off",
+        description="User-level DP: off, central (aggregator clips and noises), local (workers clip and noise).",
     )
-    dp_clip: float = Field(1.0, gt=0, description="DP: L2 bound C on one update (the start value with adaptive clipping).")
-    dp_noise_multiplier: float = Field(1.0, ge=0, description="DP: z; each release gets N(0, (zC)^2) on its sum of clipped updates.")
-    dp_adaptive_clip: bool = Field(False, description="DP: move C toward a quantile of update norms (Andrew et al. 2021).")
-    dp_target_quantile: float = Field(0.5, ge=0, le=1, description="DP adaptive clipping: target quantile gamma.")
-    dp_clip_learning_rate: float = Field(0.2, gt=0, description="DP adaptive clipping: learning rate eta.")
-    dp_count_stddev: float | None = Field(None, gt=0, description="DP adaptive clipping: noise on the clipped count (default K/20).")
-    dp_client_clip: bool = Field(False, description="DP central: workers also clip before sending (fixed C only).")
-    dp_accountant: Literal["rdp", "pld"] = Field("rdp", description="DP accountant from dp-accounting: rdp (fast) or pld (tighter).")
-    dp_seed: int | None = Field(None, ge=0, description="DP noise seed, for tests and benchmarks only (default: OS entropy).")
-    target_epsilon: float | None = Field(None, gt=0, description="Privacy budget: stop before a release would exceed this epsilon.")
-    target_delta: float = Field(1e-5, gt=0, lt=1, description="Privacy budget: the delta epsilon is reported at.")
+    dp_clip: float = Field(
+        1.0,
+        gt=0,
+        description="DP: L2 bound C on one update (the start value with adaptive clipping).",
+    )
+    dp_noise_multiplier: float = Field(
+        1.0,
+        ge=0,
+        description="DP: z; each release gets N(0, (zC)^2) on its sum of clipped updates.",
+    )
+    dp_adaptive_clip: bool = Field(
+        False, description="DP: move C toward a quantile of update norms (Andrew et al. 2021)."
+    )
+    dp_target_quantile: float = Field(
+        0.5, ge=0, le=1, description="DP adaptive clipping: target quantile gamma."
+    )
+    dp_clip_learning_rate: float = Field(
+        0.2, gt=0, description="DP adaptive clipping: learning rate eta."
+    )
+    dp_count_stddev: float | None = Field(
+        None, gt=0, description="DP adaptive clipping: noise on the clipped count (default K/20)."
+    )
+    dp_client_clip: bool = Field(
+        False, description="DP central: workers also clip before sending (fixed C only)."
+    )
+    dp_accountant: Literal["rdp", "pld"] = Field(
+        "rdp", description="DP accountant from dp-accounting: rdp (fast) or pld (tighter)."
+    )
+    dp_seed: int | None = Field(
+        None,
+        ge=0,
+        description="DP noise seed, for tests and benchmarks only (default: OS entropy).",
+    )
+    target_epsilon: float | None = Field(
+        None, gt=0, description="Privacy budget: stop before a release would exceed this epsilon."
+    )
+    target_delta: float = Field(
+        1e-5, gt=0, lt=1, description="Privacy budget: the delta epsilon is reported at."
+    )
 
     @model_validator(mode="after")
-    def _consistent_privacy(self) -> "AggregatorPrivacySettings":
+    def _consistent_privacy(self) -> AggregatorPrivacySettings:
         if self.dp == "off":
             if self.target_epsilon is not None:
                 raise ValueError("--target-epsilon needs --dp central or --dp local")
             return self
         if getattr(self, "sample_weighting", None):
-            raise ValueError("--dp needs unit weights: example counts are private (drop --sample-weighting)")
+            raise ValueError(
+                "--dp needs unit weights: example counts are private (drop --sample-weighting)"
+            )
         if self.dp_adaptive_clip and (self.dp == "local" or self.dp_client_clip):
-            raise ValueError("adaptive clipping needs the aggregator to see unclipped norms (not with --dp local or --dp-client-clip)")
+            raise ValueError(
+                "adaptive clipping needs the aggregator to see unclipped norms (not with --dp local or --dp-client-clip)"
+            )
         if self.dp_adaptive_clip:
-            per_release = getattr(self, "buffer_size", 1) if getattr(self, "strategy", "") == "fedbuff" else 1
-            update_noise_multiplier(self.dp_noise_multiplier, self.dp_count_stddev or default_count_stddev(per_release))
+            per_release = (
+                getattr(self, "buffer_size", 1) if getattr(self, "strategy", "") == "fedbuff" else 1
+            )
+            update_noise_multiplier(
+                self.dp_noise_multiplier, self.dp_count_stddev or default_count_stddev(per_release)
+            )
         return self
 
 
 class WorkerPrivacySettings(BaseModel):
     """Record-level DP-SGD in the built-in trainers (the worker protects each of its examples)."""
 
-    dpsgd: bool = Field(False, description="DP-SGD in the built-in trainer: Poisson sampling, per-example clipping, noise.")
+    dpsgd: bool = Field(
+        False,
+        description="DP-SGD in the built-in trainer: Poisson sampling, per-example clipping, noise.",
+    )
     dpsgd_clip: float = Field(1.0, gt=0, description="DP-SGD: per-example gradient L2 bound C.")
-    dpsgd_noise_multiplier: float = Field(1.0, ge=0, description="DP-SGD: z; each step adds N(0, (zC)^2) to the batch sum.")
-    dpsgd_delta: float = Field(1e-5, gt=0, lt=1, description="DP-SGD: the delta the reported epsilon is at.")
-    dpsgd_accountant: Literal["rdp", "pld"] = Field("rdp", description="DP-SGD accountant: rdp (fast) or pld (tighter).")
-    dpsgd_seed: int | None = Field(None, ge=0, description="DP-SGD sampling and noise seed, for tests only (default: OS entropy).")
+    dpsgd_noise_multiplier: float = Field(
+        1.0, ge=0, description="DP-SGD: z; each step adds N(0, (zC)^2) to the batch sum."
+    )
+    dpsgd_delta: float = Field(
+        1e-5, gt=0, lt=1, description="DP-SGD: the delta the reported epsilon is at."
+    )
+    dpsgd_accountant: Literal["rdp", "pld"] = Field(
+        "rdp", description="DP-SGD accountant: rdp (fast) or pld (tighter)."
+    )
+    dpsgd_seed: int | None = Field(
+        None,
+        ge=0,
+        description="DP-SGD sampling and noise seed, for tests only (default: OS entropy).",
+    )
     dpsgd_ledger: str | None = Field(
-        None, description="DP-SGD: file keeping this worker's spending across restarts (without it, it restarts at zero)."
+        None,
+        description="DP-SGD: file keeping this worker's spending across restarts (without it, it restarts at zero).",
     )
 
     def dpsgd_options(self) -> dict[str, str | int | float | bool]:

@@ -26,7 +26,9 @@ def load_ledger(path: str | os.PathLike[str]) -> Ledger:
             raise ValueError(f"not a {FORMAT} file")
         return Ledger.from_list(data["events"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise LedgerFileError(f"{file} is unreadable ({exc}); move it away only if you accept forgetting its spending") from exc
+        raise LedgerFileError(
+            f"{file} is unreadable ({exc}); move it away only if you accept forgetting its spending"
+        ) from exc
 
 
 def save_ledger(path: str | os.PathLike[str], ledger: Ledger, **summary: float) -> None:
@@ -44,7 +46,13 @@ def save_ledger(path: str | os.PathLike[str], ledger: Ledger, **summary: float) 
 class Spending:
     """The events charged to one party so far; saved after every charge when a ``path`` is given."""
 
-    def __init__(self, *, delta: float, accountant: AccountantName = "rdp", path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        delta: float,
+        accountant: AccountantName = "rdp",
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.delta = delta
         self.accountant = accountant
         self.path = path

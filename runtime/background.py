@@ -8,7 +8,8 @@ does not wait for a long ``fit`` to finish.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -16,7 +17,9 @@ T = TypeVar("T")
 class BackgroundTask(Generic[T]):
     """``start``, then poll ``done``; ``result`` re-raises the callable's exception."""
 
-    def __init__(self, fn: Callable[[], T], *, name: str, on_done: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, fn: Callable[[], T], *, name: str, on_done: Callable[[], None] | None = None
+    ) -> None:
         self._fn = fn
         self._on_done = on_done
         self._done = threading.Event()
@@ -24,7 +27,7 @@ class BackgroundTask(Generic[T]):
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "BackgroundTask[T]":
+    def start(self) -> BackgroundTask[T]:
         self._thread.start()
         return self
 

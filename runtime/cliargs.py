@@ -6,7 +6,8 @@ import argparse
 import sys
 import types
 import typing
-from typing import Any, Callable, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -43,20 +44,37 @@ def _choices(annotation: Any) -> list[str] | None:
     return None
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, settings_cls: type[BaseSettings], *, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def add_settings_arguments(
+    parser: argparse.ArgumentParser,
+    settings_cls: type[BaseSettings],
+    *,
+    skip: set[str] = frozenset(),
+) -> None:  # type: ignore[assignment]
     """One flag per settings field; unset flags fall back to the environment, then the default."""
     for name, field in settings_cls.model_fields.items():
         if name in skip:
             continue
         flag = "--" + name.replace("_", "-")
         help_text = (field.description or "").replace("%", "%%")
-        env = f"AMQP_URL" if name == "amqp_url" else f"FEDMQ_{name.upper()}"
+        env = "AMQP_URL" if name == "amqp_url" else f"FEDMQ_{name.upper()}"
         help_text = f"{help_text} [env {env}]"
         if _is_bool(field.annotation):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
             continue
         choices = _choices(field.annotation)
-        parser.add_argument(flag, dest=name, default=argparse.SUPPRESS, choices=choices, help=help_text, metavar=name.upper() if not choices else None)
+        parser.add_argument(
+            flag,
+            dest=name,
+            default=argparse.SUPPRESS,
+            choices=choices,
+            help=help_text,
+            metavar=name.upper() if not choices else None,
+        )
 
 
 def settings_from_args(settings_cls: type[S], args: argparse.Namespace, **overrides: Any) -> S:
@@ -74,12 +92,16 @@ def describe_validation_error(exc: ValidationError) -> str:
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else ""
         where = f"--{field.replace('_', '-')}" if field else "settings"
-        value = f" (got {err['input']!r})" if field and not isinstance(err.get("input"), dict) else ""
+        value = (
+            f" (got {err['input']!r})" if field and not isinstance(err.get("input"), dict) else ""
+        )
         parts.append(f"{where}: {err['msg']}{value}")
     return "; ".join(parts)
 
 
-def run_command(runner: Callable[[argparse.Namespace], int], args: argparse.Namespace, *, prog: str) -> int:
+def run_command(
+    runner: Callable[[argparse.Namespace], int], args: argparse.Namespace, *, prog: str
+) -> int:
     """Run a command; configuration and broker problems are one line on stderr."""
     try:
         return runner(args)
@@ -94,7 +116,9 @@ def run_command(runner: Callable[[argparse.Namespace], int], args: argparse.Name
         return 2
 
 
-def service_main(name: str, setup: Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]) -> NoReturn:
+def service_main(
+    name: str, setup: Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]
+) -> NoReturn:
     """``python -m aggregator`` / ``python -m worker``: the same as ``fedmq <name>``."""
     parser = OneLineParser(prog=f"python -m {name}", description=f"fedmq {name}")
     runner = setup(parser)

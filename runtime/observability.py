@@ -29,12 +29,16 @@ WORKER_METRICS_PORT = 9465
 class ObservabilitySettings(BaseSettings):
     """Where Prometheus metrics are served and how logs are written."""
 
-    model_config = SettingsConfigDict(env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True
+    )
 
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Serve Prometheus metrics on this port (off when unset)."
     )
-    metrics_address: str = Field("127.0.0.1", description="Address of the metrics endpoint (0.0.0.0 inside a container).")
+    metrics_address: str = Field(
+        "127.0.0.1", description="Address of the metrics endpoint (0.0.0.0 inside a container)."
+    )
     log_json: bool = Field(False, description="Log one JSON object per line instead of text.")
 
 
@@ -53,11 +57,15 @@ class MetricsServer:
         self.thread.join(timeout=5)
 
 
-def serve_metrics(registry: CollectorRegistry, settings: ObservabilitySettings) -> MetricsServer | None:
+def serve_metrics(
+    registry: CollectorRegistry, settings: ObservabilitySettings
+) -> MetricsServer | None:
     """Start the endpoint if a port is configured (port 0 picks a free one, for tests)."""
     if settings.metrics_port is None:
         return None
-    server, thread = start_http_server(settings.metrics_port, addr=settings.metrics_address, registry=registry)
+    server, thread = start_http_server(
+        settings.metrics_port, addr=settings.metrics_address, registry=registry
+    )
     address, port = server.server_address[:2]
     log.info("Prometheus metrics on http://%s:%d/metrics", address, port)
     return MetricsServer(server, thread, address, port)

@@ -10,7 +10,6 @@ import threading
 from typing import Any
 
 
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per log record (``--log-json``)."""
 
@@ -31,11 +30,15 @@ def configure_logging(level: str, *, json_logs: bool = False) -> None:
     if json_logs:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname).1s %(name)s: %(message)s", "%H:%M:%S")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("pika").setLevel(logging.ERROR)  # channel closes we expect (404, 405) are ours to report
+    logging.getLogger("pika").setLevel(
+        logging.ERROR
+    )  # channel closes we expect (404, 405) are ours to report
 
 
 def stop_on_signals() -> threading.Event:

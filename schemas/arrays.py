@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Mapping
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -20,9 +21,17 @@ ALLOWED_DTYPES: Mapping[str, np.dtype] = {
     name: np.dtype(name).newbyteorder("<")
     for name in (
         "bool",
-        "int8", "int16", "int32", "int64",
-        "uint8", "uint16", "uint32", "uint64",
-        "float16", "float32", "float64",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
     )
 }
 
@@ -36,7 +45,9 @@ def wire_dtype_name(dtype: np.dtype) -> str:
     for name, allowed in ALLOWED_DTYPES.items():
         if dtype.kind == allowed.kind and dtype.itemsize == allowed.itemsize:
             return name
-    raise ValueError(f"dtype {dtype} is not allowed on the wire (allowed: {', '.join(ALLOWED_DTYPES)})")
+    raise ValueError(
+        f"dtype {dtype} is not allowed on the wire (allowed: {', '.join(ALLOWED_DTYPES)})"
+    )
 
 
 def element_count(shape: tuple[int, ...] | list[int]) -> int:
@@ -66,7 +77,9 @@ class _ArraysAnnotation:
     """Pydantic hooks: validate a ``dict[str, np.ndarray]`` without copying it."""
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, _source: Any, _handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
             _validate_arrays,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda v: v),
@@ -89,7 +102,11 @@ class _ArraysAnnotation:
                 "properties": {
                     "name": {"type": "string", "pattern": NAME_PATTERN.pattern},
                     "dtype": {"enum": list(ALLOWED_DTYPES)},
-                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": MAX_NDIM},
+                    "shape": {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 0},
+                        "maxItems": MAX_NDIM,
+                    },
                     "offset": {"type": "integer", "minimum": 0},
                 },
             },

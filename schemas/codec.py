@@ -15,8 +15,9 @@ read-only numpy views into the received body, so nothing is copied.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import msgpack
 import numpy as np
@@ -98,12 +99,21 @@ def pack_frame(fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None) 
     return b"".join(frame_parts(fields, arrays))
 
 
-def frame_parts(fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None) -> list[bytes | memoryview]:
+def frame_parts(
+    fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None
+) -> list[bytes | memoryview]:
     """The pieces of ``pack_frame``'s body, arrays as views: write them in order to stream a frame uncopied."""
     wire = {name: _wire_array(name, arr) for name, arr in (arrays or {}).items()}
     specs, offset = [], 0
     for name, arr in wire.items():
-        specs.append({"name": name, "dtype": wire_dtype_name(arr.dtype), "shape": list(arr.shape), "offset": offset})
+        specs.append(
+            {
+                "name": name,
+                "dtype": wire_dtype_name(arr.dtype),
+                "shape": list(arr.shape),
+                "offset": offset,
+            }
+        )
         offset = _align(offset + arr.nbytes)
     header = _header_bytes(fields, specs if arrays is not None else None)
     parts: list[bytes | memoryview] = [
@@ -117,11 +127,20 @@ def frame_parts(fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None)
     return parts
 
 
-def unpack_frame(body: bytes | memoryview, limits: Limits = Limits()) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+def unpack_frame(
+    body: bytes | memoryview, limits: Limits = Limits()
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Inverse of ``pack_frame``: the header map and read-only array views into ``body``."""
     if len(body) > limits.max_message_bytes:
-        raise DecodeError("too-large", f"message of {len(body)} bytes exceeds the limit of {limits.max_message_bytes}")
-    view = memoryview(body).cast("B") if not isinstance(body, memoryview) or body.format != "B" else body
+        raise DecodeError(
+            "too-large",
+            f"message of {len(body)} bytes exceeds the limit of {limits.max_message_bytes}",
+        )
+    view = (
+        memoryview(body).cast("B")
+        if not isinstance(body, memoryview) or body.format != "B"
+        else body
+    )
     header, p_start, p_len = _read_frame(view, limits)
     header.pop("pad", None)
     specs = header.pop("arrays", None)
@@ -133,7 +152,7 @@ def encode(message: Message) -> bytes:
     """Encode ``message`` to a body ready for ``basic_publish``."""
     has_arrays = "arrays" in type(message).model_fields
     fields = message.model_dump(mode="python", exclude={"arrays"})
-    return pack_frame(fields, getattr(message, "arrays") if has_arrays else None)
+    return pack_frame(fields, message.arrays if has_arrays else None)
 
 
 def _read_bin(body: memoryview, pos: int) -> tuple[int, int]:
@@ -149,25 +168,37 @@ def _read_bin(body: memoryview, pos: int) -> tuple[int, int]:
     length = int.from_bytes(body[pos + 1 : pos + 1 + width], "big")
     start = pos + 1 + width
     if start + length > len(body):
-        raise DecodeError("framing", f"bin at byte {pos} declares {length} bytes, only {len(body) - start} remain")
+        raise DecodeError(
+            "framing", f"bin at byte {pos} declares {length} bytes, only {len(body) - start} remain"
+        )
     return start, length
 
 
 def _read_frame(body: memoryview, limits: Limits) -> tuple[dict[str, Any], int, int]:
     if len(body) < 3 or body[0] != _FIXARRAY_2:
-        raise DecodeError("framing", "body is not a msgpack array of two elements [header, payload]")
+        raise DecodeError(
+            "framing", "body is not a msgpack array of two elements [header, payload]"
+        )
     h_start, h_len = _read_bin(body, 1)
     if h_len > limits.max_header_bytes:
         raise DecodeError("too-large", f"header of {h_len} bytes exceeds {limits.max_header_bytes}")
     p_start, p_len = _read_bin(body, h_start + h_len)
     if p_start + p_len != len(body):
-        raise DecodeError("framing", f"{len(body) - p_start - p_len} trailing bytes after the payload")
+        raise DecodeError(
+            "framing", f"{len(body) - p_start - p_len} trailing bytes after the payload"
+        )
     try:
         header = msgpack.unpackb(
-            body[h_start : h_start + h_len], raw=False, strict_map_key=True, max_ext_len=0, use_list=True
+            body[h_start : h_start + h_len],
+            raw=False,
+            strict_map_key=True,
+            max_ext_len=0,
+            use_list=True,
         )
     except Exception as exc:  # msgpack raises several unrelated types
-        raise DecodeError("header", f"header is not valid msgpack ({type(exc).__name__}: {exc})") from exc
+        raise DecodeError(
+            "header", f"header is not valid msgpack ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(header, dict):
         raise DecodeError("header", f"header is a {type(header).__name__}, not a map")
     return header, p_start, p_len
@@ -175,25 +206,38 @@ def _read_frame(body: memoryview, limits: Limits) -> tuple[dict[str, Any], int, 
 
 def _check_spec(spec: Any, payload_len: int) -> tuple[str, np.dtype, tuple[int, ...], int, int]:
     if not isinstance(spec, dict) or set(spec) != {"name", "dtype", "shape", "offset"}:
-        raise DecodeError("bad-array", "an array descriptor must have exactly name, dtype, shape, offset")
+        raise DecodeError(
+            "bad-array", "an array descriptor must have exactly name, dtype, shape, offset"
+        )
     name, dtype_name, shape, offset = spec["name"], spec["dtype"], spec["shape"], spec["offset"]
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise DecodeError("bad-array", f"array name {name!r} is not allowed")
     if not isinstance(dtype_name, str) or dtype_name not in ALLOWED_DTYPES:
         raise DecodeError("unknown-dtype", f"array {name!r}: dtype {dtype_name!r} is not allowed")
     if not isinstance(shape, list) or len(shape) > MAX_NDIM:
-        raise DecodeError("bad-shape", f"array {name!r}: shape must be a list of at most {MAX_NDIM} sizes")
+        raise DecodeError(
+            "bad-shape", f"array {name!r}: shape must be a list of at most {MAX_NDIM} sizes"
+        )
     if not all(type(d) is int and 0 <= d < 2**48 for d in shape):
-        raise DecodeError("bad-shape", f"array {name!r}: shape {shape!r} has a negative, absurd or non-integer size")
+        raise DecodeError(
+            "bad-shape",
+            f"array {name!r}: shape {shape!r} has a negative, absurd or non-integer size",
+        )
     if type(offset) is not int or offset < 0 or offset % ALIGNMENT:
-        raise DecodeError("bad-array", f"array {name!r}: offset {offset!r} is not a non-negative multiple of {ALIGNMENT}")
+        raise DecodeError(
+            "bad-array",
+            f"array {name!r}: offset {offset!r} is not a non-negative multiple of {ALIGNMENT}",
+        )
     if element_count(shape) > MAX_ELEMENTS:
-        raise DecodeError("bad-shape", f"array {name!r}: shape {shape} has more than {MAX_ELEMENTS} elements")
+        raise DecodeError(
+            "bad-shape", f"array {name!r}: shape {shape} has more than {MAX_ELEMENTS} elements"
+        )
     dtype = ALLOWED_DTYPES[dtype_name]
     nbytes = element_count(shape) * dtype.itemsize
     if offset + nbytes > payload_len:
         raise DecodeError(
-            "byte-length", f"array {name!r}: shape {shape} needs {nbytes} bytes at offset {offset}, payload has {payload_len}"
+            "byte-length",
+            f"array {name!r}: shape {shape} needs {nbytes} bytes at offset {offset}, payload has {payload_len}",
         )
     return name, dtype, tuple(shape), offset, nbytes
 
@@ -207,7 +251,9 @@ def _decode_arrays(specs: Any, body: memoryview, p_start: int, p_len: int) -> di
         name, dtype, shape, offset, nbytes = _check_spec(spec, p_len)
         if name in arrays:
             raise DecodeError("bad-array", f"array {name!r} appears twice")
-        arr = np.frombuffer(body, dtype=dtype, count=element_count(shape), offset=p_start + offset).reshape(shape)
+        arr = np.frombuffer(
+            body, dtype=dtype, count=element_count(shape), offset=p_start + offset
+        ).reshape(shape)
         arr.flags.writeable = False
         arrays[name] = arr
         spans.append((offset, offset + nbytes))
@@ -218,9 +264,21 @@ def _decode_arrays(specs: Any, body: memoryview, p_start: int, p_len: int) -> di
 
 
 @overload
-def decode(body: bytes | memoryview, expected: type[M], *, content_type: str | None = ..., limits: Limits = ...) -> M: ...
+def decode(
+    body: bytes | memoryview,
+    expected: type[M],
+    *,
+    content_type: str | None = ...,
+    limits: Limits = ...,
+) -> M: ...
 @overload
-def decode(body: bytes | memoryview, expected: None = ..., *, content_type: str | None = ..., limits: Limits = ...) -> Message: ...
+def decode(
+    body: bytes | memoryview,
+    expected: None = ...,
+    *,
+    content_type: str | None = ...,
+    limits: Limits = ...,
+) -> Message: ...
 
 
 def decode(
@@ -240,11 +298,16 @@ def decode(
         raise DecodeError("content-type", f"content_type {content_type!r} is not {CONTENT_TYPE!r}")
     header, arrays = unpack_frame(body, limits)
     if header.get("schema_version") != SCHEMA_VERSION:
-        raise DecodeError("schema-version", f"schema_version {header.get('schema_version')!r} is not {SCHEMA_VERSION}")
+        raise DecodeError(
+            "schema-version",
+            f"schema_version {header.get('schema_version')!r} is not {SCHEMA_VERSION}",
+        )
     kind = header.get("kind")
     cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise DecodeError("unknown-kind", f"message kind {kind!r} is not one of {sorted(MESSAGE_TYPES)}")
+        raise DecodeError(
+            "unknown-kind", f"message kind {kind!r} is not one of {sorted(MESSAGE_TYPES)}"
+        )
     if expected is not None and cls is not expected:
         raise DecodeError("unexpected-kind", f"expected a {expected.__name__}, got kind {kind!r}")
     if arrays is not None:
@@ -262,4 +325,3 @@ def _summarise(exc: ValidationError) -> str:
         parts.append(f"{loc}: {err['msg']}")
     more = exc.error_count() - len(parts)
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
-

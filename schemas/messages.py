@@ -43,18 +43,26 @@ class TrainConfig(BaseModel):
     local_epochs: int = Field(1, ge=1, le=1000)
     batch_size: int = Field(32, ge=1, le=1_000_000)
     learning_rate: float = Field(0.1, gt=0, le=100)
-    synchronous: bool = Field(False, description="Train each version at most once (synchronous rounds).")
-    extra: dict[str, MetricValue] = Field(default_factory=dict, description="Trainer-specific options.")
+    synchronous: bool = Field(
+        False, description="Train each version at most once (synchronous rounds)."
+    )
+    extra: dict[str, MetricValue] = Field(
+        default_factory=dict, description="Trainer-specific options."
+    )
 
 
 class ModelVersion(Message):
     """A global model version, broadcast by the aggregator."""
 
     kind: Literal["model"] = "model"
-    run_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="Identity of this training run.")
+    run_id: str = Field(
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="Identity of this training run."
+    )
     version: int = Field(ge=0)
     created_at: float = Field(description="Unix time the version was made.")
-    final: bool = Field(False, description="Training has ended; workers should stop after this one.")
+    final: bool = Field(
+        False, description="Training has ended; workers should stop after this one."
+    )
     config: TrainConfig = TrainConfig()
     arrays: Arrays
 
@@ -63,7 +71,9 @@ class ClientUpdate(Message):
     """A worker's training result, based on one model version."""
 
     kind: Literal["update"] = "update"
-    update_id: UpdateId = Field(description="Unique per update; a retry reuses it (deduplication key).")
+    update_id: UpdateId = Field(
+        description="Unique per update; a retry reuses it (deduplication key)."
+    )
     worker_id: WorkerId
     base_version: int = Field(ge=0, description="The model version this update was trained from.")
     num_examples: int = Field(ge=1, le=2**40)
@@ -85,8 +95,14 @@ class ModelRequest(Message):
 
     kind: Literal["request"] = "request"
     worker_id: WorkerId
-    have_version: int | None = Field(None, ge=0, description="The newest version the worker already has.")
+    have_version: int | None = Field(
+        None, ge=0, description="The newest version the worker already has."
+    )
 
 
 WireMessage = Union[ModelVersion, ClientUpdate, ModelRequest]
-MESSAGE_TYPES: dict[str, type[Message]] = {"model": ModelVersion, "update": ClientUpdate, "request": ModelRequest}
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    "model": ModelVersion,
+    "update": ClientUpdate,
+    "request": ModelRequest,
+}

@@ -47,20 +47,36 @@ class StatusReport(BaseModel):
     versions_per_s: float = Field(ge=0)
     applied: int = Field(ge=0)
     duplicates: int = Field(ge=0)
-    rejected: dict[str, int] = Field(default_factory=dict, description="Rejected updates by reason.")
-    pending: int = Field(0, ge=0, description="Updates buffered but not yet in a version (FedBuff).")
-    staleness_histogram: dict[int, int] = Field(default_factory=dict, description="Applied updates per staleness.")
+    rejected: dict[str, int] = Field(
+        default_factory=dict, description="Rejected updates by reason."
+    )
+    pending: int = Field(
+        0, ge=0, description="Updates buffered but not yet in a version (FedBuff)."
+    )
+    staleness_histogram: dict[int, int] = Field(
+        default_factory=dict, description="Applied updates per staleness."
+    )
     staleness_mean: float = Field(0.0, ge=0)
     staleness_max: int = Field(0, ge=0)
     accuracy: float | None = None
     loss: float | None = None
-    eval_version: int | None = Field(None, description="The version accuracy and loss were measured on.")
-    epsilon: float | None = Field(None, description="Privacy budget spent so far, once differential privacy is on.")
-    workers_seen: int = Field(0, ge=0, description="Distinct workers with an applied update in this session.")
-    workers: list[WorkerStatus] = Field(default_factory=list, description="The most recently seen workers.")
+    eval_version: int | None = Field(
+        None, description="The version accuracy and loss were measured on."
+    )
+    epsilon: float | None = Field(
+        None, description="Privacy budget spent so far, once differential privacy is on."
+    )
+    workers_seen: int = Field(
+        0, ge=0, description="Distinct workers with an applied update in this session."
+    )
+    workers: list[WorkerStatus] = Field(
+        default_factory=list, description="The most recently seen workers."
+    )
     finished: bool = False
     stopped_because: str = ""
-    extra: dict[str, Scalar] = Field(default_factory=dict, description="Other progress fields (forward compatible).")
+    extra: dict[str, Scalar] = Field(
+        default_factory=dict, description="Other progress fields (forward compatible)."
+    )
 
 
 def encode_status(report: StatusReport) -> bytes:
@@ -72,4 +88,7 @@ def decode_status(body: bytes) -> StatusReport:
     try:
         return StatusReport.model_validate_json(body)
     except ValidationError as exc:
-        raise DecodeError("schema", f"not a status report: {exc.error_count()} error(s), first: {exc.errors()[0]['msg']}") from None
+        raise DecodeError(
+            "schema",
+            f"not a status report: {exc.error_count()} error(s), first: {exc.errors()[0]['msg']}",
+        ) from None

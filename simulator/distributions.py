@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -42,7 +42,9 @@ def parse_distribution(spec: str) -> Distribution:
         raise ValueError(f"distribution {spec!r}: parameters must be numbers") from None
     arity = _SAMPLERS[kind][0]
     if len(params) != arity:
-        raise ValueError(f"distribution {kind} takes {arity} parameter(s), got {len(params)} in {spec!r}")
+        raise ValueError(
+            f"distribution {kind} takes {arity} parameter(s), got {len(params)} in {spec!r}"
+        )
     if kind != "lognormal" and any(p < 0 for p in params):
         raise ValueError(f"distribution {spec!r}: parameters must not be negative")
     return Distribution(kind, params)

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from aggregator.core.aggregator import Aggregator, Applied
-from aggregator.factory import build_strategy, train_config
-from aggregator.core.progress import StalenessStats
 from aggregator.core.activity import ActiveWorkers
+from aggregator.core.aggregator import Aggregator, Applied
+from aggregator.core.progress import StalenessStats
 from aggregator.core.state import AggregatorState, AppliedWindow
+from aggregator.factory import build_strategy, train_config
 from schemas.messages import ClientUpdate
 from simulator.distributions import parse_distribution
 from simulator.events import EventQueue
@@ -78,16 +78,27 @@ class Simulation:
         self.settings = settings
         self.factory = factory or load_factory(settings.trainer)
         self.rng = np.random.default_rng(settings.sim_seed)
-        self.evaluator = self._make_trainer("aggregator", 0, settings.data_seed, model_seed=settings.seed)
+        self.evaluator = self._make_trainer(
+            "aggregator", 0, settings.data_seed, model_seed=settings.seed
+        )
         weights = {k: np.array(v, copy=True) for k, v in self.evaluator.initial_weights().items()}
-        state = AggregatorState(run_id="simulation", version=0, weights=weights, applied=AppliedWindow(settings.applied_window))
+        state = AggregatorState(
+            run_id="simulation",
+            version=0,
+            weights=weights,
+            applied=AppliedWindow(settings.applied_window),
+        )
         self.strategy = build_strategy(settings)
         self.config = train_config(settings, self.strategy)
         self.core = Aggregator(state, self.strategy, max_staleness=settings.max_staleness)
         self.roster = ActiveWorkers(settings.worker_timeout)
         self.duration = parse_distribution(settings.duration)
-        spread = parse_distribution(settings.speed_distribution) if settings.speed_distribution else None
-        speeds = client_speeds(settings.client_count, parse_speeds(settings.speeds), spread, self.rng)
+        spread = (
+            parse_distribution(settings.speed_distribution) if settings.speed_distribution else None
+        )
+        speeds = client_speeds(
+            settings.client_count, parse_speeds(settings.speeds), spread, self.rng
+        )
         self.clients = [Client(i, float(s)) for i, s in enumerate(speeds)]
         self.queue: EventQueue[Any] = EventQueue()
         self.now = 0.0
@@ -100,7 +111,9 @@ class Simulation:
         self.stopped_because = ""
 
     # -- setup -------------------------------------------------------------------
-    def _make_trainer(self, role: str, partition: int, seed: int, *, model_seed: int = 0) -> Trainer:
+    def _make_trainer(
+        self, role: str, partition: int, seed: int, *, model_seed: int = 0
+    ) -> Trainer:
         s = self.settings
         ctx = TrainerContext(
             role=role,  # type: ignore[arg-type]
@@ -183,10 +196,14 @@ class Simulation:
             self.waiting.append(client)  # a synchronous worker trains each version once
             return
         if client.trainer is None:
-            client.trainer = self._make_trainer("simulator", client.index % self.settings.num_partitions, self.settings.data_seed)
+            client.trainer = self._make_trainer(
+                "simulator", client.index % self.settings.num_partitions, self.settings.data_seed
+            )
         base = {k: v.copy() for k, v in self.core.state.weights.items()}
         fit = client.trainer.fit(dict(base), self.config)
-        seconds = duration if duration is not None else client.speed * self.duration.sample(self.rng)
+        seconds = (
+            duration if duration is not None else client.speed * self.duration.sample(self.rng)
+        )
         update = ClientUpdate(
             update_id=f"simulated-{client.index}-{client.updates}",
             worker_id=client.worker_id,
@@ -242,7 +259,15 @@ class Simulation:
             return
         result = self.evaluator.evaluate(dict(state.weights), self.config)
         accuracy = float(result.metrics.get("accuracy", float("nan")))
-        self.curve.append({"time": self.now, "version": state.version, "updates": self.handled, "accuracy": accuracy, "loss": result.loss})
+        self.curve.append(
+            {
+                "time": self.now,
+                "version": state.version,
+                "updates": self.handled,
+                "accuracy": accuracy,
+                "loss": result.loss,
+            }
+        )
         target = self.settings.target_accuracy
         if target is not None and self.time_to_target is None and accuracy >= target:
             self.time_to_target = self.now
@@ -257,7 +282,9 @@ class Simulation:
             self.stopped_because = f"reached target accuracy {s.target_accuracy}"
 
 
-def simulate(settings: SimulationSettings, factory: TrainerFactory | None = None) -> SimulationResult:
+def simulate(
+    settings: SimulationSettings, factory: TrainerFactory | None = None
+) -> SimulationResult:
     """Run one simulation."""
     return Simulation(settings, factory).run()
 

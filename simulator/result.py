@@ -30,7 +30,7 @@ class SimulationResult:
     curve: list[dict[str, float]] = field(default_factory=list)
 
     @classmethod
-    def collect(cls, sim: "Simulation", wall_seconds: float) -> "SimulationResult":
+    def collect(cls, sim: Simulation, wall_seconds: float) -> SimulationResult:
         last = sim.curve[-1] if sim.curve else {}
         counters = sim.core.state.counters
         return cls(

@@ -20,7 +20,9 @@ class Participation:
     duration: float | None = None
 
 
-def client_speeds(count: int, factors: list[float], distribution: Distribution | None, rng: np.random.Generator) -> np.ndarray:
+def client_speeds(
+    count: int, factors: list[float], distribution: Distribution | None, rng: np.random.Generator
+) -> np.ndarray:
     """Each client's slowdown: drawn from ``distribution``, else ``factors`` cycled over the clients."""
     if distribution is not None:
         return np.array([max(distribution.sample(rng), 1e-9) for _ in range(count)])
@@ -48,15 +50,21 @@ def read_trace(path: str | Path, clients: int) -> list[Participation]:
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or not {"time", "client"} <= set(reader.fieldnames):
-            raise ValueError(f"trace {path}: needs a header with at least time,client (and optionally duration)")
+            raise ValueError(
+                f"trace {path}: needs a header with at least time,client (and optionally duration)"
+            )
         for line, row in enumerate(reader, start=2):
             try:
                 client = int(row["client"])
                 time = float(row["time"])
                 duration = float(row["duration"]) if row.get("duration") not in (None, "") else None
             except ValueError:
-                raise ValueError(f"trace {path} line {line}: time, client and duration must be numbers") from None
+                raise ValueError(
+                    f"trace {path} line {line}: time, client and duration must be numbers"
+                ) from None
             if not 0 <= client < clients or time < 0 or (duration is not None and duration < 0):
-                raise ValueError(f"trace {path} line {line}: client must be in [0, {clients}), times non-negative")
+                raise ValueError(
+                    f"trace {path} line {line}: client must be in [0, {clients}), times non-negative"
+                )
             rows.append(Participation(time, client, duration))
     return sorted(rows, key=lambda p: (p.time, p.client))

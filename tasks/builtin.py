@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -65,20 +65,26 @@ def federated_split(opts: Mapping[str, object], num_partitions: int, seed: int) 
             iid=bool(opts.get("synthetic_iid", False)),
         )
         splits = [split_user(u, TEST_FRACTION, seed + i) for i, u in enumerate(users)]
-        test = Dataset(np.concatenate([s[1].x for s in splits]), np.concatenate([s[1].y for s in splits]))
+        test = Dataset(
+            np.concatenate([s[1].x for s in splits]), np.concatenate([s[1].y for s in splits])
+        )
         return FederatedSplit([s[0] for s in splits], test, N_FEATURES, N_CLASSES)
     raise ValueError(f"unknown dataset {dataset!r} (choose digits or synthetic)")
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_split(options: tuple[tuple[str, object], ...], num_partitions: int, seed: int) -> FederatedSplit:
+def _cached_split(
+    options: tuple[tuple[str, object], ...], num_partitions: int, seed: int
+) -> FederatedSplit:
     """Cached: a simulator builds thousands of trainers on one split."""
     return federated_split(dict(options), num_partitions, seed)
 
 
 def federated_data(ctx: TrainerContext) -> FederatedData:
     """This context's training partition and the common test set, from the options."""
-    return _cached_split(tuple(sorted(ctx.options.items())), ctx.num_partitions, ctx.seed).data(ctx.partition)
+    return _cached_split(tuple(sorted(ctx.options.items())), ctx.num_partitions, ctx.seed).data(
+        ctx.partition
+    )
 
 
 def evaluate_model(model: Model, weights: Weights, data: Dataset) -> EvalResult:
@@ -104,7 +110,9 @@ def dpsgd_setup(opts: Mapping[str, object]) -> DpSgdSetup | None:
     seed = opts.get("dpsgd_seed")
     ledger = opts.get("dpsgd_ledger")
     return DpSgdSetup(
-        params=DpSgdParams(float(opts.get("dpsgd_clip", 1.0)), float(opts.get("dpsgd_noise_multiplier", 1.0))),  # type: ignore[arg-type]
+        params=DpSgdParams(
+            float(opts.get("dpsgd_clip", 1.0)), float(opts.get("dpsgd_noise_multiplier", 1.0))
+        ),  # type: ignore[arg-type]
         spending=Spending(
             delta=float(opts.get("dpsgd_delta", 1e-5)),  # type: ignore[arg-type]
             accountant=str(opts.get("dpsgd_accountant", "rdp")),  # type: ignore[arg-type]
@@ -149,7 +157,11 @@ class BuiltinTrainer:
             learning_rate=config.learning_rate,
             rng=rng,
         )
-        return FitResult(result.weights, len(self.data.train), {"train_loss": result.mean_loss, "steps": result.steps})
+        return FitResult(
+            result.weights,
+            len(self.data.train),
+            {"train_loss": result.mean_loss, "steps": result.steps},
+        )
 
     def _fit_private(self, weights: Weights, config: TrainConfig, dp: DpSgdSetup) -> FitResult:
         """DP-SGD, charged to this worker's own ledger. No training loss is reported: it is not private."""
@@ -182,4 +194,11 @@ def make_trainer(ctx: TrainerContext) -> BuiltinTrainer:
     """Factory for ``--trainer builtin``."""
     opts: Mapping[str, object] = ctx.options
     model = get_model(str(opts.get("model", "logreg")), hidden=int(opts.get("hidden", 64)))  # type: ignore[arg-type]
-    return BuiltinTrainer(model, federated_data(ctx), ctx.seed, ctx.partition, dpsgd_setup(opts), model_seed=ctx.model_seed)
+    return BuiltinTrainer(
+        model,
+        federated_data(ctx),
+        ctx.seed,
+        ctx.partition,
+        dpsgd_setup(opts),
+        model_seed=ctx.model_seed,
+    )

@@ -15,14 +15,18 @@ from training.trainer import TrainerContext
 CEILING_EPOCHS = 1000
 
 
-def centralised_accuracy(context: TrainerContext, config: TrainConfig, *, epochs: int = CEILING_EPOCHS) -> float:
+def centralised_accuracy(
+    context: TrainerContext, config: TrainConfig, *, epochs: int = CEILING_EPOCHS
+) -> float:
     """Test accuracy after ``epochs`` epochs of SGD on the union of every partition's training data."""
     parts = [make_trainer(replace(context, partition=i)) for i in range(context.num_partitions)]
     union = Dataset(
         np.concatenate([p.data.train.x for p in parts]),
         np.concatenate([p.data.train.y for p in parts]),
     )
-    central = BuiltinTrainer(parts[0].model, replace(parts[0].data, train=union), context.seed, partition=0)
+    central = BuiltinTrainer(
+        parts[0].model, replace(parts[0].data, train=union), context.seed, partition=0
+    )
     weights = central.initial_weights()
     for _ in range(epochs):
         weights = central.fit(weights, config).weights

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -30,7 +31,9 @@ def amqp_url() -> str:
         with AmqpSession(settings, name="fedmq-tests"):
             pass
     except BrokerError as exc:
-        pytest.fail(f"RabbitMQ is required for this test and is unreachable at {settings.masked_url()}: {exc}")
+        pytest.fail(
+            f"RabbitMQ is required for this test and is unreachable at {settings.masked_url()}: {exc}"
+        )
     return AMQP_URL
 
 
@@ -50,11 +53,15 @@ def broker_settings(amqp_url: str, namespace: str) -> BrokerSettings:
 
 
 @pytest.fixture
-def federation(amqp_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator["Federation"]:
+def federation(
+    amqp_url: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Federation]:
     """Real processes on a fresh namespace; all killed afterwards, logs kept under the temp dir."""
     from harness.procs import Federation
 
-    fed = Federation(namespace=namespace, amqp_url=amqp_url, run_dir=tmp_path_factory.mktemp(namespace))
+    fed = Federation(
+        namespace=namespace, amqp_url=amqp_url, run_dir=tmp_path_factory.mktemp(namespace)
+    )
     try:
         yield fed
     finally:
@@ -62,7 +69,7 @@ def federation(amqp_url: str, namespace: str, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture
-def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RabbitNode"]:
+def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
     """A private RabbitMQ node for tests that restart it or reconfigure it."""
     from harness.rabbit_node import RabbitNode
 
@@ -71,7 +78,7 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RabbitNod
 
 
 @pytest.fixture(scope="session")
-def secure_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["SecureNode"]:
+def secure_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNode]:
     """One private node with the management API and TLS, shared by the security tests (each uses its own vhost)."""
     from harness.secure_node import start_secure_node
 

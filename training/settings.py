@@ -11,17 +11,33 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class TaskSettings(BaseSettings):
     """Which trainer and data a federation uses; identical on aggregator and workers."""
 
-    model_config = SettingsConfigDict(env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True
+    )
 
-    trainer: str = Field("builtin", description="`builtin` or package.module:factory returning a Trainer.")
-    dataset: Literal["digits", "synthetic"] = Field("digits", description="Built-in trainer: the data.")
+    trainer: str = Field(
+        "builtin", description="`builtin` or package.module:factory returning a Trainer."
+    )
+    dataset: Literal["digits", "synthetic"] = Field(
+        "digits", description="Built-in trainer: the data."
+    )
     model: Literal["logreg", "mlp"] = Field("logreg", description="Built-in trainer: the model.")
     hidden: int = Field(64, ge=1, le=65536, description="Built-in MLP: hidden units.")
-    partition: Literal["iid", "dirichlet"] = Field("dirichlet", description="How data is split across workers.")
-    dirichlet_alpha: float = Field(0.5, gt=0, description="Label skew of the Dirichlet split (smaller = more skew).")
-    synthetic_alpha: float = Field(0.5, ge=0, description="Synthetic(alpha, beta): model heterogeneity.")
-    synthetic_beta: float = Field(0.5, ge=0, description="Synthetic(alpha, beta): data heterogeneity.")
-    num_partitions: int = Field(4, ge=1, le=100_000, description="How many parts the data is split into.")
+    partition: Literal["iid", "dirichlet"] = Field(
+        "dirichlet", description="How data is split across workers."
+    )
+    dirichlet_alpha: float = Field(
+        0.5, gt=0, description="Label skew of the Dirichlet split (smaller = more skew)."
+    )
+    synthetic_alpha: float = Field(
+        0.5, ge=0, description="Synthetic(alpha, beta): model heterogeneity."
+    )
+    synthetic_beta: float = Field(
+        0.5, ge=0, description="Synthetic(alpha, beta): data heterogeneity."
+    )
+    num_partitions: int = Field(
+        4, ge=1, le=100_000, description="How many parts the data is split into."
+    )
     data_seed: int = Field(0, ge=0, description="Seed of the data split (same on every process).")
 
     def trainer_options(self) -> dict[str, str | int | float | bool]:

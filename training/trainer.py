@@ -7,8 +7,9 @@ package.module:factory`` where ``factory(context: TrainerContext) -> Trainer``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from schemas.messages import MetricValue, TrainConfig
 from training.weights import Weights
@@ -43,7 +44,9 @@ class TrainerContext:
     num_partitions: int
     seed: int
     options: Mapping[str, str | int | float | bool] = field(default_factory=dict)
-    model_seed: int = 0  # seeds ``initial_weights``; ``seed`` seeds the data split, identical everywhere
+    model_seed: int = (
+        0  # seeds ``initial_weights``; ``seed`` seeds the data split, identical everywhere
+    )
 
 
 @runtime_checkable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -27,7 +27,9 @@ def squared_distance(a: np.ndarray, b: np.ndarray | None = None) -> float:
     return total
 
 
-def l2_norm(arrays: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray] | None = None) -> float:
+def l2_norm(
+    arrays: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray] | None = None
+) -> float:
     """L2 norm of all arrays together, as if concatenated; with ``reference``, of ``arrays - reference``.
 
     Names are those of ``reference`` when it is given (the model an update is checked against).

@@ -10,7 +10,7 @@ the queue and the partition is free for the next worker that asks.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from broker.connection import AmqpSession, translated
 from broker.errors import ResourceLocked
@@ -24,14 +24,18 @@ def claim_order(num_partitions: int, prefer: int | None) -> Iterable[int]:
     yield from (i for i in range(num_partitions) if i != prefer)
 
 
-def claim_partition(session: AmqpSession, names: Names, num_partitions: int, *, prefer: int | None = None) -> int | None:
+def claim_partition(
+    session: AmqpSession, names: Names, num_partitions: int, *, prefer: int | None = None
+) -> int | None:
     """The index of the partition this session now holds, or ``None`` when every one is taken."""
     for index in claim_order(num_partitions, prefer):
         queue = names.partition_claim(index)
         try:
             with translated(f"claim {queue}"):
                 # Unbound and x-max-length 0: the queue is a lock, never a mailbox.
-                session.channel.queue_declare(queue, exclusive=True, auto_delete=True, arguments={"x-max-length": 0})
+                session.channel.queue_declare(
+                    queue, exclusive=True, auto_delete=True, arguments={"x-max-length": 0}
+                )
         except ResourceLocked:
             session.reset_channel()  # 405 closed the channel; the connection (and any claim) survives
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from runtime.cliargs import add_settings_arguments, settings_from_args
 from worker.settings import WorkerSettings
@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     metrics = WorkerMetrics()
     server = serve_metrics(metrics.registry, settings)
     try:
-        stats = WorkerService(settings, trainer, stop=stop, trainer_for=trainer_for, metrics=metrics).run()
+        stats = WorkerService(
+            settings, trainer, stop=stop, trainer_for=trainer_for, metrics=metrics
+        ).run()
     finally:
         if server is not None:
             server.close()

@@ -13,11 +13,24 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.models_received = Counter("fedmq_worker_models_received", "Model versions received.", registry=r)
-        self.updates_confirmed = Counter("fedmq_worker_updates_confirmed", "Updates the broker confirmed.", registry=r)
-        self.publish_retries = Counter("fedmq_worker_publish_retries", "Update publishes retried.", registry=r)
-        self.train_seconds = Histogram(
-            "fedmq_worker_train_seconds", "Seconds per local training (fit plus emulated slowness).", buckets=FIT_BUCKETS, registry=r
+        self.models_received = Counter(
+            "fedmq_worker_models_received", "Model versions received.", registry=r
         )
-        self.partition = Gauge("fedmq_worker_partition", "Data partition this worker trains on (-1 while standing by).", registry=r)
+        self.updates_confirmed = Counter(
+            "fedmq_worker_updates_confirmed", "Updates the broker confirmed.", registry=r
+        )
+        self.publish_retries = Counter(
+            "fedmq_worker_publish_retries", "Update publishes retried.", registry=r
+        )
+        self.train_seconds = Histogram(
+            "fedmq_worker_train_seconds",
+            "Seconds per local training (fit plus emulated slowness).",
+            buckets=FIT_BUCKETS,
+            registry=r,
+        )
+        self.partition = Gauge(
+            "fedmq_worker_partition",
+            "Data partition this worker trains on (-1 while standing by).",
+            registry=r,
+        )
         self.partition.set(-1)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from broker.connection import AmqpSession, Delivery, backoff_delay
 from broker.errors import (
@@ -29,15 +29,15 @@ from broker.names import REQUEST_KEY, UPDATE_KEY, Names
 from broker.properties import request_properties, update_properties
 from broker.reconnect import serve_attached
 from broker.topology import declare_topology, declare_worker_queue
+from runtime.background import BackgroundTask
 from runtime.eventlog import EventLog
 from schemas.codec import Limits, decode, encode
 from schemas.errors import DecodeError
 from schemas.messages import ClientUpdate, ModelRequest, ModelVersion
-from runtime.background import BackgroundTask
+from training.trainer import Trainer
 from worker.claim import claim_partition
 from worker.metrics import WorkerMetrics
 from worker.settings import WorkerSettings
-from training.trainer import Trainer
 from worker.update import build_update
 
 log = logging.getLogger("fedmq.worker")
@@ -137,7 +137,9 @@ class WorkerService:
     def _on_outage(self, exc: BrokerError, delay: float) -> None:
         self.stats.reconnects += 1
         # NotFound: a worker that may not declare the exchanges started before the aggregator did.
-        what = "the federation is not set up yet" if isinstance(exc, NotFound) else "lost the broker"
+        what = (
+            "the federation is not set up yet" if isinstance(exc, NotFound) else "lost the broker"
+        )
         log.warning("%s (%s); reconnecting in %.1fs", what, exc, delay)
 
     def _attach(self) -> None:
@@ -170,13 +172,18 @@ class WorkerService:
         """Hold a partition (our previous one if it is free); stand by while all are taken."""
         standing_by = False
         while not self.stop.is_set():
-            index = claim_partition(self._session, self.names, self.settings.num_partitions, prefer=self.partition)
+            index = claim_partition(
+                self._session, self.names, self.settings.num_partitions, prefer=self.partition
+            )
             if index is not None:
                 self._use_partition(index)
                 return True
             if not standing_by:
                 standing_by = True
-                log.warning("all %d partitions are claimed by other workers; standing by", self.settings.num_partitions)
+                log.warning(
+                    "all %d partitions are claimed by other workers; standing by",
+                    self.settings.num_partitions,
+                )
                 self._events.write("standby", worker_id=self.settings.worker_id)
             deadline = time.monotonic() + CLAIM_RETRY_SECONDS
             while not self.stop.is_set() and time.monotonic() < deadline:
@@ -187,14 +194,23 @@ class WorkerService:
         if index == self.partition and self.trainer is not None:
             return
         if self.partition is not None:
-            log.warning("partition %d was taken by another worker while we were away; switching to %d", self.partition, index)
+            log.warning(
+                "partition %d was taken by another worker while we were away; switching to %d",
+                self.partition,
+                index,
+            )
         if self.trainer_for is None:
             raise RuntimeError("claim_partition needs trainer_for")
         self.trainer = self.trainer_for(index)
         self.partition = index
         self.metrics.partition.set(index)
         self._events.write("partition-claimed", worker_id=self.settings.worker_id, partition=index)
-        log.info("worker %s claimed partition %d of %d", self.settings.worker_id, index, self.settings.num_partitions)
+        log.info(
+            "worker %s claimed partition %d of %d",
+            self.settings.worker_id,
+            index,
+            self.settings.num_partitions,
+        )
 
     # -- the loop --------------------------------------------------------------
     def _loop(self) -> None:
@@ -214,7 +230,12 @@ class WorkerService:
     def _poll_seconds(self) -> float:
         """Block for I/O, but no longer than the fresh-model wait that may be running."""
         st = self._state
-        if st.training is None and st.outgoing is None and st.latest is not None and not st.latest.config.synchronous:
+        if (
+            st.training is None
+            and st.outgoing is None
+            and st.latest is not None
+            and not st.latest.config.synchronous
+        ):
             remaining = st.sent_at + self._fresh_wait() - time.monotonic()
             return min(POLL_SECONDS, max(remaining, 0.0))
         return POLL_SECONDS
@@ -237,7 +258,12 @@ class WorkerService:
     def _on_model(self, delivery: Delivery) -> None:
         self._session.ack(delivery.delivery_tag)  # at once: never hold a delivery while training
         try:
-            model = decode(delivery.body, ModelVersion, content_type=delivery.properties.content_type, limits=self.limits)
+            model = decode(
+                delivery.body,
+                ModelVersion,
+                content_type=delivery.properties.content_type,
+                limits=self.limits,
+            )
         except DecodeError as exc:
             log.warning("ignoring an invalid model message: %s", exc)
             return
@@ -314,9 +340,13 @@ class WorkerService:
 
     def _publish(self, out: _Outgoing) -> None:
         st = self._state
-        props = update_properties(out.update.update_id, self._session.username, out.update.base_version)
+        props = update_properties(
+            out.update.update_id, self._session.username, out.update.base_version
+        )
         try:
-            self._session.publish(self.names.inbox_exchange, UPDATE_KEY, out.body, props, mandatory=True)
+            self._session.publish(
+                self.names.inbox_exchange, UPDATE_KEY, out.body, props, mandatory=True
+            )
         except PublishFailed as exc:
             if st.final:
                 # Training is over: no aggregator will apply it, and a full queue stays full.
@@ -329,7 +359,9 @@ class WorkerService:
             self.metrics.publish_retries.inc()
             delay = backoff_delay(out.attempts, MAX_PUBLISH_BACKOFF)
             out.not_before = time.monotonic() + delay
-            log.warning("update %s not accepted (%s); retrying in %.1fs", out.update.update_id, exc, delay)
+            log.warning(
+                "update %s not accepted (%s); retrying in %.1fs", out.update.update_id, exc, delay
+            )
             self._events.write("publish-refused", update_id=out.update.update_id, reason=str(exc))
             return
         except MessageTooLarge as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -20,7 +20,9 @@ def update_arrays(base: Weights, trained: Weights, kind: UpdateKind) -> Weights:
     return {name: (np.asarray(trained[name], dtype=base[name].dtype) - base[name]) for name in base}
 
 
-def protect_update(arrays: Weights, instructions: Mapping[str, MetricValue], rng: np.random.Generator) -> Weights:
+def protect_update(
+    arrays: Weights, instructions: Mapping[str, MetricValue], rng: np.random.Generator
+) -> Weights:
     """Clip a delta to ``dp_clip`` and, in local-DP mode, add N(0, (z C)^2) before it leaves the worker."""
     clip = instructions.get("dp_clip")
     if not isinstance(clip, (int, float)) or isinstance(clip, bool):
@@ -38,7 +40,12 @@ def new_update_id() -> str:
 
 
 def build_update(
-    worker_id: str, model: ModelVersion, fit: FitResult, train_seconds: float, *, rng: np.random.Generator | None = None
+    worker_id: str,
+    model: ModelVersion,
+    fit: FitResult,
+    train_seconds: float,
+    *,
+    rng: np.random.Generator | None = None,
 ) -> ClientUpdate:
     """The ``ClientUpdate`` for ``fit``, trained from ``model`` (clipped/noised if the model's config says so)."""
     kind = model.config.update_kind

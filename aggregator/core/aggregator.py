@@ -67,7 +67,9 @@ class Aggregator:
     def handle(self, update: ClientUpdate, *, sender: str | None = None) -> Outcome:
         """Apply ``update`` (sent by the broker-validated user ``sender``) unless refused, a duplicate or invalid."""
         state = self.state
-        refused = check_sender(self.identity, sender) or check_claim(self.identity, sender, update.worker_id)
+        refused = check_sender(self.identity, sender) or check_claim(
+            self.identity, sender, update.worker_id
+        )
         if refused:
             return self.reject(refused)
         if update.update_id in state.applied:
@@ -82,7 +84,11 @@ class Aggregator:
         )
         if isinstance(verdict, Rejected):
             return self.reject(verdict)
-        screened = self.norm_bound.screen(update.arrays, state.weights, update.update_kind) if self.norm_bound else None
+        screened = (
+            self.norm_bound.screen(update.arrays, state.weights, update.update_kind)
+            if self.norm_bound
+            else None
+        )
         if isinstance(screened, Rejected):
             return self.reject(screened)
         # Last, so a strategy counting arrivals (robust FedBuff) only ever sees valid updates.

@@ -7,13 +7,11 @@ FedAvg reference the strategies are tested against.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from training.weights import CHUNK, Weights
-
-
 
 
 def scaled_add(dst: np.ndarray, src: np.ndarray, scale: float) -> None:
@@ -62,4 +60,6 @@ def weighted_average(results: Iterable[tuple[Mapping[str, np.ndarray], float]]) 
     if total <= 0:
         raise ValueError("weights must sum to a positive number")
     names = results[0][0].keys()
-    return {name: sum(w * np.asarray(x[name], np.float64) for x, w in results) / total for name in names}
+    return {
+        name: sum(w * np.asarray(x[name], np.float64) for x, w in results) / total for name in names
+    }

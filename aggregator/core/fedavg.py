@@ -10,7 +10,8 @@ With every worker contributing once this is exactly sample-weighted FedAvg.
 
 from __future__ import annotations
 
-from typing import AbstractSet, Mapping
+from collections.abc import Mapping
+from typing import AbstractSet
 
 import numpy as np
 
@@ -28,7 +29,9 @@ class FedAvg(Strategy):
     name = "fedavg"
     update_kind: UpdateKind = "delta"
 
-    def __init__(self, *, server_lr: float = 1.0, sample_weighting: bool = True, min_updates: int = 1) -> None:
+    def __init__(
+        self, *, server_lr: float = 1.0, sample_weighting: bool = True, min_updates: int = 1
+    ) -> None:
         if server_lr <= 0:
             raise ValueError("server_lr must be positive")
         if min_updates < 1:

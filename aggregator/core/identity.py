@@ -38,19 +38,22 @@ class Roster:
             return "revoked"
         return "active" if worker_id in self.active else "unknown"
 
-    def with_worker(self, worker_id: str) -> "Roster":
+    def with_worker(self, worker_id: str) -> Roster:
         """``worker_id`` (re-)admitted."""
         return Roster(self.active | {worker_id}, self.revoked - {worker_id})
 
-    def without_worker(self, worker_id: str) -> "Roster":
+    def without_worker(self, worker_id: str) -> Roster:
         """``worker_id`` revoked: its updates still queued are refused too."""
         return Roster(self.active - {worker_id}, self.revoked | {worker_id})
 
     def to_json(self) -> str:
-        return json.dumps({"active": sorted(self.active), "revoked": sorted(self.revoked)}, indent=1) + "\n"
+        return (
+            json.dumps({"active": sorted(self.active), "revoked": sorted(self.revoked)}, indent=1)
+            + "\n"
+        )
 
     @classmethod
-    def from_json(cls, text: str) -> "Roster":
+    def from_json(cls, text: str) -> Roster:
         """Parse a roster file; ``ValueError`` if it is not ``{"active": [...], "revoked": [...]}``."""
         data = json.loads(text)
         if not isinstance(data, dict) or set(data) - {"active", "revoked"}:
@@ -75,14 +78,19 @@ def check_sender(policy: IdentityPolicy, user_id: str | None) -> Rejected | None
     if policy.mode == "open":
         return None
     if not user_id:
-        return Rejected("no-user-id", "the message has no user_id property, so the broker did not vouch for its sender")
+        return Rejected(
+            "no-user-id",
+            "the message has no user_id property, so the broker did not vouch for its sender",
+        )
     if policy.roster is None:
         return None
     status = policy.roster.status(user_id)
     if status == "revoked":
         return Rejected("revoked-worker", f"user {user_id!r} has been revoked")
     if status == "unknown":
-        return Rejected("unknown-worker", f"user {user_id!r} is not a provisioned worker of this federation")
+        return Rejected(
+            "unknown-worker", f"user {user_id!r} is not a provisioned worker of this federation"
+        )
     return None
 
 
@@ -90,4 +98,6 @@ def check_claim(policy: IdentityPolicy, user_id: str | None, worker_id: str) -> 
     """After decoding: does the body's ``worker_id`` name the user who sent it?"""
     if policy.mode == "open" or worker_id == user_id:
         return None
-    return Rejected("identity-mismatch", f"user {user_id!r} sent an update claiming to be worker {worker_id!r}")
+    return Rejected(
+        "identity-mismatch", f"user {user_id!r} sent an update claiming to be worker {worker_id!r}"
+    )

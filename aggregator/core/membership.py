@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -49,7 +49,10 @@ class BufferMembership:
         """Count a valid arrival; refuse it when its worker's share is full and one is already held."""
         self._arrivals.append(worker_id)
         if self.must_wait(worker_id) and any(h.worker_id == worker_id for h in self.held):
-            return Rejected("participation-limit", f"{worker_id} has its share of this buffer and an update held")
+            return Rejected(
+                "participation-limit",
+                f"{worker_id} has its share of this buffer and an update held",
+            )
         return None
 
     def must_wait(self, worker_id: str) -> bool:
@@ -79,9 +82,20 @@ class BufferMembership:
         meta = []
         arrays: dict[str, np.ndarray] = {}
         for i, c in enumerate(self.held):
-            meta.append({"update_id": c.update_id, "worker_id": c.worker_id, "staleness": c.staleness, "num_examples": c.num_examples})
+            meta.append(
+                {
+                    "update_id": c.update_id,
+                    "worker_id": c.worker_id,
+                    "staleness": c.staleness,
+                    "num_examples": c.num_examples,
+                }
+            )
             arrays.update({f"{HELD_PREFIX}{i}/{k}": np.asarray(v) for k, v in c.arrays.items()})
-        return {"members": list(self.members), "held": meta, "arrivals": list(self._arrivals)}, arrays
+        return {
+            "members": list(self.members),
+            "held": meta,
+            "arrivals": list(self._arrivals),
+        }, arrays
 
     def restore(self, scalars: Mapping[str, object], arrays: Mapping[str, np.ndarray]) -> None:
         self.members = [str(w) for w in scalars.get("members", [])]  # type: ignore[union-attr]

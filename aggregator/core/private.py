@@ -17,20 +17,21 @@ adds nothing and charges each applied update to its worker instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal, Mapping
+from typing import Literal
 
 import numpy as np
 
 from aggregator.core.membership import BufferMembership
 from aggregator.core.strategy import Contribution, Scalars, StepOutcome, Strategy
 from aggregator.core.validation import Rejected
-from training.weights import Weights
 from privacy.accountant import AccountantName, GaussianEvent
 from privacy.adaptive import AdaptiveClip, update_noise_multiplier
 from privacy.clipping import clip_update
 from privacy.noise import add_gaussian_noise, generator_state, restore_generator
 from privacy.participation import Budget, ParticipationAccountant, Spent
+from training.weights import Weights
 
 DpMode = Literal["central", "local"]
 _INNER = "inner/"
@@ -53,18 +54,28 @@ class PrivacyConfig:
 class PrivateStrategy(Strategy):
     """``inner`` made user-level differentially private (see the module docstring)."""
 
-    def __init__(self, inner: Strategy, config: PrivacyConfig, rng: np.random.Generator, *, per_release: int) -> None:
+    def __init__(
+        self, inner: Strategy, config: PrivacyConfig, rng: np.random.Generator, *, per_release: int
+    ) -> None:
         self.scale = inner.release_scale()
         if self.scale is None or inner.update_kind != "delta":
-            raise ValueError(f"{inner.name} as configured cannot be made private: it needs deltas and unit weights")
+            raise ValueError(
+                f"{inner.name} as configured cannot be made private: it needs deltas and unit weights"
+            )
         self.inner, self.config, self.rng, self.per_release = inner, config, rng, per_release
         self.name, self.update_kind = inner.name, inner.update_kind
         self.event = GaussianEvent(config.noise_multiplier)
         self.update_multiplier = config.noise_multiplier
         if config.adaptive:
-            self.update_multiplier = update_noise_multiplier(config.noise_multiplier, config.count_stddev)
-        self.clipper = AdaptiveClip(config.clip, config.target_quantile, config.clip_learning_rate, config.count_stddev)
-        self.accountant = ParticipationAccountant(delta=config.budget.delta, accountant=config.accountant)
+            self.update_multiplier = update_noise_multiplier(
+                config.noise_multiplier, config.count_stddev
+            )
+        self.clipper = AdaptiveClip(
+            config.clip, config.target_quantile, config.clip_learning_rate, config.count_stddev
+        )
+        self.accountant = ParticipationAccountant(
+            delta=config.budget.delta, accountant=config.accountant
+        )
         self.membership = BufferMembership(per_release)
         self._unclipped = 0
         self._closed: str | None = None
@@ -184,7 +195,10 @@ class PrivateStrategy(Strategy):
         return scalars, arrays
 
     def restore(self, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
-        self.inner.restore(dict(scalars.get("inner", {})), {k[len(_INNER) :]: v for k, v in arrays.items() if k.startswith(_INNER)})
+        self.inner.restore(
+            dict(scalars.get("inner", {})),
+            {k[len(_INNER) :]: v for k, v in arrays.items() if k.startswith(_INNER)},
+        )
         dp = dict(scalars.get("dp", {}))
         if not dp:
             return
@@ -197,7 +211,9 @@ class PrivateStrategy(Strategy):
         self._check_budget()
 
 
-def restore_strategy(strategy: Strategy, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
+def restore_strategy(
+    strategy: Strategy, scalars: Scalars, arrays: Mapping[str, np.ndarray]
+) -> None:
     """Restore a checkpoint, refusing to switch differential privacy on or off in the middle of a run.
 
     Releases made without DP have no guarantee, and a DP run's spending would be
@@ -206,7 +222,9 @@ def restore_strategy(strategy: Strategy, scalars: Scalars, arrays: Mapping[str, 
     private, recorded = isinstance(strategy, PrivateStrategy), "dp" in scalars
     if private != recorded:
         was, now = ("with", "without") if recorded else ("without", "with")
-        raise ValueError(f"this run was checkpointed {was} --dp and cannot continue {now} it; start a new run (another --state-dir)")
+        raise ValueError(
+            f"this run was checkpointed {was} --dp and cannot continue {now} it; start a new run (another --state-dir)"
+        )
     strategy.restore(scalars, arrays)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -26,19 +27,30 @@ NormAction = Literal["reject", "clip"]
 MIN_HISTORY = 5
 
 
-def update_norm(arrays: Mapping[str, np.ndarray], model: Mapping[str, np.ndarray], kind: UpdateKind) -> float:
+def update_norm(
+    arrays: Mapping[str, np.ndarray], model: Mapping[str, np.ndarray], kind: UpdateKind
+) -> float:
     """How far an update would move the model: ||delta||, or ||weights - model|| for a weights update."""
     if kind == "delta":
         return l2_norm({name: arrays[name] for name in model})
     return l2_norm(arrays, model)
 
 
-def clipped(arrays: Mapping[str, np.ndarray], model: Mapping[str, np.ndarray], kind: UpdateKind, scale: float) -> Weights:
+def clipped(
+    arrays: Mapping[str, np.ndarray],
+    model: Mapping[str, np.ndarray],
+    kind: UpdateKind,
+    scale: float,
+) -> Weights:
     """The update shrunk towards 'no change' by ``scale`` (0 < scale < 1), in the model's dtypes."""
     if kind == "delta":
-        return {name: (np.asarray(arrays[name], np.float64) * scale).astype(ref.dtype) for name, ref in model.items()}
+        return {
+            name: (np.asarray(arrays[name], np.float64) * scale).astype(ref.dtype)
+            for name, ref in model.items()
+        }
     return {
-        name: (ref + (np.asarray(arrays[name], np.float64) - ref) * scale).astype(ref.dtype) for name, ref in model.items()
+        name: (ref + (np.asarray(arrays[name], np.float64) - ref) * scale).astype(ref.dtype)
+        for name, ref in model.items()
     }
 
 
@@ -63,7 +75,9 @@ class NormBound:
     exists, and honest workers simply train again on the same version.
     """
 
-    def __init__(self, *, factor: float = 3.0, action: NormAction = "reject", window: int = 100) -> None:
+    def __init__(
+        self, *, factor: float = 3.0, action: NormAction = "reject", window: int = 100
+    ) -> None:
         if factor <= 1.0:
             raise ValueError("the norm bound factor must be above 1")
         if window < MIN_HISTORY:
@@ -78,7 +92,9 @@ class NormBound:
             return None
         return self.factor * float(np.median(np.fromiter(self.norms, float)))
 
-    def screen(self, arrays: Mapping[str, np.ndarray], model: Mapping[str, np.ndarray], kind: UpdateKind) -> Screened | Rejected:
+    def screen(
+        self, arrays: Mapping[str, np.ndarray], model: Mapping[str, np.ndarray], kind: UpdateKind
+    ) -> Screened | Rejected:
         """Record this update's norm, then pass, clip or reject it."""
         norm = update_norm(arrays, model, kind)
         if not math.isfinite(norm):
@@ -86,11 +102,17 @@ class NormBound:
         self.norms.append(norm)
         limit = self.bound()
         if limit is None:
-            return Rejected("norm-calibrating", f"collecting update norms for the bound ({len(self.norms)} of {MIN_HISTORY})")
+            return Rejected(
+                "norm-calibrating",
+                f"collecting update norms for the bound ({len(self.norms)} of {MIN_HISTORY})",
+            )
         if norm <= limit:
             return Screened(arrays, norm, clipped=False)
         if self.action == "reject" or limit <= 0.0:
-            return Rejected("norm-bound", f"norm {norm:.4g} exceeds {self.factor:g} x the running median ({limit:.4g})")
+            return Rejected(
+                "norm-bound",
+                f"norm {norm:.4g} exceeds {self.factor:g} x the running median ({limit:.4g})",
+            )
         return Screened(clipped(arrays, model, kind, limit / norm), norm, clipped=True)
 
     def state(self) -> list[float]:

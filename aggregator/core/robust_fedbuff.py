@@ -12,7 +12,8 @@ out-vote the trimmed mean or the median.
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -61,7 +62,9 @@ class RobustFedBuff(Strategy):
 
     def _buffer(self, model: Weights) -> Weights:
         if self._rows is None:
-            self._rows = {name: np.zeros((self.buffer_size, *x.shape), x.dtype) for name, x in model.items()}
+            self._rows = {
+                name: np.zeros((self.buffer_size, *x.shape), x.dtype) for name, x in model.items()
+            }
         return self._rows
 
     def aggregate(self, stack: np.ndarray) -> np.ndarray:
@@ -104,7 +107,11 @@ class RobustFedBuff(Strategy):
         return self._count + len(self.membership.held)
 
     def state(self) -> tuple[Scalars, Weights]:
-        arrays = {_ROWS + name: rows[: self._count] for name, rows in self._rows.items()} if self._rows and self._count else {}
+        arrays = (
+            {_ROWS + name: rows[: self._count] for name, rows in self._rows.items()}
+            if self._rows and self._count
+            else {}
+        )
         membership, held = self.membership.state()
         return {"count": self._count, **membership}, {**arrays, **held}
 

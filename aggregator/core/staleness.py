@@ -50,7 +50,9 @@ class Hinge:
 StalenessName = Literal["constant", "polynomial", "hinge"]
 
 
-def staleness_function(name: StalenessName, *, a: float | None = None, b: int | None = None) -> StalenessFunction:
+def staleness_function(
+    name: StalenessName, *, a: float | None = None, b: int | None = None
+) -> StalenessFunction:
     """Build a staleness function by name; ``a``/``b`` default to the paper's values."""
     if name == "constant":
         return Constant()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from training.weights import Weights
-
 
 
 class AppliedWindow:
@@ -56,7 +55,7 @@ class Counters:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "Counters":
+    def from_dict(cls, data: dict[str, object]) -> Counters:
         rejected = data.get("rejected", {})
         return cls(
             applied=int(data.get("applied", 0)),  # type: ignore[arg-type]

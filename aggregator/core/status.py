@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aggregator.core.progress import WorkerSeen
 from schemas.status import Scalar, StatusReport, WorkerStatus
@@ -12,13 +13,27 @@ MAX_WORKERS_LISTED = 100
 #: Progress fields that have a place of their own in the report.
 KNOWN_FIELDS = frozenset(
     {
-        "version", "elapsed", "updates_per_s", "versions_per_s", "staleness_mean", "staleness_max",
-        "applied", "rejected", "duplicates", "pending", "workers", "accuracy", "loss", "epsilon",
+        "version",
+        "elapsed",
+        "updates_per_s",
+        "versions_per_s",
+        "staleness_mean",
+        "staleness_max",
+        "applied",
+        "rejected",
+        "duplicates",
+        "pending",
+        "workers",
+        "accuracy",
+        "loss",
+        "epsilon",
     }
 )
 
 
-def worker_rows(workers: Mapping[str, WorkerSeen], limit: int = MAX_WORKERS_LISTED) -> list[WorkerStatus]:
+def worker_rows(
+    workers: Mapping[str, WorkerSeen], limit: int = MAX_WORKERS_LISTED
+) -> list[WorkerStatus]:
     """The ``limit`` most recently seen workers, newest first."""
     recent = sorted(workers.items(), key=lambda kv: kv[1].last_seen, reverse=True)[:limit]
     return [
@@ -34,7 +49,11 @@ def worker_rows(workers: Mapping[str, WorkerSeen], limit: int = MAX_WORKERS_LIST
 
 
 def _extra(fields: Mapping[str, Any]) -> dict[str, Scalar]:
-    return {k: v for k, v in fields.items() if k not in KNOWN_FIELDS and isinstance(v, (int, float, str, bool, type(None)))}
+    return {
+        k: v
+        for k, v in fields.items()
+        if k not in KNOWN_FIELDS and isinstance(v, (int, float, str, bool, type(None)))
+    }
 
 
 def build_status(

@@ -8,8 +8,9 @@ state they need, which the aggregator checkpoints through ``state``/``restore``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import AbstractSet, Any, Mapping
+from typing import AbstractSet, Any
 
 import numpy as np
 

@@ -71,7 +71,9 @@ class RunTracker:
     def metric(self, name: str) -> Any:
         return (self.last_eval or {}).get(name)
 
-    def progress_fields(self, state: AggregatorState, *, pending: int, elapsed: float, now: float, wall: float) -> dict[str, Any]:
+    def progress_fields(
+        self, state: AggregatorState, *, pending: int, elapsed: float, now: float, wall: float
+    ) -> dict[str, Any]:
         c = state.counters
         return {
             "version": state.version,
@@ -90,7 +92,13 @@ class RunTracker:
         }
 
     def summary(
-        self, state: AggregatorState, *, elapsed: float, now: float, stopped_because: str, privacy: dict[str, object] | None
+        self,
+        state: AggregatorState,
+        *,
+        elapsed: float,
+        now: float,
+        stopped_because: str,
+        privacy: dict[str, object] | None,
     ) -> RunSummary:
         c = state.counters
         session_seconds = max(now - self.started, 1e-9)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -33,9 +33,15 @@ def validate_update(
 ) -> Accepted | Rejected:
     """Check kind, array names, shapes, dtypes, version arithmetic and finiteness."""
     if update.update_kind != expected_kind:
-        return Rejected("wrong-update-kind", f"sent {update.update_kind}, this federation expects {expected_kind}")
+        return Rejected(
+            "wrong-update-kind",
+            f"sent {update.update_kind}, this federation expects {expected_kind}",
+        )
     if set(update.arrays) != set(model):
-        missing, extra = sorted(set(model) - set(update.arrays)), sorted(set(update.arrays) - set(model))
+        missing, extra = (
+            sorted(set(model) - set(update.arrays)),
+            sorted(set(update.arrays) - set(model)),
+        )
         return Rejected("array-names", f"missing {missing}, unexpected {extra}")
     for name, ref in model.items():
         arr = update.arrays[name]
@@ -44,7 +50,10 @@ def validate_update(
         if arr.dtype != ref.dtype:
             return Rejected("dtype-mismatch", f"{name}: dtype {arr.dtype}, expected {ref.dtype}")
     if update.base_version > version:
-        return Rejected("future-version", f"base version {update.base_version} is ahead of the current {version}")
+        return Rejected(
+            "future-version",
+            f"base version {update.base_version} is ahead of the current {version}",
+        )
     staleness = version - update.base_version
     if max_staleness is not None and staleness > max_staleness:
         return Rejected("too-stale", f"staleness {staleness} exceeds the maximum {max_staleness}")

@@ -8,8 +8,9 @@ arrays as raw bytes. A crash leaves either the old file or the new one.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -72,21 +73,29 @@ def save_checkpoint(
     return sum(len(memoryview(part).cast("B")) for part in parts)
 
 
-def load_checkpoint(state_dir: str | os.PathLike[str]) -> tuple[AggregatorState, dict[str, Any], dict[str, np.ndarray]] | None:
+def load_checkpoint(
+    state_dir: str | os.PathLike[str],
+) -> tuple[AggregatorState, dict[str, Any], dict[str, np.ndarray]] | None:
     """The saved state and the strategy's (scalars, arrays), or ``None`` if there is none."""
     path = checkpoint_path(state_dir)
     if not path.exists():
         return None
     data = path.read_bytes()
     try:
-        header, arrays = unpack_frame(data, Limits(max_message_bytes=len(data), max_header_bytes=len(data)))
+        header, arrays = unpack_frame(
+            data, Limits(max_message_bytes=len(data), max_header_bytes=len(data))
+        )
     except DecodeError as exc:
-        raise CheckpointError(f"{path} is unreadable ({exc}); move it away to start afresh") from exc
+        raise CheckpointError(
+            f"{path} is unreadable ({exc}); move it away to start afresh"
+        ) from exc
     if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a fedmq checkpoint of format {FORMAT_VERSION}")
     arrays = arrays or {}
     weights = {k[len(_MODEL) :]: np.array(v) for k, v in arrays.items() if k.startswith(_MODEL)}
-    strategy_arrays = {k[len(_STRATEGY) :]: np.array(v) for k, v in arrays.items() if k.startswith(_STRATEGY)}
+    strategy_arrays = {
+        k[len(_STRATEGY) :]: np.array(v) for k, v in arrays.items() if k.startswith(_STRATEGY)
+    }
     state = AggregatorState(
         run_id=header["run_id"],
         version=int(header["version"]),

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 POINTS = ("before-checkpoint", "after-checkpoint", "after-publish")
 #: The settings field's pattern (one-line errors for a bad ``--failpoint``).
@@ -31,7 +31,9 @@ def parse_failpoint(spec: str) -> Failpoint:
     """``"after-publish:3"`` -> ``Failpoint("after-publish", 3)``; ``ValueError`` otherwise."""
     point, _, count = spec.partition(":")
     if point not in POINTS or not count.isdigit() or int(count) < 1:
-        raise ValueError(f"failpoint {spec!r} is not POINT:N with POINT one of {', '.join(POINTS)} and N >= 1")
+        raise ValueError(
+            f"failpoint {spec!r} is not POINT:N with POINT one of {', '.join(POINTS)} and N >= 1"
+        )
     return Failpoint(point, int(count))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from aggregator.settings import AggregatorSettings
 from runtime.cliargs import add_settings_arguments, settings_from_args

@@ -8,7 +8,8 @@ through its loop. ``PrometheusObserver`` turns them into metrics;
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -55,12 +56,21 @@ class PrometheusObserver:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.versions = Counter("fedmq_versions_published", "Model versions published (with a confirm).", registry=r)
+        self.versions = Counter(
+            "fedmq_versions_published", "Model versions published (with a confirm).", registry=r
+        )
         self.applied = Counter("fedmq_updates_applied", "Updates applied to the model.", registry=r)
-        self.duplicates = Counter("fedmq_updates_duplicate", "Redelivered updates recognised and skipped.", registry=r)
-        self.rejected = Counter("fedmq_updates_rejected", "Updates dead-lettered, by reason.", ["reason"], registry=r)
+        self.duplicates = Counter(
+            "fedmq_updates_duplicate", "Redelivered updates recognised and skipped.", registry=r
+        )
+        self.rejected = Counter(
+            "fedmq_updates_rejected", "Updates dead-lettered, by reason.", ["reason"], registry=r
+        )
         self.staleness = Histogram(
-            "fedmq_update_staleness", "Staleness (versions) of applied updates.", buckets=STALENESS_BUCKETS, registry=r
+            "fedmq_update_staleness",
+            "Staleness (versions) of applied updates.",
+            buckets=STALENESS_BUCKETS,
+            registry=r,
         )
         self.apply_seconds = Histogram(
             "fedmq_apply_seconds",
@@ -69,10 +79,18 @@ class PrometheusObserver:
             registry=r,
         )
         self.version = Gauge("fedmq_model_version", "Current model version.", registry=r)
-        self.accuracy = Gauge("fedmq_test_accuracy", "Test accuracy of the latest evaluated version.", registry=r)
-        self.loss = Gauge("fedmq_test_loss", "Test loss of the latest evaluated version.", registry=r)
-        self.update_rate = Gauge("fedmq_updates_per_second", "Applied updates per second (sliding window).", registry=r)
-        self.workers = Gauge("fedmq_workers_active", "Workers with an applied update in the last 30 s.", registry=r)
+        self.accuracy = Gauge(
+            "fedmq_test_accuracy", "Test accuracy of the latest evaluated version.", registry=r
+        )
+        self.loss = Gauge(
+            "fedmq_test_loss", "Test loss of the latest evaluated version.", registry=r
+        )
+        self.update_rate = Gauge(
+            "fedmq_updates_per_second", "Applied updates per second (sliding window).", registry=r
+        )
+        self.workers = Gauge(
+            "fedmq_workers_active", "Workers with an applied update in the last 30 s.", registry=r
+        )
         self.epsilon: Gauge | None = None  # registered once a privacy budget is reported
 
     def handled(self, outcomes: Sequence[Outcome], seconds: float) -> None:
@@ -102,5 +120,9 @@ class PrometheusObserver:
         epsilon = fields.get("epsilon")
         if isinstance(epsilon, (int, float)):
             if self.epsilon is None:
-                self.epsilon = Gauge("fedmq_privacy_epsilon", "Privacy budget spent so far (epsilon).", registry=self.registry)
+                self.epsilon = Gauge(
+                    "fedmq_privacy_epsilon",
+                    "Privacy budget spent so far (epsilon).",
+                    registry=self.registry,
+                )
             self.epsilon.set(epsilon)

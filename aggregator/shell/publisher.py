@@ -9,21 +9,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from aggregator.shell.observer import Observer
 from aggregator.core.state import AggregatorState
 from aggregator.core.validation import Rejected
+from aggregator.shell.observer import Observer
 from broker.connection import AmqpSession, Delivery
 from broker.errors import PublishFailed
 from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.properties import dead_letter_properties, model_properties, status_properties
+from runtime.background import BackgroundTask
 from runtime.eventlog import EventLog
 from schemas.codec import encode
 from schemas.messages import ModelVersion, TrainConfig
-from runtime.background import BackgroundTask
 
 log = logging.getLogger("fedmq.aggregator")
 
@@ -86,8 +87,18 @@ class Publisher:
         body = self.model_body(state, final)
         weights = state.weights
         # hashlib drops the GIL: the digest is computed while the publish waits for its confirm
-        hashing = BackgroundTask(lambda: digest(weights), name="digest").start() if self.audit_digests else None
-        self.session.publish(self.names.models_exchange, BROADCAST_KEY, body, model_properties(state.version), mandatory=False)
+        hashing = (
+            BackgroundTask(lambda: digest(weights), name="digest").start()
+            if self.audit_digests
+            else None
+        )
+        self.session.publish(
+            self.names.models_exchange,
+            BROADCAST_KEY,
+            body,
+            model_properties(state.version),
+            mandatory=False,
+        )
         state.counters.published += 1
         self.observer.published(state.version)
         fields: dict[str, Any] = {"version": state.version, "final": final}
@@ -100,14 +111,21 @@ class Publisher:
         """The current version to one worker (the answer to its model request)."""
         body = self.model_body(state, state.finished)
         try:
-            self.session.publish(self.names.models_exchange, worker_key(worker_id), body, model_properties(state.version))
+            self.session.publish(
+                self.names.models_exchange,
+                worker_key(worker_id),
+                body,
+                model_properties(state.version),
+            )
         except PublishFailed as exc:
             log.debug("worker %s went away before its model arrived (%s)", worker_id, exc)
 
     def publish_status(self, report: bytes) -> None:
         """The latest status report, for ``fedmq status`` (a lost one is replaced at the next tick)."""
         try:
-            self.session.publish(self.names.status_exchange, "", report, status_properties(), mandatory=False)
+            self.session.publish(
+                self.names.status_exchange, "", report, status_properties(), mandatory=False
+            )
         except PublishFailed as exc:
             log.debug("status report not published (%s)", exc)
 
@@ -118,10 +136,15 @@ class Publisher:
             body = delivery.body
             oversize = len(body) > self.max_message_bytes
             props = dead_letter_properties(
-                delivery.properties, rejected.reason, rejected.detail, dropped_body_bytes=len(body) if oversize else None
+                delivery.properties,
+                rejected.reason,
+                rejected.detail,
+                dropped_body_bytes=len(body) if oversize else None,
             )
             # An oversize body is not kept: the reason says enough, and the dead-letter queue stays small.
-            self.session.publish(self.names.dead_exchange, "", b"" if oversize else body, props, mandatory=True)
+            self.session.publish(
+                self.names.dead_exchange, "", b"" if oversize else body, props, mandatory=True
+            )
         self.audit.write(
             "rejected",
             message_id=delivery.properties.message_id,
@@ -131,4 +154,10 @@ class Publisher:
             dead_lettered=not late,
         )
         level = logging.DEBUG if late else logging.INFO
-        log.log(level, "rejected %s: %s (%s)", delivery.properties.message_id, rejected.reason, rejected.detail)
+        log.log(
+            level,
+            "rejected %s: %s (%s)",
+            delivery.properties.message_id,
+            rejected.reason,
+            rejected.detail,
+        )

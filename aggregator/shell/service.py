@@ -19,20 +19,20 @@ from typing import Any
 import numpy as np
 
 from aggregator.core.activity import ActiveWorkers
-from aggregator.shell.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core.aggregator import Aggregator, Applied, Duplicate, Outcome
-from aggregator.factory import build_norm_bound, build_strategy, train_config
-from aggregator.shell.failpoints import Failpoints
 from aggregator.core.identity import IdentityPolicy
-from aggregator.shell.observer import NullObserver, Observer
 from aggregator.core.private import privacy_report, restore_strategy
-from aggregator.shell.publisher import Publisher
-from aggregator.shell.roster import RosterFile
-from aggregator.settings import AggregatorSettings
 from aggregator.core.state import AggregatorState, AppliedWindow
 from aggregator.core.status import build_status
 from aggregator.core.tracker import RunSummary, RunTracker, progress_line
 from aggregator.core.validation import Rejected
+from aggregator.factory import build_norm_bound, build_strategy, train_config
+from aggregator.settings import AggregatorSettings
+from aggregator.shell.checkpoint import load_checkpoint, save_checkpoint
+from aggregator.shell.failpoints import Failpoints
+from aggregator.shell.observer import NullObserver, Observer
+from aggregator.shell.publisher import Publisher
+from aggregator.shell.roster import RosterFile
 from broker.connection import AmqpSession, Delivery
 from broker.errors import BrokerError
 from broker.names import Names
@@ -84,7 +84,9 @@ class AggregatorService:
             self._restore_state(),
             self.strategy,
             max_staleness=settings.max_staleness,
-            identity=IdentityPolicy(settings.identity, self._roster_file.load() if self._roster_file else None),
+            identity=IdentityPolicy(
+                settings.identity, self._roster_file.load() if self._roster_file else None
+            ),
             norm_bound=build_norm_bound(settings),
         )
         self.failpoints = Failpoints(settings.failpoint)
@@ -98,7 +100,9 @@ class AggregatorService:
             self.names,
             audit=self.audit,
             observer=self.observer,
-            config=lambda: train_config(settings, self.strategy),  # per version: a DP clip may adapt
+            config=lambda: train_config(
+                settings, self.strategy
+            ),  # per version: a DP clip may adapt
             max_message_bytes=settings.max_message_bytes,
             audit_digests=settings.audit_digests,
         )
@@ -118,7 +122,12 @@ class AggregatorService:
             if loaded is not None:
                 state, scalars, arrays = loaded
                 restore_strategy(self.strategy, scalars, arrays)
-                log.info("resumed run %s at version %d from %s", state.run_id, state.version, self.settings.state_path)
+                log.info(
+                    "resumed run %s at version %d from %s",
+                    state.run_id,
+                    state.version,
+                    self.settings.state_path,
+                )
                 return state
         weights = {k: np.array(v, copy=True) for k, v in self.trainer.initial_weights().items()}
         return AggregatorState(
@@ -143,7 +152,9 @@ class AggregatorService:
     # -- lifecycle -------------------------------------------------------------
     def run(self) -> RunSummary:
         """Serve until a stop condition (then publish the final model) or a signal."""
-        self.audit.write("start", run_id=self.state.run_id, version=self.state.version, commit=self.state.commit)
+        self.audit.write(
+            "start", run_id=self.state.run_id, version=self.state.version, commit=self.state.commit
+        )
         try:
             serve_attached(
                 self._session,
@@ -233,7 +244,10 @@ class AggregatorService:
                 self.audit.write("duplicate", update_id=outcome.update_id, commit=self.state.commit)
         self._ack_batch(batch)
         self.observer.handled([o for _, o in outcomes], time.perf_counter() - started)
-        if self.state.version // self.settings.eval_every != version_before // self.settings.eval_every:
+        if (
+            self.state.version // self.settings.eval_every
+            != version_before // self.settings.eval_every
+        ):
             self._evaluate()
 
     def _ack_batch(self, batch: list[Delivery]) -> None:
@@ -255,11 +269,18 @@ class AggregatorService:
         if refused:
             return refused
         try:
-            update = decode(delivery.body, ClientUpdate, content_type=delivery.properties.content_type, limits=self.limits)
+            update = decode(
+                delivery.body,
+                ClientUpdate,
+                content_type=delivery.properties.content_type,
+                limits=self.limits,
+            )
         except DecodeError as exc:
             return self.core.reject(Rejected(exc.reason, exc.detail))
         outcome = self.core.handle(update, sender=sender)
-        if not isinstance(outcome, Rejected):  # a refused or forged update says nothing about who is active
+        if not isinstance(
+            outcome, Rejected
+        ):  # a refused or forged update says nothing about who is active
             self._active.seen(update.worker_id, time.monotonic())
         return outcome
 
@@ -283,11 +304,15 @@ class AggregatorService:
         try:
             roster = self._roster_file.reload_if_changed()
         except ValueError as exc:
-            log.warning("keeping the previous roster: %s is invalid (%s)", self._roster_file.path, exc)
+            log.warning(
+                "keeping the previous roster: %s is invalid (%s)", self._roster_file.path, exc
+            )
             return
         if roster is not None:
             self.core.identity = IdentityPolicy(self.settings.identity, roster)
-            log.info("roster: %d active, %d revoked workers", len(roster.active), len(roster.revoked))
+            log.info(
+                "roster: %d active, %d revoked workers", len(roster.active), len(roster.revoked)
+            )
 
     def _close_round(self) -> None:
         """Synchronous strategies: step once every active worker has contributed, then publish."""
@@ -305,7 +330,12 @@ class AggregatorService:
         answered: set[str] = set()
         for delivery in pending:
             try:
-                request = decode(delivery.body, ModelRequest, content_type=delivery.properties.content_type, limits=self.limits)
+                request = decode(
+                    delivery.body,
+                    ModelRequest,
+                    content_type=delivery.properties.content_type,
+                    limits=self.limits,
+                )
             except DecodeError as exc:
                 log.info("ignoring an invalid model request: %s", exc)
             else:
@@ -345,7 +375,11 @@ class AggregatorService:
     def progress_fields(self, now: float) -> dict[str, Any]:
         """The numbers of a progress line, the metrics log, the status report and Prometheus."""
         fields = self.tracker.progress_fields(
-            self.state, pending=self.strategy.pending(), elapsed=self.elapsed(), now=now, wall=time.time()
+            self.state,
+            pending=self.strategy.pending(),
+            elapsed=self.elapsed(),
+            now=now,
+            wall=time.time(),
         )
         report = privacy_report(self.strategy)
         if report is not None:
@@ -362,7 +396,9 @@ class AggregatorService:
             rejected=self.state.counters.rejected,
             staleness_histogram=self.tracker.staleness.histogram,
             workers=self.tracker.workers,
-            eval_version=self.tracker.last_eval_version if self.tracker.last_eval is not None else None,
+            eval_version=self.tracker.last_eval_version
+            if self.tracker.last_eval is not None
+            else None,
             finished=self.state.finished,
             stopped_because=self._stopped_because,
         )
@@ -375,7 +411,9 @@ class AggregatorService:
             self._stopped_because = f"reached {s.max_versions} versions"
         elif s.max_seconds is not None and self.elapsed() >= s.max_seconds:
             self._stopped_because = f"reached {s.max_seconds:g}s of training"
-        elif s.target_accuracy is not None and accuracy is not None and accuracy >= s.target_accuracy:
+        elif (
+            s.target_accuracy is not None and accuracy is not None and accuracy >= s.target_accuracy
+        ):
             self._stopped_because = f"reached target accuracy {s.target_accuracy}"
         elif self.strategy.closed():
             self._stopped_because = f"privacy budget spent: {self.strategy.closed()}"
@@ -388,13 +426,20 @@ class AggregatorService:
             self.state.finished = True
             self.state.extra["stopped_because"] = self._stopped_because
             self._persist()
-        self._stopped_because = self._stopped_because or str(self.state.extra.get("stopped_because", "finished"))
+        self._stopped_because = self._stopped_because or str(
+            self.state.extra.get("stopped_because", "finished")
+        )
         self.publisher.publish_version(self.state, final=True)
         self._publish_status(self.progress_fields(time.monotonic()))
         run_path = self.settings.run_path
         np.savez(run_path / "final_model.npz", **self.state.weights)
         (run_path / "summary.json").write_text(json.dumps(self.summary().__dict__, indent=2))
-        log.info("finished run %s at version %d: %s", self.state.run_id, self.state.version, self._stopped_because)
+        log.info(
+            "finished run %s at version %d: %s",
+            self.state.run_id,
+            self.state.version,
+            self._stopped_because,
+        )
 
     def summary(self) -> RunSummary:
         return self.tracker.summary(

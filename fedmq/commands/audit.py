@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from aggregator.shell.checkpoint import CheckpointError, load_checkpoint
 from broker.connection import AmqpSession, Delivery
@@ -22,11 +22,18 @@ WORKER_EVENTS = "*.events.jsonl"
 
 
 def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    parser.add_argument("run_dir", help="The aggregator's run directory (audit.jsonl, state/, worker *.events.jsonl).")
     parser.add_argument(
-        "--events", action="append", help="Worker event logs, a path or glob (repeatable; default RUN_DIR/*.events.jsonl)."
+        "run_dir",
+        help="The aggregator's run directory (audit.jsonl, state/, worker *.events.jsonl).",
     )
-    parser.add_argument("--state-dir", help="The aggregator's checkpoint directory (default RUN_DIR/state).")
+    parser.add_argument(
+        "--events",
+        action="append",
+        help="Worker event logs, a path or glob (repeatable; default RUN_DIR/*.events.jsonl).",
+    )
+    parser.add_argument(
+        "--state-dir", help="The aggregator's checkpoint directory (default RUN_DIR/state)."
+    )
     parser.add_argument(
         "--check-queues",
         action="store_true",
@@ -39,7 +46,11 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
 
 
 def worker_event_files(run_dir: Path, patterns: list[str] | None) -> list[Path]:
-    found = {Path(p) for pattern in patterns or [str(run_dir / WORKER_EVENTS)] for p in glob.glob(pattern)}
+    found = {
+        Path(p)
+        for pattern in patterns or [str(run_dir / WORKER_EVENTS)]
+        for p in glob.glob(pattern)
+    }
     return sorted(found)
 
 
@@ -100,7 +111,16 @@ def run(args: argparse.Namespace) -> int:
     )
     report = check_run(evidence)
     if args.json:
-        print(json.dumps({"ok": report.ok, "problems": report.problems, "fates": dict(report.fates), "applied": report.applied}))
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "problems": report.problems,
+                    "fates": dict(report.fates),
+                    "applied": report.applied,
+                }
+            )
+        )
     else:
         print("\n".join(report.lines()))
     return 0 if report.ok else 1

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field
@@ -29,11 +29,21 @@ from runtime.cliargs import OneLineParser, add_settings_arguments, settings_from
 class ProvisionSettings(ManagementSettings):
     """Which federation to provision, and where the new user's secret and the roster go."""
 
-    namespace: str = Field("fedmq", pattern=r"^[a-z0-9][a-z0-9_\-]{0,47}$", description="The federation's namespace.")
+    namespace: str = Field(
+        "fedmq", pattern=r"^[a-z0-9][a-z0-9_\-]{0,47}$", description="The federation's namespace."
+    )
     vhost: str | None = Field(None, description="The federation's vhost (default: the namespace).")
-    aggregator_user: str | None = Field(None, description="init: the aggregator's user (default <namespace>-aggregator).")
-    password_file: str | None = Field(None, description="The new user's password: read if the file exists, else generated into it.")
-    roster_file: str | None = Field(None, description="Roster the aggregator reads (strict identity); updated by add/remove-worker.")
+    aggregator_user: str | None = Field(
+        None, description="init: the aggregator's user (default <namespace>-aggregator)."
+    )
+    password_file: str | None = Field(
+        None,
+        description="The new user's password: read if the file exists, else generated into it.",
+    )
+    roster_file: str | None = Field(
+        None,
+        description="Roster the aggregator reads (strict identity); updated by add/remove-worker.",
+    )
 
     def federation(self) -> Federation:
         return Federation(Names(self.namespace), self.vhost or self.namespace)
@@ -75,10 +85,16 @@ def _url_hint(settings: ProvisionSettings, user: str) -> str:
     return f"amqps://{user}:<password>@{host}:5671/{quote(settings.federation().vhost, safe='')}"
 
 
-def definitions_permissions(settings: ProvisionSettings, workers: list[str]) -> list[dict[str, str]]:
+def definitions_permissions(
+    settings: ProvisionSettings, workers: list[str]
+) -> list[dict[str, str]]:
     """The ``permissions`` list of a RabbitMQ definitions file for the aggregator and ``workers``."""
     fed = settings.federation()
-    grants = {settings.aggregator_user or f"{settings.namespace}-aggregator": aggregator_permissions(fed.names)}
+    grants = {
+        settings.aggregator_user or f"{settings.namespace}-aggregator": aggregator_permissions(
+            fed.names
+        )
+    }
     grants.update({w: worker_permissions(fed.names, w) for w in workers})
     return [{"user": user, "vhost": fed.vhost, **p.as_api_body()} for user, p in grants.items()]
 
@@ -86,7 +102,9 @@ def definitions_permissions(settings: ProvisionSettings, workers: list[str]) -> 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(ProvisionSettings, args)
     if args.action == "permissions":
-        print(json.dumps({"permissions": definitions_permissions(settings, args.workers)}, indent=2))
+        print(
+            json.dumps({"permissions": definitions_permissions(settings, args.workers)}, indent=2)
+        )
         return 0
     client = ManagementClient.from_settings(settings)
     fed = settings.federation()

@@ -10,27 +10,31 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from aggregator.settings import AggregatorSettings
 from broker.connection import AmqpSession
 from broker.names import Names
 from broker.topology import delete_topology
-from tasks.ceiling import CEILING_EPOCHS, centralised_accuracy
 from runtime.cliargs import CliError, add_settings_arguments, settings_from_args
+from tasks.ceiling import CEILING_EPOCHS, centralised_accuracy
 
 WORKER_EXIT_GRACE = 15.0
 
 
 def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    parser.add_argument("--workers", type=int, default=4, help="How many worker processes (default 4).")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="How many worker processes (default 4)."
+    )
     parser.add_argument(
         "--slowdowns",
         default="1,1,2,4",
         help="Comma-separated speed factors cycled over the workers, to show asynchrony (default 1,1,2,4).",
     )
-    parser.add_argument("--keep", action="store_true", help="Keep the federation's queues afterwards.")
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the federation's queues afterwards."
+    )
     add_settings_arguments(parser, AggregatorSettings, skip={"namespace", "num_partitions"})
     return run
 
@@ -63,9 +67,13 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 256:
         raise CliError("--workers must be between 1 and 256")
     namespace = f"demo-{uuid.uuid4().hex[:8]}"
-    defaults = {"max_versions": 2000} if not any(
-        getattr(args, k, None) for k in ("max_versions", "max_seconds", "target_accuracy")
-    ) else {}
+    defaults = (
+        {"max_versions": 2000}
+        if not any(
+            getattr(args, k, None) for k in ("max_versions", "max_seconds", "target_accuracy")
+        )
+        else {}
+    )
     settings = settings_from_args(
         AggregatorSettings, args, namespace=namespace, num_partitions=args.workers, **defaults
     )
@@ -73,11 +81,44 @@ def run(args: argparse.Namespace) -> int:
     run_dir = settings.run_path
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_broker(settings)
-    print(f"fedmq demo: namespace {namespace}, {args.workers} workers, run directory {run_dir}", flush=True)
-    task = ["trainer", "dataset", "model", "hidden", "partition", "dirichlet_alpha", "synthetic_alpha", "synthetic_beta", "data_seed"]
-    bounds = ["results_max_length", "results_max_bytes", "delivery_limit"]  # every declarer must agree on them
-    common = ["--namespace", namespace, "--num-partitions", str(args.workers), *_flags(settings, ["amqp_url", *bounds, *task])]
-    agg_flags = [*common, *_flags(settings, [n for n in AggregatorSettings.model_fields if n not in {"namespace", "num_partitions", "amqp_url", *bounds, *task}])]
+    print(
+        f"fedmq demo: namespace {namespace}, {args.workers} workers, run directory {run_dir}",
+        flush=True,
+    )
+    task = [
+        "trainer",
+        "dataset",
+        "model",
+        "hidden",
+        "partition",
+        "dirichlet_alpha",
+        "synthetic_alpha",
+        "synthetic_beta",
+        "data_seed",
+    ]
+    bounds = [
+        "results_max_length",
+        "results_max_bytes",
+        "delivery_limit",
+    ]  # every declarer must agree on them
+    common = [
+        "--namespace",
+        namespace,
+        "--num-partitions",
+        str(args.workers),
+        *_flags(settings, ["amqp_url", *bounds, *task]),
+    ]
+    agg_flags = [
+        *common,
+        *_flags(
+            settings,
+            [
+                n
+                for n in AggregatorSettings.model_fields
+                if n not in {"namespace", "num_partitions", "amqp_url", *bounds, *task}
+            ],
+        ),
+    ]
     agg_flags += ["--run-dir", str(run_dir)]
     started = time.monotonic()
     aggregator = subprocess.Popen([sys.executable, "-m", "aggregator", *agg_flags])
@@ -93,9 +134,14 @@ def run(args: argparse.Namespace) -> int:
         _cleanup(settings)
     summary_path = run_dir / "summary.json"
     if code != 0 or not summary_path.exists():
-        print(f"fedmq demo: the aggregator exited with status {code}; logs are in {run_dir}", file=sys.stderr)
+        print(
+            f"fedmq demo: the aggregator exited with status {code}; logs are in {run_dir}",
+            file=sys.stderr,
+        )
         return 1
-    print_summary(json.loads(summary_path.read_text()), wall, slowdowns, settings, _ceiling(settings))
+    print_summary(
+        json.loads(summary_path.read_text()), wall, slowdowns, settings, _ceiling(settings)
+    )
     return 0
 
 
@@ -106,21 +152,34 @@ def _ceiling(settings: AggregatorSettings) -> float | None:
     from schemas.messages import TrainConfig
     from training.trainer import TrainerContext
 
-    context = TrainerContext("aggregator", 0, settings.num_partitions, settings.data_seed, settings.trainer_options())
+    context = TrainerContext(
+        "aggregator", 0, settings.num_partitions, settings.data_seed, settings.trainer_options()
+    )
     config = TrainConfig(batch_size=settings.batch_size, learning_rate=settings.learning_rate)
     return centralised_accuracy(context, config)
 
 
-def _start_worker(index: int, slowdown: float, common: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
+def _start_worker(
+    index: int, slowdown: float, common: list[str], run_dir: Path
+) -> subprocess.Popen[bytes]:
     log = open(run_dir / f"worker-{index}.log", "wb")
     cmd = [
-        sys.executable, "-m", "worker", *common,
-        "--worker-id", f"worker-{index}",
-        "--partition-index", str(index),
-        "--slowdown", str(slowdown),
-        "--events-file", str(run_dir / f"worker-{index}.events.jsonl"),
+        sys.executable,
+        "-m",
+        "worker",
+        *common,
+        "--worker-id",
+        f"worker-{index}",
+        "--partition-index",
+        str(index),
+        "--slowdown",
+        str(slowdown),
+        "--events-file",
+        str(run_dir / f"worker-{index}.events.jsonl"),
     ]
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
 
 
 def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -149,13 +208,19 @@ def _cleanup(settings: AggregatorSettings) -> None:
 
 
 def print_summary(
-    summary: dict, wall: float, slowdowns: list[float], settings: AggregatorSettings, ceiling: float | None
+    summary: dict,
+    wall: float,
+    slowdowns: list[float],
+    settings: AggregatorSettings,
+    ceiling: float | None,
 ) -> None:
     acc = summary.get("accuracy")
     rejected = summary.get("rejected") or {}
     print()
     print("=" * 64)
-    print(f" fedmq demo summary ({settings.strategy}, {settings.dataset}/{settings.model}, {len(slowdowns)} workers)")
+    print(
+        f" fedmq demo summary ({settings.strategy}, {settings.dataset}/{settings.model}, {len(slowdowns)} workers)"
+    )
     print("=" * 64)
     rows = [
         ("stopped because", summary.get("stopped_because")),
@@ -163,13 +228,21 @@ def print_summary(
         ("final version", summary.get("version")),
         ("test accuracy", f"{acc:.4f}" if acc is not None else "n/a"),
         ("test loss", f"{summary.get('loss'):.4f}" if summary.get("loss") is not None else "n/a"),
-        ("centralised ceiling", f"{ceiling:.4f} (same model, all data, {CEILING_EPOCHS} epochs)" if ceiling is not None else "n/a"),
+        (
+            "centralised ceiling",
+            f"{ceiling:.4f} (same model, all data, {CEILING_EPOCHS} epochs)"
+            if ceiling is not None
+            else "n/a",
+        ),
         ("updates applied", summary.get("applied")),
         ("updates rejected", sum(rejected.values()) if rejected else 0),
         ("duplicates ignored", summary.get("duplicates")),
         ("updates / s", summary.get("updates_per_second")),
         ("versions / s", summary.get("versions_per_second")),
-        ("staleness mean / max", f"{summary.get('staleness_mean')} / {summary.get('staleness_max')}"),
+        (
+            "staleness mean / max",
+            f"{summary.get('staleness_mean')} / {summary.get('staleness_max')}",
+        ),
         ("stale updates applied", f"{100 * summary.get('stale_share', 0):.1f} %"),
     ]
     for key, value in rows:
@@ -178,5 +251,7 @@ def print_summary(
     print(f" {'worker':<12} {'slowdown':>9} {'updates':>9} {'mean staleness':>16}")
     for i, factor in enumerate(slowdowns):
         w = summary.get("workers", {}).get(f"worker-{i}", {})
-        print(f" {'worker-' + str(i):<12} {factor:>8g}x {w.get('updates', 0):>9} {w.get('mean_staleness', 0.0):>16}")
+        print(
+            f" {'worker-' + str(i):<12} {factor:>8g}x {w.get('updates', 0):>9} {w.get('mean_staleness', 0.0):>16}"
+        )
     print("=" * 64)

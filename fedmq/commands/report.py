@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from runtime.cliargs import CliError
 
 
 def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="A run directory (metrics.jsonl, audit.jsonl, summary.json).")
-    parser.add_argument("--out", default=None, help="Where to write the report (default RUN_DIR/report).")
+    parser.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        help="A run directory (metrics.jsonl, audit.jsonl, summary.json).",
+    )
+    parser.add_argument(
+        "--out", default=None, help="Where to write the report (default RUN_DIR/report)."
+    )
     return run
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from runtime.cliargs import add_settings_arguments, settings_from_args
 from simulator.result import SimulationResult
@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from simulator.engine import simulate
 
     stops = ("max_versions", "max_seconds", "target_accuracy", "max_updates")
-    defaults = {} if any(getattr(args, k, None) for k in stops) else {"max_versions": DEFAULT_MAX_VERSIONS}
+    defaults = (
+        {} if any(getattr(args, k, None) for k in stops) else {"max_versions": DEFAULT_MAX_VERSIONS}
+    )
     settings = settings_from_args(SimulationSettings, args, **defaults)
     result = simulate(settings)
     if settings.output:
@@ -40,7 +42,10 @@ def print_result(settings: SimulationSettings, result: SimulationResult) -> None
     acc = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     ttt = f"{result.time_to_target:.2f} s" if result.time_to_target is not None else "not reached"
     rows = [
-        ("strategy", f"{settings.strategy} ({settings.dataset}/{settings.model}, {settings.workload} workload)"),
+        (
+            "strategy",
+            f"{settings.strategy} ({settings.dataset}/{settings.model}, {settings.workload} workload)",
+        ),
         ("clients", result.clients),
         ("stopped because", result.stopped_because),
         ("virtual time", f"{result.virtual_seconds:.2f} s"),

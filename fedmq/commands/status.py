@@ -7,12 +7,12 @@ import json
 import os
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from broker.connection import AmqpSession
 from broker.errors import ConnectionLost
-from runtime.cliargs import add_settings_arguments, settings_from_args
 from fedmq.status.settings import StatusSettings
+from runtime.cliargs import add_settings_arguments, settings_from_args
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 #: Exit status when ``--max-age`` finds no fresh report from the aggregator.
@@ -21,9 +21,18 @@ STALE_EXIT = 3
 
 def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     add_settings_arguments(parser, StatusSettings)
-    parser.add_argument("--json", action="store_true", help="Print JSON for scripts (one object per line with --watch).")
     parser.add_argument(
-        "--watch", type=float, nargs="?", const=2.0, default=None, metavar="SECONDS",
+        "--json",
+        action="store_true",
+        help="Print JSON for scripts (one object per line with --watch).",
+    )
+    parser.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
         help="Refresh every SECONDS (default 2) until interrupted.",
     )
     return run
@@ -37,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
     with AmqpSession(settings, name="fedmq-status") as session:
         while True:
             try:
-                code = _show(settings, session, as_json=args.json, clear=bool(args.watch) and sys.stdout.isatty())
+                code = _show(
+                    settings,
+                    session,
+                    as_json=args.json,
+                    clear=bool(args.watch) and sys.stdout.isatty(),
+                )
             except BrokenPipeError:  # `fedmq status --watch | head`: the reader left
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 0

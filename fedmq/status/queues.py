@@ -73,14 +73,22 @@ def _row(item: dict[str, Any]) -> QueueRow:
 def from_management(settings: StatusSettings, base: str) -> QueueTable:
     """Every queue of the namespace in one request."""
     user, password = settings.management_credentials()
-    items = _get_json(f"{base}/api/queues/{quote(settings.vhost, safe='')}", user, password, settings.http_timeout)
+    items = _get_json(
+        f"{base}/api/queues/{quote(settings.vhost, safe='')}", user, password, settings.http_timeout
+    )
     if not isinstance(items, list):
         raise ManagementUnavailable(f"{base}: unexpected answer to /api/queues")
     names = Names(settings.namespace)
-    mine = {i["name"]: i for i in items if isinstance(i, dict) and str(i.get("name", "")).startswith(f"{names.namespace}.")}
+    mine = {
+        i["name"]: i
+        for i in items
+        if isinstance(i, dict) and str(i.get("name", "")).startswith(f"{names.namespace}.")
+    }
     shared = [_row(mine[q]) if q in mine else QueueRow(q, exists=False) for q in names.queues()]
     claim = names.claim_prefix
-    claimed = sorted(int(q[len(claim) :]) for q in mine if q.startswith(claim) and q[len(claim) :].isdigit())
+    claimed = sorted(
+        int(q[len(claim) :]) for q in mine if q.startswith(claim) and q[len(claim) :].isdigit()
+    )
     workers = sum(1 for q in mine if q.startswith(names.worker_queue("")))
     return QueueTable("management", shared, worker_queues=workers, claimed_partitions=claimed)
 

@@ -18,12 +18,20 @@ class StatusSettings(BrokerSettings):
         "auto",
         description="Management API base URL; `auto` tries http://<broker host>:15672, `off` uses passive declares only.",
     )
-    management_user: str | None = Field(None, description="Management API user (default: the AMQP URL's user).")
-    management_password: str | None = Field(None, description="Management API password (default: the AMQP URL's).")
+    management_user: str | None = Field(
+        None, description="Management API user (default: the AMQP URL's user)."
+    )
+    management_password: str | None = Field(
+        None, description="Management API password (default: the AMQP URL's)."
+    )
     http_timeout: float = Field(3.0, gt=0, description="Seconds to wait for the management API.")
-    dead_sample: int = Field(100, ge=0, le=100_000, description="Dead letters to inspect for their reasons (0 skips).")
+    dead_sample: int = Field(
+        100, ge=0, le=100_000, description="Dead letters to inspect for their reasons (0 skips)."
+    )
     max_age: float | None = Field(
-        None, gt=0, description="Exit with status 3 unless the aggregator reported within this many seconds (healthchecks)."
+        None,
+        gt=0,
+        description="Exit with status 3 unless the aggregator reported within this many seconds (healthchecks).",
     )
 
     def management_base(self) -> str | None:

@@ -42,7 +42,9 @@ class Snapshot:
         }
 
 
-def _queue_table(settings: StatusSettings, session: AmqpSession, names: Names, report: StatusReport | None) -> tuple[QueueTable, str | None]:
+def _queue_table(
+    settings: StatusSettings, session: AmqpSession, names: Names, report: StatusReport | None
+) -> tuple[QueueTable, str | None]:
     base = settings.management_base()
     if base is not None:
         try:

@@ -23,7 +23,9 @@ def dirichlet_partition(
     class (the usual balancing step), so small alphas still give usable parts.
     """
     if num_partitions * min_size > len(labels):
-        raise ValueError(f"{len(labels)} examples cannot give {num_partitions} partitions of at least {min_size}")
+        raise ValueError(
+            f"{len(labels)} examples cannot give {num_partitions} partitions of at least {min_size}"
+        )
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     for _ in range(MAX_DIRICHLET_ATTEMPTS):
@@ -34,10 +36,16 @@ def dirichlet_partition(
             props = rng.dirichlet(np.full(num_partitions, alpha))
             full = np.array([len(p) >= len(labels) / num_partitions for p in parts])
             props = np.where(full, 0.0, props)
-            props = props / props.sum() if props.sum() > 0 else np.full(num_partitions, 1 / num_partitions)
+            props = (
+                props / props.sum()
+                if props.sum() > 0
+                else np.full(num_partitions, 1 / num_partitions)
+            )
             cuts = (np.cumsum(props) * len(idx)).astype(int)[:-1]
             for part, chunk in zip(parts, np.split(idx, cuts)):
                 part.extend(chunk.tolist())
         if min(len(p) for p in parts) >= min_size:
             return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
-    raise ValueError(f"no Dirichlet({alpha}) split with every partition >= {min_size} in {MAX_DIRICHLET_ATTEMPTS} tries")
+    raise ValueError(
+        f"no Dirichlet({alpha}) split with every partition >= {min_size} in {MAX_DIRICHLET_ATTEMPTS} tries"
+    )

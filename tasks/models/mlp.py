@@ -19,7 +19,9 @@ class MLP:
         return {
             "W1": (rng.standard_normal((n_features, self.hidden)) * he).astype(np.float32),
             "b1": np.zeros(self.hidden, np.float32),
-            "W2": (rng.standard_normal((self.hidden, n_classes)) * np.sqrt(1.0 / self.hidden)).astype(np.float32),
+            "W2": (
+                rng.standard_normal((self.hidden, n_classes)) * np.sqrt(1.0 / self.hidden)
+            ).astype(np.float32),
             "b2": np.zeros(n_classes, np.float32),
         }
 
@@ -30,7 +32,9 @@ class MLP:
     def logits(self, weights: Weights, x: np.ndarray) -> np.ndarray:
         return self._forward(weights, x)[1]
 
-    def loss_and_grad(self, weights: Weights, x: np.ndarray, y: np.ndarray) -> tuple[float, Weights]:
+    def loss_and_grad(
+        self, weights: Weights, x: np.ndarray, y: np.ndarray
+    ) -> tuple[float, Weights]:
         hidden, logits = self._forward(weights, x)
         probs = softmax(logits)
         g_out = softmax_grad(probs, y) / max(len(y), 1)

@@ -12,8 +12,8 @@ from broker.connection import AmqpSession
 from broker.names import Names
 from broker.settings import BrokerSettings
 from fedmq.audit import RunEvidence, check_run, confirmed_ids
-from tests.e2e.test_pipeline import queued_ids
 from harness.procs import Federation, wait_for
+from tests.e2e.test_pipeline import queued_ids
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -25,7 +25,12 @@ WORKERS = ["w0", "w1"]
 
 def refused_since(fed: Federation, since: float) -> set[str]:
     """Workers refused by the broker after ``since``."""
-    return {w for w in WORKERS for e in fed.worker_events(w) if e["event"] == "publish-refused" and e["time"] > since}
+    return {
+        w
+        for w in WORKERS
+        for e in fed.worker_events(w)
+        if e["event"] == "publish-refused" and e["time"] > since
+    }
 
 
 def kept_until_confirmed(events: list[dict[str, Any]], update_id: str) -> bool:
@@ -36,7 +41,9 @@ def kept_until_confirmed(events: list[dict[str, Any]], update_id: str) -> bool:
     return refused < confirmed and all(kind != "training" for kind, _ in kinds[refused:confirmed])
 
 
-def test_a_full_results_queue_makes_workers_back_off_and_keep_their_updates(federation: Federation, amqp_url: str) -> None:
+def test_a_full_results_queue_makes_workers_back_off_and_keep_their_updates(
+    federation: Federation, amqp_url: str
+) -> None:
     fed = federation
     bound = ["--results-max-length", str(MAX_LENGTH)]
     agg = fed.aggregator("--max-versions", "80", "--prefetch", "2", *bound, num_partitions=2)
@@ -50,20 +57,32 @@ def test_a_full_results_queue_makes_workers_back_off_and_keep_their_updates(fede
     agg.send_signal(signal.SIGSTOP)  # stalled: connected, consuming nothing
     try:
         with AmqpSession(settings) as session:
+
             def refused_while_sampling() -> bool:
                 depths.append(session.queue_counts(Names(fed.namespace).results_queue)[0])
                 return len(refused_since(fed, stalled)) == len(WORKERS)
+
             wait_for(refused_while_sampling, 30, "every worker to be refused by the full queue")
     finally:
         agg.send_signal(signal.SIGCONT)
     assert agg.wait(timeout=120) == 0, fed.log("aggregator.log")[-3000:]
-    wait_for(lambda: all(p.poll() is not None for p in fed.procs), 30, "the workers to stop on the final model")
+    wait_for(
+        lambda: all(p.poll() is not None for p in fed.procs),
+        30,
+        "the workers to stop on the final model",
+    )
 
     assert max(depths) <= QUEUE_BOUND and depths[-1] >= MAX_LENGTH, depths
     for worker in WORKERS:
         events = fed.worker_events(worker)
-        first_refused = next(e["update_id"] for e in events if e["event"] == "publish-refused" and e["time"] > stalled)
+        first_refused = next(
+            e["update_id"]
+            for e in events
+            if e["event"] == "publish-refused" and e["time"] > stalled
+        )
         assert kept_until_confirmed(events, first_refused), worker
     confirmed = [u for w in WORKERS for u in confirmed_ids(fed.worker_events(w))]
-    report = check_run(RunEvidence(fed.audit(), confirmed, queued=queued_ids(amqp_url, fed.namespace)))
+    report = check_run(
+        RunEvidence(fed.audit(), confirmed, queued=queued_ids(amqp_url, fed.namespace))
+    )
     assert report.ok, report.lines()

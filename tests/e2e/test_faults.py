@@ -16,8 +16,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -56,15 +57,21 @@ class RunDriver:
         self.crashes: list[tuple[Fault, int]] = []
 
     def launch_aggregator(self, failpoint: str | None) -> None:
-        self.aggregator = self.fed.aggregator(*AGGREGATOR_FLAGS, *(["--failpoint", failpoint] if failpoint else []))
+        self.aggregator = self.fed.aggregator(
+            *AGGREGATOR_FLAGS, *(["--failpoint", failpoint] if failpoint else [])
+        )
 
     def launch_worker(self, worker: str) -> None:
-        self.workers[worker] = self.fed.worker(WORKERS.index(worker), *WORKER_FLAGS, worker_id=worker)
+        self.workers[worker] = self.fed.worker(
+            WORKERS.index(worker), *WORKER_FLAGS, worker_id=worker
+        )
 
     def progress(self, versions: int, since: int) -> None:
         def made() -> bool:
             if self.aggregator is not None and self.aggregator.poll() is not None:
-                raise AssertionError(f"the aggregator exited ({self.aggregator.returncode}) before the plan was done")
+                raise AssertionError(
+                    f"the aggregator exited ({self.aggregator.returncode}) before the plan was done"
+                )
             return self.fed.latest_version() >= since + versions
 
         wait_for(made, 120, f"{versions} more versions after v{since}")
@@ -73,12 +80,16 @@ class RunDriver:
         agg = self.aggregator
         assert agg is not None
         if fault.failpoint:
-            wait_for(lambda: agg.poll() is not None, 120, f"the aggregator to crash at {fault.failpoint}")
+            wait_for(
+                lambda: agg.poll() is not None, 120, f"the aggregator to crash at {fault.failpoint}"
+            )
         else:
             time.sleep(fault.delay)  # the random moment of the kill, not a synchronisation
             agg.send_signal(signal.SIGKILL)
         code = agg.wait(timeout=30)
-        assert code == -signal.SIGKILL, f"{fault.describe()}: exit {code}\n" + self.fed.log("aggregator.log")[-2000:]
+        assert code == -signal.SIGKILL, (
+            f"{fault.describe()}: exit {code}\n" + self.fed.log("aggregator.log")[-2000:]
+        )
         self.crashes.append((fault, self.audit_lives()))
 
     def kill_worker_mid_fit(self, worker: str) -> None:
@@ -92,9 +103,13 @@ class RunDriver:
             self.launch_worker(worker)
             into = killed - fit["time"]
             if into < FIT_SECONDS:
-                self.say(f"    {worker} died {into * 1000:.0f} ms into a fit on v{fit['base_version']} (attempt {attempt}): its update was never sent")
+                self.say(
+                    f"    {worker} died {into * 1000:.0f} ms into a fit on v{fit['base_version']} (attempt {attempt}): its update was never sent"
+                )
                 return
-            self.say(f"    {worker} killed {into * 1000:.0f} ms after starting a fit, too late to be sure; again")
+            self.say(
+                f"    {worker} killed {into * 1000:.0f} ms after starting a fit, too late to be sure; again"
+            )
         raise AssertionError(f"could not kill {worker} within {FIT_SECONDS}s of a fit's start")
 
     def wait_for_fit(self, worker: str, *, after: float) -> dict[str, Any]:
@@ -103,7 +118,11 @@ class RunDriver:
         def training() -> dict[str, Any] | None:
             events = self.fed.worker_events(worker)
             last = events[-1] if events else None
-            return last if last is not None and last["event"] == "training" and last["time"] > after else None
+            return (
+                last
+                if last is not None and last["event"] == "training" and last["time"] > after
+                else None
+            )
 
         return wait_for(training, 60, f"{worker} to start a fit", interval=0.002)
 
@@ -134,8 +153,14 @@ class RunDriver:
         agg = self.aggregator
         assert agg is not None
         assert agg.wait(timeout=180) == 0, self.fed.log("aggregator.log")[-3000:]
-        wait_for(lambda: all(p.poll() is not None for p in self.workers.values()), 60, "the workers to stop")
-        self.say(f"  {time.monotonic() - self.started:5.1f}s  v{self.fed.latest_version():<5} finished")
+        wait_for(
+            lambda: all(p.poll() is not None for p in self.workers.values()),
+            60,
+            "the workers to stop",
+        )
+        self.say(
+            f"  {time.monotonic() - self.started:5.1f}s  v{self.fed.latest_version():<5} finished"
+        )
 
     def audit_lives(self) -> int:
         return sum(1 for e in self.fed.audit() if e["event"] == "start")
@@ -144,14 +169,18 @@ class RunDriver:
 def audit(fed: Federation, node: RabbitNode) -> AuditReport:
     settings = BrokerSettings(amqp_url=node.amqp_url, namespace=fed.namespace, connect_attempts=3)
     evidence = gather_evidence(
-        fed.run_dir, event_files=worker_event_files(fed.run_dir, None), queues=queue_contents(settings)
+        fed.run_dir,
+        event_files=worker_event_files(fed.run_dir, None),
+        queues=queue_contents(settings),
     )
     return check_run(evidence)
 
 
 def final_accuracy(fed: Federation) -> float:
     summary = fed.summary()
-    assert summary is not None and summary["accuracy"] is not None, fed.log("aggregator.log")[-3000:]
+    assert summary is not None and summary["accuracy"] is not None, fed.log("aggregator.log")[
+        -3000:
+    ]
     return float(summary["accuracy"])
 
 
@@ -166,9 +195,15 @@ def test_crashes_and_a_broker_restart_lose_nothing_and_cost_no_accuracy(
             fh.write(line + "\n")
 
     plan = make_plan(FAULT_SEED, WORKERS)
-    say(f"\nfault-injection run, seed {FAULT_SEED} (FEDMQ_FAULT_SEED), {MAX_VERSIONS} versions, 4 workers on digits")
-    baseline = Federation(namespace="baseline", amqp_url=rabbit_node.amqp_url, run_dir=tmp_path / "baseline")
-    faulty = Federation(namespace="faults", amqp_url=rabbit_node.amqp_url, run_dir=tmp_path / "faults")
+    say(
+        f"\nfault-injection run, seed {FAULT_SEED} (FEDMQ_FAULT_SEED), {MAX_VERSIONS} versions, 4 workers on digits"
+    )
+    baseline = Federation(
+        namespace="baseline", amqp_url=rabbit_node.amqp_url, run_dir=tmp_path / "baseline"
+    )
+    faulty = Federation(
+        namespace="faults", amqp_url=rabbit_node.amqp_url, run_dir=tmp_path / "faults"
+    )
     for fed in (baseline, faulty):
         fed.run_dir.mkdir()
     try:
@@ -186,14 +221,26 @@ def test_crashes_and_a_broker_restart_lose_nothing_and_cost_no_accuracy(
     lives = report.lives
     events = split_lives(faulty.audit())
     effects = [
-        (fault, crash_effect(lives[i - 1], lives[i]), published_before_crash(events[i - 1], events[i]))
+        (
+            fault,
+            crash_effect(lives[i - 1], lives[i]),
+            published_before_crash(events[i - 1], events[i]),
+        )
         for fault, i in driver.crashes
     ]
     for fault, effect, was_published in effects:
         said = "published" if was_published else "not yet published"
-        say(f"  crash '{fault.kind}' landed {effect}; the version it resumed at was {said} before it")
-    outages = {name: faulty.log(f"{name}.log").count("lost the broker") for name in ["aggregator", *WORKERS]}
-    say("  reconnections after losing the broker: " + ", ".join(f"{n} {c}" for n, c in outages.items()))
+        say(
+            f"  crash '{fault.kind}' landed {effect}; the version it resumed at was {said} before it"
+        )
+    outages = {
+        name: faulty.log(f"{name}.log").count("lost the broker")
+        for name in ["aggregator", *WORKERS]
+    }
+    say(
+        "  reconnections after losing the broker: "
+        + ", ".join(f"{n} {c}" for n, c in outages.items())
+    )
     accuracy, reference = final_accuracy(faulty), final_accuracy(baseline)
     say(f"  accuracy with faults {accuracy:.4f}, without {reference:.4f}")
 
@@ -205,5 +252,7 @@ def test_crashes_and_a_broker_restart_lose_nothing_and_cost_no_accuracy(
     assert landed["before-checkpoint"].startswith("between audit and checkpoint")
     assert landed["after-checkpoint"].startswith("after the checkpoint")
     assert landed["after-publish"].startswith("after the checkpoint")
-    assert not published["after-checkpoint"] and published["after-publish"]  # and republished with one digest
+    assert (
+        not published["after-checkpoint"] and published["after-publish"]
+    )  # and republished with one digest
     assert abs(accuracy - reference) <= ACCURACY_TOLERANCE

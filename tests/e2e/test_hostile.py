@@ -23,13 +23,13 @@ from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology, declare_worker_queue
+from harness.hostile import Hostile, hostile_messages
+from harness.procs import Federation, wait_for
 from schemas.codec import decode, encode
 from schemas.messages import ClientUpdate, ModelVersion
-from harness.hostile import Hostile, hostile_messages
 from tasks.builtin import make_trainer
 from training.settings import TaskSettings
 from training.trainer import TrainerContext
-from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -83,7 +83,9 @@ def drain_dead(session: AmqpSession, names: Names) -> list[Delivery]:
         session.ack(d.delivery_tag)
 
     tag = session.consume(names.dead_queue, keep)
-    wait_for(lambda: session.process_events(0.1) or len(dead) >= ready, 120, f"{ready} dead letters")
+    wait_for(
+        lambda: session.process_events(0.1) or len(dead) >= ready, 120, f"{ready} dead letters"
+    )
     session.channel.basic_cancel(tag)
     return dead
 
@@ -92,8 +94,14 @@ def generate_hostile(model: dict[str, np.ndarray]) -> list[Hostile]:
     """Draw the hostile messages up front (hypothesis, derandomized), so drawing is not on the training clock."""
     drawn: list[Hostile] = []
 
-    @settings(max_examples=MESSAGES, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MESSAGES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(hostile_messages(model, MAX_BYTES))
     def draw(message: Hostile) -> None:
         drawn.append(message)
@@ -105,14 +113,24 @@ def generate_hostile(model: dict[str, np.ndarray]) -> list[Hostile]:
 def model_shapes() -> dict[str, np.ndarray]:
     """Arrays shaped like the aggregator's model (built-in trainer, defaults)."""
     options = TaskSettings(num_partitions=2).trainer_options()
-    return make_trainer(TrainerContext(role="aggregator", partition=0, num_partitions=2, seed=0, options=options)).initial_weights()
+    return make_trainer(
+        TrainerContext(role="aggregator", partition=0, num_partitions=2, seed=0, options=options)
+    ).initial_weights()
 
 
-def test_hostile_messages_are_dead_lettered_while_training_completes(federation: Federation, amqp_url: str) -> None:
+def test_hostile_messages_are_dead_lettered_while_training_completes(
+    federation: Federation, amqp_url: str
+) -> None:
     hostile = generate_hostile(model_shapes())
     fed = federation
     agg = fed.aggregator(
-        "--max-versions", "300", "--max-message-bytes", str(MAX_BYTES), "--max-staleness", "1000000", num_partitions=2
+        "--max-versions",
+        "300",
+        "--max-message-bytes",
+        str(MAX_BYTES),
+        "--max-staleness",
+        "1000000",
+        num_partitions=2,
     )
     for i in range(2):
         fed.worker(i, "--delay", "0.25", num_partitions=2)
@@ -127,12 +145,26 @@ def test_hostile_messages_are_dead_lettered_while_training_completes(federation:
     baseline_kb = rss_kb(agg.pid, "VmRSS")
     replay_ids = [f"replay-{uuid.uuid4().hex}" for _ in range(REPLAYS)]
     replays = {
-        uid: encode(ClientUpdate(update_id=uid, worker_id="replayer", base_version=model.version, num_examples=1,
-                                 update_kind="weights", train_seconds=0.0, arrays=dict(model.arrays)))
+        uid: encode(
+            ClientUpdate(
+                update_id=uid,
+                worker_id="replayer",
+                base_version=model.version,
+                num_examples=1,
+                update_kind="weights",
+                train_seconds=0.0,
+                arrays=dict(model.arrays),
+            )
+        )
         for uid in replay_ids
     }
-    for uid, body in replays.items():  # the originals: the current model, so applying them changes little
-        session.publish(names.inbox_exchange, UPDATE_KEY, body, update_properties(uid, "guest", model.version))
+    for (
+        uid,
+        body,
+    ) in replays.items():  # the originals: the current model, so applying them changes little
+        session.publish(
+            names.inbox_exchange, UPDATE_KEY, body, update_properties(uid, "guest", model.version)
+        )
     # One burst while training runs: honest updates sent after it queue behind it, so training
     # cannot complete before every hostile message has been handled.
     sent: dict[str, Hostile] = {}
@@ -140,10 +172,19 @@ def test_hostile_messages_are_dead_lettered_while_training_completes(federation:
     for i, message in enumerate(hostile):
         if i % 7 == 3:  # interleave replays of applied update ids
             uid = replay_ids[i % REPLAYS]
-            session.publish(names.inbox_exchange, UPDATE_KEY, replays[uid], update_properties(uid, "guest", model.version))
+            session.publish(
+                names.inbox_exchange,
+                UPDATE_KEY,
+                replays[uid],
+                update_properties(uid, "guest", model.version),
+            )
             replayed += 1
         message_id = f"hostile-{i:05d}"
-        props = Properties(content_type=message.content_type, message_id=message_id, headers={"x-hostile-kind": message.kind})
+        props = Properties(
+            content_type=message.content_type,
+            message_id=message_id,
+            headers={"x-hostile-kind": message.kind},
+        )
         session.publish(names.inbox_exchange, UPDATE_KEY, message.body, props)
         sent[message_id] = message
     version_after_burst = fed.latest_version()
@@ -176,7 +217,11 @@ def test_hostile_messages_are_dead_lettered_while_training_completes(federation:
     (fed.run_dir / "hostile-report.json").write_text(json.dumps(report, indent=1))
 
     assert len(sent) >= 2_000
-    unexplained = {mid: (m.kind, reasons.get(mid)) for mid, m in sent.items() if not reasons.get(mid) or (m.expected and reasons[mid] not in m.expected)}
+    unexplained = {
+        mid: (m.kind, reasons.get(mid))
+        for mid, m in sent.items()
+        if not reasons.get(mid) or (m.expected and reasons[mid] not in m.expected)
+    }
     assert not unexplained, list(unexplained.items())[:10]
     assert summary["duplicates"] >= replayed
     applied_ids = {e["update_id"] for e in fed.audit() if e["event"] == "applied"}

@@ -6,8 +6,8 @@ every minute) and 2 s heartbeats; the worker's fit takes 12 s.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -37,22 +37,32 @@ def strict_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode
         yield node
 
 
-def test_the_node_really_closes_a_channel_that_holds_a_delivery_too_long(strict_node: RabbitNode) -> None:
+def test_the_node_really_closes_a_channel_that_holds_a_delivery_too_long(
+    strict_node: RabbitNode,
+) -> None:
     """The control: without prompt acks, the consumer timeout bites."""
     settings = BrokerSettings(amqp_url=strict_node.amqp_url, namespace="holder", connect_attempts=3)
     names = Names("holder")
     held: list[Delivery] = []
     with AmqpSession(settings) as session:
         declare_topology(session, names)
-        session.publish(names.inbox_exchange, UPDATE_KEY, b"x", Properties(message_id="held-delivery"))
+        session.publish(
+            names.inbox_exchange, UPDATE_KEY, b"x", Properties(message_id="held-delivery")
+        )
         session.consume(names.results_queue, held.append)
 
         with pytest.raises(ConnectionLost, match="consumer_timeout"):
-            wait_for(lambda: session.process_events(0.2) or False, 4 * CONSUMER_TIMEOUT_S, "the consumer timeout")
+            wait_for(
+                lambda: session.process_events(0.2) or False,
+                4 * CONSUMER_TIMEOUT_S,
+                "the consumer timeout",
+            )
     assert len(held) == 1
 
 
-def test_a_worker_training_longer_than_the_consumer_timeout_keeps_its_connection(strict_node: RabbitNode, tmp_path: Path) -> None:
+def test_a_worker_training_longer_than_the_consumer_timeout_keeps_its_connection(
+    strict_node: RabbitNode, tmp_path: Path
+) -> None:
     fed = Federation(namespace="longfit", amqp_url=strict_node.amqp_url, run_dir=tmp_path)
     beat = ["--heartbeat", str(HEARTBEAT_S)]
     try:
@@ -60,7 +70,9 @@ def test_a_worker_training_longer_than_the_consumer_timeout_keeps_its_connection
         fed.worker(0, "--delay", str(FIT_DELAY_S), *beat, num_partitions=1)
 
         assert agg.wait(timeout=FIT_DELAY_S + 60) == 0, fed.log("aggregator.log")[-3000:]
-        wait_for(lambda: fed.procs[1].poll() is not None, 30, "the worker to stop on the final model")
+        wait_for(
+            lambda: fed.procs[1].poll() is not None, 30, "the worker to stop on the final model"
+        )
     finally:
         fed.close()
 

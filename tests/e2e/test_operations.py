@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tests.e2e.test_pipeline import confirmed_ids, queued_ids
 from harness.procs import Federation, wait_for
+from tests.e2e.test_pipeline import confirmed_ids, queued_ids
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -20,7 +20,11 @@ STOP_WITHIN = 10.0
 
 
 def applied_times(fed: Federation, worker: str | None = None) -> list[float]:
-    return [e["time"] for e in fed.audit() if e["event"] == "applied" and worker in (None, e["worker_id"])]
+    return [
+        e["time"]
+        for e in fed.audit()
+        if e["event"] == "applied" and worker in (None, e["worker_id"])
+    ]
 
 
 def rate_over_next(fed: Federation, count: int, after: float, timeout: float) -> float:
@@ -43,7 +47,9 @@ def stop_within(proc: subprocess.Popen[bytes], seconds: float) -> float:
     return took
 
 
-def test_adding_workers_raises_the_update_rate_and_removing_them_does_not_stall(federation: Federation) -> None:
+def test_adding_workers_raises_the_update_rate_and_removing_them_does_not_stall(
+    federation: Federation,
+) -> None:
     fed = federation
     agg = fed.aggregator("--max-seconds", "150", num_partitions=3)
     fed.worker(0, *PACED, num_partitions=3)
@@ -51,13 +57,21 @@ def test_adding_workers_raises_the_update_rate_and_removing_them_does_not_stall(
     one_worker = rate_over_next(fed, 20, after=0.0, timeout=30)
 
     late = [fed.worker(i, *PACED, num_partitions=3) for i in (1, 2)]
-    joined = wait_for(lambda: all(applied_times(fed, w) for w in ("w1", "w2")) and time.time(), 60, "the new workers' updates")
+    joined = wait_for(
+        lambda: all(applied_times(fed, w) for w in ("w1", "w2")) and time.time(),
+        60,
+        "the new workers' updates",
+    )
     three_workers = rate_over_next(fed, 60, after=joined, timeout=30)
 
     for proc in late:
         stop_within(proc, STOP_WITHIN)
     left = time.time()
-    wait_for(lambda: len([t for t in applied_times(fed, "w0") if t > left]) >= 20, 30, "20 updates after two workers left")
+    wait_for(
+        lambda: len([t for t in applied_times(fed, "w0") if t > left]) >= 20,
+        30,
+        "20 updates after two workers left",
+    )
     stop_within(agg, STOP_WITHIN)
 
     assert three_workers > 1.8 * one_worker, (one_worker, three_workers)
@@ -67,10 +81,15 @@ def claims(fed: Federation, worker: str) -> list[dict]:
     return [e for e in fed.worker_events(worker) if e["event"] == "partition-claimed"]
 
 
-def test_replicas_claim_distinct_partitions_and_a_standby_takes_over_a_dead_ones(federation: Federation) -> None:
+def test_replicas_claim_distinct_partitions_and_a_standby_takes_over_a_dead_ones(
+    federation: Federation,
+) -> None:
     fed = federation
     fed.aggregator("--max-seconds", "150", num_partitions=2)
-    replicas = {f"r{i}": fed.worker(0, "--claim-partition", *PACED, num_partitions=2, worker_id=f"r{i}") for i in range(3)}
+    replicas = {
+        f"r{i}": fed.worker(0, "--claim-partition", *PACED, num_partitions=2, worker_id=f"r{i}")
+        for i in range(3)
+    }
 
     def holders_once_two_claimed() -> list[str]:
         holding = [w for w in replicas if claims(fed, w)]
@@ -78,7 +97,12 @@ def test_replicas_claim_distinct_partitions_and_a_standby_takes_over_a_dead_ones
 
     holders = wait_for(holders_once_two_claimed, 60, "two claims")
     standby = wait_for(
-        lambda: next((w for w in replicas if any(e["event"] == "standby" for e in fed.worker_events(w))), None), 30, "a standby"
+        lambda: next(
+            (w for w in replicas if any(e["event"] == "standby" for e in fed.worker_events(w))),
+            None,
+        ),
+        30,
+        "a standby",
     )
     victim = holders[0]
     freed = claims(fed, victim)[0]["partition"]
@@ -89,19 +113,36 @@ def test_replicas_claim_distinct_partitions_and_a_standby_takes_over_a_dead_ones
     killed_at = time.time()
 
     taken = wait_for(lambda: claims(fed, standby), 30, "the standby to claim the freed partition")
-    wait_for(lambda: [t for t in applied_times(fed, standby) if t > killed_at], 30, "an update from the former standby")
+    wait_for(
+        lambda: [t for t in applied_times(fed, standby) if t > killed_at],
+        30,
+        "an update from the former standby",
+    )
     assert standby not in holders and taken[0]["partition"] == freed
-    confirmed = {w: {e["partition"] for e in fed.worker_events(w) if e["event"] == "confirmed"} for w in replicas}
+    confirmed = {
+        w: {e["partition"] for e in fed.worker_events(w) if e["event"] == "confirmed"}
+        for w in replicas
+    }
     assert confirmed[standby] == {freed} and confirmed[holders[1]] == {1 - freed}
-    assert min(e["time"] for e in fed.worker_events(standby) if e["event"] == "confirmed") > killed_at
+    assert (
+        min(e["time"] for e in fed.worker_events(standby) if e["event"] == "confirmed") > killed_at
+    )
 
 
-def test_every_component_stops_within_10s_on_sigterm_and_no_confirmed_update_is_lost(federation: Federation) -> None:
+def test_every_component_stops_within_10s_on_sigterm_and_no_confirmed_update_is_lost(
+    federation: Federation,
+) -> None:
     fed = federation
     agg = fed.aggregator("--max-seconds", "150", "--log-json", num_partitions=2)
     fast = fed.worker(0, "--log-json", *PACED, num_partitions=2)
-    slow = fed.worker(1, "--log-json", "--delay", "3", num_partitions=2)  # mid-fit when the signal comes
-    wait_for(lambda: applied_times(fed, "w1") and fed.latest_version() >= 20, 60, "both workers contributing")
+    slow = fed.worker(
+        1, "--log-json", "--delay", "3", num_partitions=2
+    )  # mid-fit when the signal comes
+    wait_for(
+        lambda: applied_times(fed, "w1") and fed.latest_version() >= 20,
+        60,
+        "both workers contributing",
+    )
 
     for proc in (fast, slow, agg):
         proc.send_signal(signal.SIGTERM)
@@ -111,9 +152,15 @@ def test_every_component_stops_within_10s_on_sigterm_and_no_confirmed_update_is_
 
     assert codes == [0, 0, 0] and took < STOP_WITHIN, (codes, took)
     applied = [e["update_id"] for e in fed.audit() if e["event"] == "applied"]
-    assert sorted(confirmed_ids(fed, ["w0", "w1"])) == sorted(applied + queued_ids(fed.amqp_url, fed.namespace))
+    assert sorted(confirmed_ids(fed, ["w0", "w1"])) == sorted(
+        applied + queued_ids(fed.amqp_url, fed.namespace)
+    )
     for log_name in ("aggregator.log", "w0.log", "w1.log"):
-        records = [json.loads(line) for line in fed.log(log_name).splitlines()]  # every line is JSON
+        records = [
+            json.loads(line) for line in fed.log(log_name).splitlines()
+        ]  # every line is JSON
         startup = " ".join(r["message"] for r in records[:3])
-        assert "amqp_url=amqp://guest:***@" in startup and "connected to RabbitMQ" in fed.log(log_name)
+        assert "amqp_url=amqp://guest:***@" in startup and "connected to RabbitMQ" in fed.log(
+            log_name
+        )
         assert ":guest@" not in fed.log(log_name)

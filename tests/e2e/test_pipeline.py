@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 import uuid
 
 import numpy as np
@@ -14,9 +13,9 @@ from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
 from fedmq.commands.audit import queue_contents
+from harness.procs import Federation, wait_for
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
-from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -24,7 +23,9 @@ SLOWDOWNS = ["1", "1", "2", "4"]
 
 
 def confirmed_ids(fed: Federation, workers: list[str]) -> list[str]:
-    return [e["update_id"] for w in workers for e in fed.worker_events(w) if e["event"] == "confirmed"]
+    return [
+        e["update_id"] for w in workers for e in fed.worker_events(w) if e["event"] == "confirmed"
+    ]
 
 
 def queued_ids(amqp_url: str, namespace: str) -> list[str]:
@@ -32,9 +33,20 @@ def queued_ids(amqp_url: str, namespace: str) -> list[str]:
     return queue_contents(BrokerSettings(amqp_url=amqp_url, namespace=namespace))[0]
 
 
-def test_four_workers_on_dirichlet_digits_reach_90_percent_asynchronously(federation: Federation, amqp_url: str) -> None:
+def test_four_workers_on_dirichlet_digits_reach_90_percent_asynchronously(
+    federation: Federation, amqp_url: str
+) -> None:
     fed = federation
-    agg = fed.aggregator("--max-versions", "800", "--strategy", "fedasync", "--partition", "dirichlet", "--dirichlet-alpha", "0.5")
+    agg = fed.aggregator(
+        "--max-versions",
+        "800",
+        "--strategy",
+        "fedasync",
+        "--partition",
+        "dirichlet",
+        "--dirichlet-alpha",
+        "0.5",
+    )
     workers = [fed.worker(i, "--slowdown", SLOWDOWNS[i]) for i in range(4)]
 
     assert agg.wait(timeout=180) == 0, fed.log("aggregator.log")[-3000:]
@@ -55,7 +67,9 @@ def test_four_workers_on_dirichlet_digits_reach_90_percent_asynchronously(federa
     assert sorted(confirmed) == sorted(ids + leftover)
 
 
-def test_a_late_worker_gets_the_current_model_at_once_and_contributes(federation: Federation) -> None:
+def test_a_late_worker_gets_the_current_model_at_once_and_contributes(
+    federation: Federation,
+) -> None:
     fed = federation
     fed.aggregator("--max-seconds", "120", "--num-partitions", "3", num_partitions=3)
     for i in range(2):
@@ -64,11 +78,23 @@ def test_a_late_worker_gets_the_current_model_at_once_and_contributes(federation
 
     fed.worker(2, num_partitions=3)
 
-    attached = wait_for(lambda: [e for e in fed.worker_events("w2") if e["event"] == "attached"], 30, "the late worker to attach")
-    received = wait_for(lambda: [e for e in fed.worker_events("w2") if e["event"] == "model-received"], 10, "its first model")
+    attached = wait_for(
+        lambda: [e for e in fed.worker_events("w2") if e["event"] == "attached"],
+        30,
+        "the late worker to attach",
+    )
+    received = wait_for(
+        lambda: [e for e in fed.worker_events("w2") if e["event"] == "model-received"],
+        10,
+        "its first model",
+    )
     assert received[0]["time"] - attached[0]["time"] < 1.0
     assert received[0]["version"] >= 30
-    wait_for(lambda: any(e["event"] == "applied" and e["worker_id"] == "w2" for e in fed.audit()), 30, "an applied update from the late worker")
+    wait_for(
+        lambda: any(e["event"] == "applied" and e["worker_id"] == "w2" for e in fed.audit()),
+        30,
+        "an applied update from the late worker",
+    )
 
 
 def test_killing_a_worker_does_not_stall_the_aggregator(federation: Federation) -> None:
@@ -89,8 +115,13 @@ def _bad_updates(base: int) -> dict[str, tuple[bytes, str]]:
 
     def body(**over: object) -> bytes:
         fields: dict[str, object] = dict(
-            update_id=uuid.uuid4().hex, worker_id="intruder", base_version=base, num_examples=10,
-            update_kind="weights", train_seconds=0.1, arrays=good,
+            update_id=uuid.uuid4().hex,
+            worker_id="intruder",
+            base_version=base,
+            num_examples=10,
+            update_kind="weights",
+            train_seconds=0.1,
+            arrays=good,
         )
         fields.update(over)
         return encode(ClientUpdate(**fields))  # type: ignore[arg-type]
@@ -98,18 +129,25 @@ def _bad_updates(base: int) -> dict[str, tuple[bytes, str]]:
     nan = dict(good, W=np.full((64, 10), np.nan, np.float32))
     return {
         "malformed": (b"\x92\xc6\x00\x00\x00\x05hello", "framing"),
-        "wrong-shape": (body(arrays={"W": np.zeros((10, 64), np.float32), "b": good["b"]}), "shape-mismatch"),
+        "wrong-shape": (
+            body(arrays={"W": np.zeros((10, 64), np.float32), "b": good["b"]}),
+            "shape-mismatch",
+        ),
         "nan": (body(arrays=nan), "non-finite"),
         "future": (body(base_version=base + 10_000), "future-version"),
     }
 
 
-def test_bad_updates_are_dead_lettered_with_reasons_while_training_carries_on(federation: Federation, amqp_url: str) -> None:
+def test_bad_updates_are_dead_lettered_with_reasons_while_training_carries_on(
+    federation: Federation, amqp_url: str
+) -> None:
     fed = federation
     agg = fed.aggregator("--max-versions", "400", num_partitions=2)
     for i in range(2):
         fed.worker(i, num_partitions=2)
-    version = wait_for(lambda: fed.latest_version() if fed.latest_version() >= 10 else 0, 60, "version 10")
+    version = wait_for(
+        lambda: fed.latest_version() if fed.latest_version() >= 10 else 0, 60, "version 10"
+    )
     settings = BrokerSettings(amqp_url=amqp_url, namespace=fed.namespace)
     names = Names(fed.namespace)
     bad = _bad_updates(version)
@@ -122,7 +160,9 @@ def test_bad_updates_are_dead_lettered_with_reasons_while_training_carries_on(fe
         assert agg.wait(timeout=120) == 0, fed.log("aggregator.log")[-3000:]
         dead: list[Delivery] = []
         tag = session.consume(names.dead_queue, dead.append)
-        wait_for(lambda: session.process_events(0.1) or len(dead) >= len(bad), 20, "the dead letters")
+        wait_for(
+            lambda: session.process_events(0.1) or len(dead) >= len(bad), 20, "the dead letters"
+        )
         session.channel.basic_cancel(tag)
 
     reasons = {d.properties.message_id: d.properties.headers.get("x-fedmq-reason") for d in dead}
@@ -130,4 +170,3 @@ def test_bad_updates_are_dead_lettered_with_reasons_while_training_carries_on(fe
     summary = fed.summary()
     assert summary is not None and summary["version"] >= 400
     assert sum(summary["rejected"].values()) == len(bad)
-

@@ -16,9 +16,9 @@ from broker.properties import update_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology
 from fedmq.commands.audit import queue_contents
+from harness.procs import Federation, wait_for
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
-from harness.procs import Federation, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -29,8 +29,13 @@ def digits_update(update_id: str) -> bytes:
     """A valid update for the built-in logreg on digits, trained from version 0."""
     arrays = {"W": np.zeros((64, 10), np.float32), "b": np.zeros(10, np.float32)}
     update = ClientUpdate(
-        update_id=update_id, worker_id="w0", base_version=0, num_examples=10,
-        update_kind="weights", train_seconds=0.1, arrays=arrays,
+        update_id=update_id,
+        worker_id="w0",
+        base_version=0,
+        num_examples=10,
+        update_kind="weights",
+        train_seconds=0.1,
+        arrays=arrays,
     )
     return encode(update)
 
@@ -40,12 +45,20 @@ def dead_letters(settings: BrokerSettings) -> int:
         return session.queue_counts(Names(settings.namespace).dead_queue)[0]
 
 
-def crash_until_dead_lettered(fed: Federation, settings: BrokerSettings, max_lives: int) -> list[int]:
+def crash_until_dead_lettered(
+    fed: Federation, settings: BrokerSettings, max_lives: int
+) -> list[int]:
     """Start aggregators that SIGKILL themselves on their first batch; their exit codes, until the broker gives up."""
     exits: list[int] = []
     while dead_letters(settings) == 0 and len(exits) < max_lives:
-        agg = fed.aggregator("--failpoint", "before-checkpoint:1", "--delivery-limit", str(DELIVERY_LIMIT))
-        wait_for(lambda: agg.poll() is not None or dead_letters(settings) > 0, 60, "a crash or a dead letter")
+        agg = fed.aggregator(
+            "--failpoint", "before-checkpoint:1", "--delivery-limit", str(DELIVERY_LIMIT)
+        )
+        wait_for(
+            lambda: agg.poll() is not None or dead_letters(settings) > 0,
+            60,
+            "a crash or a dead letter",
+        )
         if agg.poll() is None:  # no update reached it: the broker dead-lettered it first
             agg.send_signal(signal.SIGTERM)
         exits.append(agg.wait(timeout=30))
@@ -56,18 +69,27 @@ def test_an_update_that_kills_the_aggregator_every_time_is_dead_lettered_after_t
     federation: Federation, amqp_url: str
 ) -> None:
     fed = federation
-    settings = BrokerSettings(amqp_url=amqp_url, namespace=fed.namespace, delivery_limit=DELIVERY_LIMIT)
+    settings = BrokerSettings(
+        amqp_url=amqp_url, namespace=fed.namespace, delivery_limit=DELIVERY_LIMIT
+    )
     names = Names(fed.namespace)
     with AmqpSession(settings) as session:
         declare_topology(session, names)
-        session.publish(names.inbox_exchange, UPDATE_KEY, digits_update("poison-pill"), update_properties("poison-pill", "guest", 0))
+        session.publish(
+            names.inbox_exchange,
+            UPDATE_KEY,
+            digits_update("poison-pill"),
+            update_properties("poison-pill", "guest", 0),
+        )
 
     exits = crash_until_dead_lettered(fed, settings, max_lives=DELIVERY_LIMIT + 3)
 
     # One first delivery plus DELIVERY_LIMIT redeliveries, each fatal; then the broker stops trying.
     assert exits[: DELIVERY_LIMIT + 1] == [-signal.SIGKILL] * (DELIVERY_LIMIT + 1), exits
     assert len(exits) <= DELIVERY_LIMIT + 2, exits
-    assert queue_contents(settings) == ([], {"poison-pill": "delivery_limit"})  # results queue empty
+    assert queue_contents(settings) == (
+        [],
+        {"poison-pill": "delivery_limit"},
+    )  # results queue empty
     applied = [e for e in fed.audit() if e["event"] == "applied"]
     assert [e["update_id"] for e in applied] == ["poison-pill"] * (DELIVERY_LIMIT + 1)
-

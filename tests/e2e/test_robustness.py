@@ -27,13 +27,21 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def clean_accuracy(amqp_url: str, base_dir: Path) -> dict[str, float]:
     """Final accuracy of each strategy with 8 honest workers."""
-    return {s: run_scenario(amqp_url, base_dir, Scenario(s, "none"))["accuracy"] for s in ("fedasync", "fedbuff")}
+    return {
+        s: run_scenario(amqp_url, base_dir, Scenario(s, "none"))["accuracy"]
+        for s in ("fedasync", "fedbuff")
+    }
 
 
-def test_without_a_defence_two_sign_flipping_attackers_wreck_fedasync(amqp_url: str, base_dir: Path, clean_accuracy: dict[str, float]) -> None:
+def test_without_a_defence_two_sign_flipping_attackers_wreck_fedasync(
+    amqp_url: str, base_dir: Path, clean_accuracy: dict[str, float]
+) -> None:
     summary = run_scenario(amqp_url, base_dir, Scenario("fedasync", "none", "flip", 2))
 
-    assert summary["accuracy"] < clean_accuracy["fedasync"] - TOLERANCE, (summary["accuracy"], clean_accuracy)
+    assert summary["accuracy"] < clean_accuracy["fedasync"] - TOLERANCE, (
+        summary["accuracy"],
+        clean_accuracy,
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,5 +54,8 @@ def test_a_defence_keeps_accuracy_within_two_points_of_the_clean_run(
 ) -> None:
     summary = run_scenario(amqp_url, base_dir, scenario)
 
-    assert summary["accuracy"] >= clean_accuracy[scenario.strategy] - TOLERANCE, (summary, clean_accuracy)
+    assert summary["accuracy"] >= clean_accuracy[scenario.strategy] - TOLERANCE, (
+        summary,
+        clean_accuracy,
+    )
     assert summary["version"] >= 40

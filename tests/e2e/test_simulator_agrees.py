@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from harness.procs import Federation
 from simulator.engine import simulate
 from simulator.settings import SimulationSettings
-from harness.procs import Federation
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -23,7 +23,14 @@ MARGIN = 0.03
 def test_simulated_and_real_fedasync_agree_on_final_accuracy(federation: Federation) -> None:
     fed = federation
     common = ["--num-partitions", str(len(SPEEDS)), "--partition", "dirichlet"]
-    agg = fed.aggregator("--strategy", "fedasync", "--max-versions", str(VERSIONS), *common, num_partitions=len(SPEEDS))
+    agg = fed.aggregator(
+        "--strategy",
+        "fedasync",
+        "--max-versions",
+        str(VERSIONS),
+        *common,
+        num_partitions=len(SPEEDS),
+    )
     for i, speed in enumerate(SPEEDS):
         fed.worker(i, "--delay", str(DELAY * speed), num_partitions=len(SPEEDS))
     assert agg.wait(timeout=180) == 0, fed.log("aggregator.log")[-3000:]
@@ -33,8 +40,13 @@ def test_simulated_and_real_fedasync_agree_on_final_accuracy(federation: Federat
     simulated = [
         simulate(
             SimulationSettings(
-                strategy="fedasync", num_partitions=len(SPEEDS), partition="dirichlet", max_versions=VERSIONS,
-                speeds=",".join(map(str, SPEEDS)), duration=f"lognormal:{math.log(DELAY)},0.3", sim_seed=seed,
+                strategy="fedasync",
+                num_partitions=len(SPEEDS),
+                partition="dirichlet",
+                max_versions=VERSIONS,
+                speeds=",".join(map(str, SPEEDS)),
+                duration=f"lognormal:{math.log(DELAY)},0.3",
+                sim_seed=seed,
             )
         ).accuracy
         for seed in SEEDS

@@ -12,9 +12,21 @@ from harness.procs import Federation, wait_for
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 
-def test_fedavg_rounds_take_one_fresh_update_per_worker_and_survive_a_dead_worker(federation: Federation) -> None:
+def test_fedavg_rounds_take_one_fresh_update_per_worker_and_survive_a_dead_worker(
+    federation: Federation,
+) -> None:
     fed = federation
-    fed.aggregator("--strategy", "fedavg", "--round-min-workers", "2", "--worker-timeout", "10", "--max-seconds", "120", num_partitions=3)
+    fed.aggregator(
+        "--strategy",
+        "fedavg",
+        "--round-min-workers",
+        "2",
+        "--worker-timeout",
+        "10",
+        "--max-seconds",
+        "120",
+        num_partitions=3,
+    )
     workers = [fed.worker(i, "--delay", "0.05", num_partitions=3) for i in range(3)]
     wait_for(lambda: fed.latest_version() >= 5, 60, "five synchronous rounds")
 
@@ -27,4 +39,6 @@ def test_fedavg_rounds_take_one_fresh_update_per_worker_and_survive_a_dead_worke
     workers[0].wait(timeout=10)
     at_kill = fed.latest_version()
 
-    wait_for(lambda: fed.latest_version() >= at_kill + 5, 60, "five more rounds without the dead worker")
+    wait_for(
+        lambda: fed.latest_version() >= at_kill + 5, 60, "five more rounds without the dead worker"
+    )

@@ -16,7 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_rows_render_as_a_markdown_table_with_the_verdict() -> None:
-    rows = [Row("codec", "1M", "9 GB/s", "10 GB/s", 0.9, ">= 0.5x", True), Row("scale", "a|b", "1 upd/s")]
+    rows = [
+        Row("codec", "1M", "9 GB/s", "10 GB/s", 0.9, ">= 0.5x", True),
+        Row("scale", "a|b", "1 upd/s"),
+    ]
 
     table = markdown(rows).splitlines()
 
@@ -30,8 +33,21 @@ def test_quick_codec_and_ingest_benchmarks_print_their_rows(amqp_url: str, tmp_p
     env = {**os.environ, "AMQP_URL": amqp_url}
 
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "codec,ingest", "--workdir", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            "codec,ingest",
+            "--workdir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
@@ -42,6 +58,12 @@ def test_quick_codec_and_ingest_benchmarks_print_their_rows(amqp_url: str, tmp_p
 
 
 def test_an_unknown_benchmark_is_refused() -> None:
-    done = subprocess.run([sys.executable, "-m", "bench", "--only", "nonesuch"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "nonesuch"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert done.returncode == 2 and "unknown benchmark" in done.stderr

@@ -44,14 +44,21 @@ def test_a_worker_queue_keeps_only_the_newest_model(broker_settings: BrokerSetti
         declare_topology(agg, names)
         queue = declare_worker_queue(worker, names, "w1")
         for version in range(5):
-            agg.publish(names.models_exchange, BROADCAST_KEY, f"v{version}".encode(), Properties(persistent=False))
+            agg.publish(
+                names.models_exchange,
+                BROADCAST_KEY,
+                f"v{version}".encode(),
+                Properties(persistent=False),
+            )
 
         assert worker.queue_counts(queue)[0] == 1
         (delivery,) = drain(worker, queue, 1)
         assert delivery.body == b"v4"
 
 
-def test_updates_are_confirmed_into_the_durable_results_queue(broker_settings: BrokerSettings) -> None:
+def test_updates_are_confirmed_into_the_durable_results_queue(
+    broker_settings: BrokerSettings,
+) -> None:
     names = Names(broker_settings.namespace)
     with AmqpSession(broker_settings) as session:
         declare_topology(session, names)
@@ -69,12 +76,19 @@ def test_an_unroutable_mandatory_publish_fails_loudly(broker_settings: BrokerSet
         assert info.value.unroutable
 
 
-def test_dead_lettering_keeps_the_reason_and_the_original_user(broker_settings: BrokerSettings) -> None:
+def test_dead_lettering_keeps_the_reason_and_the_original_user(
+    broker_settings: BrokerSettings,
+) -> None:
     names = Names(broker_settings.namespace)
     with AmqpSession(broker_settings) as session:
         declare_topology(session, names)
         original = Properties(message_id="m1", user_id="guest", content_type="x")
-        session.publish(names.dead_exchange, "", b"bad", dead_letter_properties(original, "non-finite", "W has NaN"))
+        session.publish(
+            names.dead_exchange,
+            "",
+            b"bad",
+            dead_letter_properties(original, "non-finite", "W has NaN"),
+        )
 
         (dead,) = drain(session, names.dead_queue, 1)
 
@@ -88,12 +102,16 @@ def test_the_broker_validates_user_id(broker_settings: BrokerSettings) -> None:
     with AmqpSession(broker_settings) as session:
         declare_topology(session, names)
         with pytest.raises(AccessRefused) as info:
-            session.publish(names.inbox_exchange, UPDATE_KEY, b"x", Properties(user_id="someone-else"))
+            session.publish(
+                names.inbox_exchange, UPDATE_KEY, b"x", Properties(user_id="someone-else")
+            )
     assert "someone-else" in str(info.value)
 
 
 def test_an_unreachable_broker_is_reported_after_bounded_retries() -> None:
-    settings = BrokerSettings(amqp_url="amqp://guest:guest@127.0.0.1:1/%2F", connect_attempts=2, connect_backoff_max=0.1)
+    settings = BrokerSettings(
+        amqp_url="amqp://guest:guest@127.0.0.1:1/%2F", connect_attempts=2, connect_backoff_max=0.1
+    )
     started = time.monotonic()
     with pytest.raises(BrokerUnavailable) as info:
         AmqpSession(settings).open()
@@ -102,12 +120,16 @@ def test_an_unreachable_broker_is_reported_after_bounded_retries() -> None:
 
 
 def test_wrong_credentials_are_access_refused(amqp_url: str) -> None:
-    settings = BrokerSettings(amqp_url=amqp_url.replace("guest:guest", "guest:wrong"), connect_attempts=1)
+    settings = BrokerSettings(
+        amqp_url=amqp_url.replace("guest:guest", "guest:wrong"), connect_attempts=1
+    )
     with pytest.raises(AccessRefused):
         AmqpSession(settings).open()
 
 
-def test_a_body_over_the_limit_is_refused_before_it_is_sent(broker_settings: BrokerSettings) -> None:
+def test_a_body_over_the_limit_is_refused_before_it_is_sent(
+    broker_settings: BrokerSettings,
+) -> None:
     from broker.errors import MessageTooLarge
 
     settings = broker_settings.model_copy(update={"max_message_bytes": 1024})

@@ -14,8 +14,8 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -49,11 +49,20 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployNode]:
     base = tmp_path_factory.mktemp("deploy-node")
     definitions = base / "definitions.json"
     subprocess.run(
-        ["bash", str(DEPLOY / "render-definitions.sh"), str(DEPLOY / "definitions.template.json"), str(definitions)],
-        check=True, env={**os.environ, **PASSWORDS}, timeout=30,
+        [
+            "bash",
+            str(DEPLOY / "render-definitions.sh"),
+            str(DEPLOY / "definitions.template.json"),
+            str(definitions),
+        ],
+        check=True,
+        env={**os.environ, **PASSWORDS},
+        timeout=30,
     )
     management, prometheus = free_port(), free_port()
-    config = (DEPLOY / "fedmq.conf").read_text().replace("/run/fedmq/definitions.json", str(definitions))
+    config = (
+        (DEPLOY / "fedmq.conf").read_text().replace("/run/fedmq/definitions.json", str(definitions))
+    )
     config += (
         f"\nmanagement.tcp.port = {management}\nmanagement.tcp.ip = 127.0.0.1\n"
         f"prometheus.tcp.port = {prometheus}\nprometheus.tcp.ip = 127.0.0.1\n"
@@ -66,7 +75,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployNode]:
 
 
 def test_the_rendered_definitions_leave_no_guest_account(node: DeployNode) -> None:
-    guest = BrokerSettings(amqp_url=f"amqp://guest:guest@127.0.0.1:{node.port}/%2F", connect_attempts=1)
+    guest = BrokerSettings(
+        amqp_url=f"amqp://guest:guest@127.0.0.1:{node.port}/%2F", connect_attempts=1
+    )
 
     with pytest.raises(AccessRefused):
         AmqpSession(guest).open()
@@ -76,8 +87,20 @@ def test_the_rendered_definitions_leave_no_guest_account(node: DeployNode) -> No
 
 def fedmq_status(url: str, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fedmq", "status", "--amqp-url", url, "--namespace", "fedmq", *flags],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "fedmq",
+            "status",
+            "--amqp-url",
+            url,
+            "--namespace",
+            "fedmq",
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -85,31 +108,67 @@ def get(url: str) -> str:
     return urllib.request.urlopen(url, timeout=5).read().decode()
 
 
-def test_a_federation_runs_with_the_container_users_and_is_observable(node: DeployNode, tmp_path: Path) -> None:
+def test_a_federation_runs_with_the_container_users_and_is_observable(
+    node: DeployNode, tmp_path: Path
+) -> None:
     fed = Federation(namespace="fedmq", amqp_url=node.url("aggregator"), run_dir=tmp_path)
     metrics_port = free_port()
     try:
-        for i in range(4):  # one replica more than there are partitions, started before the aggregator
-            fed.worker(0, "--amqp-url", node.url("worker"), "--claim-partition", "--delay", "0.02", num_partitions=3, worker_id=f"r{i}")
+        for i in range(
+            4
+        ):  # one replica more than there are partitions, started before the aggregator
+            fed.worker(
+                0,
+                "--amqp-url",
+                node.url("worker"),
+                "--claim-partition",
+                "--delay",
+                "0.02",
+                num_partitions=3,
+                worker_id=f"r{i}",
+            )
         waiting = lambda: any("not set up yet" in fed.log(f"r{i}.log") for i in range(4))  # noqa: E731
         wait_for(waiting, 60, "a worker to wait for the federation's exchanges")
-        agg = fed.aggregator("--max-seconds", "120", "--metrics-port", str(metrics_port), num_partitions=3)
-        wait_for(lambda: fed.latest_version() >= 30, 90, "version 30 from workers running as fedmq-worker")
+        agg = fed.aggregator(
+            "--max-seconds", "120", "--metrics-port", str(metrics_port), num_partitions=3
+        )
+        wait_for(
+            lambda: fed.latest_version() >= 30,
+            90,
+            "version 30 from workers running as fedmq-worker",
+        )
 
         management = f"http://127.0.0.1:{node.management_port}"
 
         seen: list[dict] = []
 
         def status_with_stats() -> dict | None:
-            seen.append(json.loads(fedmq_status(node.url("admin"), "--json", "--management-url", management).stdout))
-            complete = seen[-1]["queues"]["shared"][0]["consumers"] and len(seen[-1]["queues"]["claimed_partitions"]) == 3
-            return seen[-1] if complete else None  # the management API's statistics arrive every few seconds
+            seen.append(
+                json.loads(
+                    fedmq_status(node.url("admin"), "--json", "--management-url", management).stdout
+                )
+            )
+            complete = (
+                seen[-1]["queues"]["shared"][0]["consumers"]
+                and len(seen[-1]["queues"]["claimed_partitions"]) == 3
+            )
+            return (
+                seen[-1] if complete else None
+            )  # the management API's statistics arrive every few seconds
 
         try:
             status = wait_for(status_with_stats, 60, "queue statistics from the management API")
         except AssertionError:
             raise AssertionError(f"last status: {seen[-1:]}") from None
-        health = fedmq_status(node.url("aggregator"), "--max-age", "30", "--management-url", "off", "--dead-sample", "0")
+        health = fedmq_status(
+            node.url("aggregator"),
+            "--max-age",
+            "30",
+            "--management-url",
+            "off",
+            "--dead-sample",
+            "0",
+        )
         aggregator_metrics = get(f"http://127.0.0.1:{metrics_port}/metrics")
         broker_metrics = get(f"http://127.0.0.1:{node.prometheus_port}/metrics/per-object")
 
@@ -118,13 +177,26 @@ def test_a_federation_runs_with_the_container_users_and_is_observable(node: Depl
     finally:
         fed.close()
 
-    assert status["queues"]["source"] == "management" and status["queues"]["claimed_partitions"] == [0, 1, 2]
-    assert status["queues"]["shared"][0]["queue"] == "fedmq.results" and status["queues"]["shared"][0]["consumers"] == 1
+    assert status["queues"]["source"] == "management" and status["queues"][
+        "claimed_partitions"
+    ] == [0, 1, 2]
+    assert (
+        status["queues"]["shared"][0]["queue"] == "fedmq.results"
+        and status["queues"]["shared"][0]["consumers"] == 1
+    )
     assert status["aggregator"]["num_partitions"] == 3
     assert health.returncode == 0, health.stdout + health.stderr
-    assert "fedmq_updates_applied_total" in aggregator_metrics and "fedmq_model_version" in aggregator_metrics
+    assert (
+        "fedmq_updates_applied_total" in aggregator_metrics
+        and "fedmq_model_version" in aggregator_metrics
+    )
     assert 'queue="fedmq.results"' in broker_metrics
-    partitions = {w: {e["partition"] for e in fed.worker_events(w) if e["event"] == "confirmed"} for w in ("r0", "r1", "r2", "r3")}
+    partitions = {
+        w: {e["partition"] for e in fed.worker_events(w) if e["event"] == "confirmed"}
+        for w in ("r0", "r1", "r2", "r3")
+    }
     busy = [p for p in partitions.values() if p]
     assert len(busy) == 3 and sorted(p for s in busy for p in s) == [0, 1, 2], partitions
-    assert any(e["event"] == "standby" for w in ("r0", "r1", "r2", "r3") for e in fed.worker_events(w))
+    assert any(
+        e["event"] == "standby" for w in ("r0", "r1", "r2", "r3") for e in fed.worker_events(w)
+    )

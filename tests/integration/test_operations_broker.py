@@ -21,7 +21,9 @@ from worker.claim import claim_partition
 pytestmark = pytest.mark.broker
 
 
-def test_each_session_gets_its_own_partition_until_none_is_left(broker_settings: BrokerSettings) -> None:
+def test_each_session_gets_its_own_partition_until_none_is_left(
+    broker_settings: BrokerSettings,
+) -> None:
     names = Names(broker_settings.namespace)
     sessions = [AmqpSession(broker_settings).__enter__() for _ in range(3)]
     try:
@@ -34,7 +36,9 @@ def test_each_session_gets_its_own_partition_until_none_is_left(broker_settings:
             s.close()
 
 
-def test_a_partition_is_free_again_when_its_holder_disconnects(broker_settings: BrokerSettings) -> None:
+def test_a_partition_is_free_again_when_its_holder_disconnects(
+    broker_settings: BrokerSettings,
+) -> None:
     names = Names(broker_settings.namespace)
     with AmqpSession(broker_settings) as first, AmqpSession(broker_settings) as second:
         assert claim_partition(first, names, 2, prefer=1) == 1
@@ -47,41 +51,84 @@ def test_a_partition_is_free_again_when_its_holder_disconnects(broker_settings: 
 
 def report(version: int) -> bytes:
     fields = {
-        "version": version, "elapsed": 1.0, "updates_per_s": 2.0, "versions_per_s": 2.0, "staleness_mean": 0.5,
-        "staleness_max": 1, "applied": version, "rejected": 1, "duplicates": 0, "workers": 1, "accuracy": 0.8, "loss": 0.5,
+        "version": version,
+        "elapsed": 1.0,
+        "updates_per_s": 2.0,
+        "versions_per_s": 2.0,
+        "staleness_mean": 0.5,
+        "staleness_max": 1,
+        "applied": version,
+        "rejected": 1,
+        "duplicates": 0,
+        "workers": 1,
+        "accuracy": 0.8,
+        "loss": 0.5,
     }
     status = build_status(
-        run_id="run1", strategy="fedasync", num_partitions=2, now=1e9 + version, fields=fields, rejected={"non-finite": 1},
-        staleness_histogram={0: 1, 1: 1}, workers={"w0": WorkerSeen(2, 1, 0.2, 1e9)}, eval_version=version,
-        finished=False, stopped_because="",
+        run_id="run1",
+        strategy="fedasync",
+        num_partitions=2,
+        now=1e9 + version,
+        fields=fields,
+        rejected={"non-finite": 1},
+        staleness_histogram={0: 1, 1: 1},
+        workers={"w0": WorkerSeen(2, 1, 0.2, 1e9)},
+        eval_version=version,
+        finished=False,
+        stopped_because="",
     )
     return encode_status(status)
 
 
 def fedmq_status(settings: BrokerSettings, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fedmq", "status", "--amqp-url", settings.amqp_url, "--namespace", settings.namespace, *flags],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "fedmq",
+            "status",
+            "--amqp-url",
+            settings.amqp_url,
+            "--namespace",
+            settings.namespace,
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
-def test_status_shows_the_latest_report_and_dead_letters_and_consumes_nothing(broker_settings: BrokerSettings) -> None:
+def test_status_shows_the_latest_report_and_dead_letters_and_consumes_nothing(
+    broker_settings: BrokerSettings,
+) -> None:
     names = Names(broker_settings.namespace)
     with AmqpSession(broker_settings) as session:
         declare_topology(session, names)
         declare_status_queue(session, names)
         for version in (3, 4):
-            session.publish(names.status_exchange, "", report(version), status_properties(), mandatory=True)
+            session.publish(
+                names.status_exchange, "", report(version), status_properties(), mandatory=True
+            )
         for reason in ("non-finite", "non-finite", "future-version"):
-            props = dead_letter_properties(update_properties("u-" + reason, "guest", 0), reason, "test")
+            props = dead_letter_properties(
+                update_properties("u-" + reason, "guest", 0), reason, "test"
+            )
             session.publish(names.dead_exchange, "", b"x", props)
 
         result = fedmq_status(broker_settings, "--json", "--management-url", "off")
 
         assert result.returncode == 0, result.stderr
         status = json.loads(result.stdout)
-        assert status["aggregator"]["version"] == 4 and status["aggregator"]["workers"][0]["worker_id"] == "w0"
-        assert status["dead_letters"] == {"total": 3, "inspected": 3, "reasons": {"non-finite": 2, "future-version": 1}}
+        assert (
+            status["aggregator"]["version"] == 4
+            and status["aggregator"]["workers"][0]["worker_id"] == "w0"
+        )
+        assert status["dead_letters"] == {
+            "total": 3,
+            "inspected": 3,
+            "reasons": {"non-finite": 2, "future-version": 1},
+        }
         assert status["queues"]["source"] == "amqp"
         assert session.queue_counts(names.status_queue) == (1, 0)  # the newest report stayed
         assert session.queue_counts(names.dead_queue) == (3, 0)  # and so did every dead letter

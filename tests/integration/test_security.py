@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 
@@ -33,7 +33,9 @@ class Provisioned:
     aggregator: str
     passwords: dict[str, str]
 
-    def settings(self, user: str, *, password: str | None = None, **extra: object) -> BrokerSettings:
+    def settings(
+        self, user: str, *, password: str | None = None, **extra: object
+    ) -> BrokerSettings:
         url = self.node.amqp_url(user, password or self.passwords[user], self.namespace)
         return BrokerSettings(amqp_url=url, namespace=self.namespace, connect_attempts=1, **extra)  # type: ignore[arg-type]
 
@@ -47,16 +49,36 @@ def admin(node: SecureNode) -> ManagementClient:
 
 
 @pytest.fixture
-def provisioned(secure_node: SecureNode, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:  # type: ignore[no-untyped-def]
+def provisioned(
+    secure_node: SecureNode, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Provisioned]:  # type: ignore[no-untyped-def]
     ns = f"s-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("FEDMQ_MANAGEMENT_URL", secure_node.management_url)
     monkeypatch.setenv("FEDMQ_MANAGEMENT_USER", "guest")
     monkeypatch.setenv("FEDMQ_MANAGEMENT_PASSWORD", "guest")
-    users = {f"{ns}-aggregator": ["init"], f"{ns}-a": ["add-worker", f"{ns}-a"], f"{ns}-b": ["add-worker", f"{ns}-b"]}
+    users = {
+        f"{ns}-aggregator": ["init"],
+        f"{ns}-a": ["add-worker", f"{ns}-a"],
+        f"{ns}-b": ["add-worker", f"{ns}-b"],
+    }
     passwords = {}
     for user, command in users.items():
         secret = tmp_path / f"{user}.password"
-        assert fedmq(["broker", *command, "--namespace", ns, "--password-file", str(secret), "--roster-file", str(tmp_path / "roster.json")]) == 0
+        assert (
+            fedmq(
+                [
+                    "broker",
+                    *command,
+                    "--namespace",
+                    ns,
+                    "--password-file",
+                    str(secret),
+                    "--roster-file",
+                    str(tmp_path / "roster.json"),
+                ]
+            )
+            == 0
+        )
         passwords[user] = secret.read_text().strip()
     yield Provisioned(secure_node, ns, f"{ns}-aggregator", passwords)
     client = admin(secure_node)
@@ -80,11 +102,18 @@ def refused(settings: BrokerSettings, action) -> str:  # type: ignore[no-untyped
     return str(info.value)
 
 
-def test_a_worker_does_its_part_and_the_aggregator_sees_its_validated_user(topology: Provisioned) -> None:
+def test_a_worker_does_its_part_and_the_aggregator_sees_its_validated_user(
+    topology: Provisioned,
+) -> None:
     fed, worker = topology, f"{topology.namespace}-a"
     with AmqpSession(fed.settings(worker)) as session:
         declare_worker_queue(session, fed.names, worker)
-        session.publish(fed.names.inbox_exchange, UPDATE_KEY, b"x", update_properties("u-1", session.username, 0))
+        session.publish(
+            fed.names.inbox_exchange,
+            UPDATE_KEY,
+            b"x",
+            update_properties("u-1", session.username, 0),
+        )
 
     got: list[Delivery] = []
     with AmqpSession(fed.settings(fed.aggregator)) as session:
@@ -97,7 +126,10 @@ def test_a_worker_cannot_impersonate_another(topology: Provisioned) -> None:
     fed = topology
     props = update_properties("u-1", f"{fed.namespace}-b", 0)
 
-    message = refused(fed.settings(f"{fed.namespace}-a"), lambda s: s.publish(fed.names.inbox_exchange, UPDATE_KEY, b"x", props))
+    message = refused(
+        fed.settings(f"{fed.namespace}-a"),
+        lambda s: s.publish(fed.names.inbox_exchange, UPDATE_KEY, b"x", props),
+    )
 
     assert "user_id" in message
 
@@ -118,11 +150,23 @@ def test_a_worker_cannot_escalate_its_privileges(topology: Provisioned, attempt:
     a, b = f"{fed.namespace}-a", f"{fed.namespace}-b"
     actions = {
         "consume-results": lambda s: s.consume(names.results_queue, lambda d: None),
-        "publish-model": lambda s: s.publish(names.models_exchange, BROADCAST_KEY, b"evil", Properties(persistent=False), mandatory=False),
-        "publish-default-exchange": lambda s: s.publish("", names.results_queue, b"x", Properties(user_id=a)),
-        "bind-to-inbox": lambda s: s.channel.queue_bind(declare_worker_queue(s, names, a), names.inbox_exchange, UPDATE_KEY),
+        "publish-model": lambda s: s.publish(
+            names.models_exchange,
+            BROADCAST_KEY,
+            b"evil",
+            Properties(persistent=False),
+            mandatory=False,
+        ),
+        "publish-default-exchange": lambda s: s.publish(
+            "", names.results_queue, b"x", Properties(user_id=a)
+        ),
+        "bind-to-inbox": lambda s: s.channel.queue_bind(
+            declare_worker_queue(s, names, a), names.inbox_exchange, UPDATE_KEY
+        ),
         "read-other-worker-queue": lambda s: s.consume(names.worker_queue(b), lambda d: None),
-        "declare-shared-queue": lambda s: s.channel.queue_declare(names.results_queue, durable=True, arguments={"x-queue-type": "quorum"}),
+        "declare-shared-queue": lambda s: s.channel.queue_declare(
+            names.results_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        ),
     }
     with AmqpSession(fed.settings(b)) as other:  # b's model queue exists while b is connected
         declare_worker_queue(other, names, b)
@@ -140,7 +184,10 @@ def _translated(action, session: AmqpSession) -> None:  # type: ignore[no-untype
 def test_the_aggregator_cannot_forge_updates(topology: Provisioned) -> None:
     fed = topology
 
-    refused(fed.settings(fed.aggregator), lambda s: s.publish(fed.names.inbox_exchange, UPDATE_KEY, b"x", Properties()))
+    refused(
+        fed.settings(fed.aggregator),
+        lambda s: s.publish(fed.names.inbox_exchange, UPDATE_KEY, b"x", Properties()),
+    )
 
 
 def test_a_removed_worker_is_disconnected_and_cannot_come_back(topology: Provisioned) -> None:
@@ -148,12 +195,20 @@ def test_a_removed_worker_is_disconnected_and_cannot_come_back(topology: Provisi
     session = AmqpSession(fed.settings(worker))
     session.open()
     declare_worker_queue(session, fed.names, worker)
-    wait_for(lambda: any(c.get("user") == worker for c in admin(fed.node).request("GET", "connections") or []), 20, "the connection to be listed")
+    wait_for(
+        lambda: any(
+            c.get("user") == worker for c in admin(fed.node).request("GET", "connections") or []
+        ),
+        20,
+        "the connection to be listed",
+    )
 
     assert fedmq(["broker", "remove-worker", worker, "--namespace", fed.namespace]) == 0
 
     with pytest.raises(ConnectionLost):
-        wait_for(lambda: session.process_events(0.1) or False, 10, "the broker to close the connection")
+        wait_for(
+            lambda: session.process_events(0.1) or False, 10, "the broker to close the connection"
+        )
     with pytest.raises(AccessRefused):
         AmqpSession(fed.settings(worker)).open()
 
@@ -168,7 +223,9 @@ def test_guest_has_no_access_to_a_federation_vhost(provisioned: Provisioned) -> 
         AmqpSession(provisioned.settings("guest", password="guest")).open()
 
 
-def test_provisioning_never_overwrites_or_deletes_a_privileged_user(provisioned: Provisioned) -> None:
+def test_provisioning_never_overwrites_or_deletes_a_privileged_user(
+    provisioned: Provisioned,
+) -> None:
     fed = provisioned
     client = admin(fed.node)
 
@@ -187,7 +244,12 @@ def _federation(fed: Provisioned):  # type: ignore[no-untyped-def]
 def test_amqps_with_verification_connects(provisioned: Provisioned) -> None:
     fed, worker = provisioned, f"{provisioned.namespace}-a"
     url = fed.node.amqps_url(worker, fed.passwords[worker], fed.namespace)
-    settings = BrokerSettings(amqp_url=url, namespace=fed.namespace, connect_attempts=1, tls_ca_file=str(fed.node.ca.files.cert))
+    settings = BrokerSettings(
+        amqp_url=url,
+        namespace=fed.namespace,
+        connect_attempts=1,
+        tls_ca_file=str(fed.node.ca.files.cert),
+    )
 
     with AmqpSession(settings) as session:
         assert session.connection.is_open
@@ -198,32 +260,49 @@ def test_amqps_with_a_client_certificate_connects(provisioned: Provisioned) -> N
     client = fed.node.client_cert(worker)
     url = fed.node.amqps_url(worker, fed.passwords[worker], fed.namespace, host="127.0.0.1")
     settings = BrokerSettings(
-        amqp_url=url, namespace=fed.namespace, connect_attempts=1,
-        tls_ca_file=str(fed.node.ca.files.cert), tls_cert_file=str(client.cert), tls_key_file=str(client.key),
+        amqp_url=url,
+        namespace=fed.namespace,
+        connect_attempts=1,
+        tls_ca_file=str(fed.node.ca.files.cert),
+        tls_cert_file=str(client.cert),
+        tls_key_file=str(client.key),
     )
 
     with AmqpSession(settings) as session:
         assert session.connection.is_open
 
 
-def test_amqps_refuses_a_broker_certificate_from_an_unknown_ca(provisioned: Provisioned, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_amqps_refuses_a_broker_certificate_from_an_unknown_ca(
+    provisioned: Provisioned, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     fed, worker = provisioned, f"{provisioned.namespace}-a"
     other_ca = CertificateAuthority(tmp_path / "other", name="someone else")
     url = fed.node.amqps_url(worker, fed.passwords[worker], fed.namespace)
-    settings = BrokerSettings(amqp_url=url, namespace=fed.namespace, connect_attempts=1, tls_ca_file=str(other_ca.files.cert))
+    settings = BrokerSettings(
+        amqp_url=url,
+        namespace=fed.namespace,
+        connect_attempts=1,
+        tls_ca_file=str(other_ca.files.cert),
+    )
 
     with pytest.raises(BrokerUnavailable) as info:
         AmqpSession(settings).open()
     assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
 
 
-def test_the_broker_refuses_a_client_certificate_from_an_unknown_ca(provisioned: Provisioned, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_broker_refuses_a_client_certificate_from_an_unknown_ca(
+    provisioned: Provisioned, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     fed, worker = provisioned, f"{provisioned.namespace}-a"
     rogue = CertificateAuthority(tmp_path / "rogue", name="rogue CA").issue(worker, server=False)
     url = fed.node.amqps_url(worker, fed.passwords[worker], fed.namespace)
     settings = BrokerSettings(
-        amqp_url=url, namespace=fed.namespace, connect_attempts=1,
-        tls_ca_file=str(fed.node.ca.files.cert), tls_cert_file=str(rogue.cert), tls_key_file=str(rogue.key),
+        amqp_url=url,
+        namespace=fed.namespace,
+        connect_attempts=1,
+        tls_ca_file=str(fed.node.ca.files.cert),
+        tls_cert_file=str(rogue.cert),
+        tls_key_file=str(rogue.key),
     )
 
     with pytest.raises(BrokerError):

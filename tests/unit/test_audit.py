@@ -39,8 +39,14 @@ def test_a_clean_run_accounts_for_every_confirmed_update() -> None:
 
 def test_a_commit_lost_in_a_crash_is_void_and_its_reapplication_counts_once() -> None:
     audit = [
-        start(0), applied("a", 1), published(1, "d1"), applied("b", 2),  # crash before checkpoint 2
-        start(1, version=1), published(1, "d1"), applied("b", 2), published(2, "d2"),
+        start(0),
+        applied("a", 1),
+        published(1, "d1"),
+        applied("b", 2),  # crash before checkpoint 2
+        start(1, version=1),
+        published(1, "d1"),
+        applied("b", 2),
+        published(2, "d2"),
     ]
 
     report = check_run(RunEvidence(audit, confirmed=["a", "b"], final_commit=2))
@@ -69,7 +75,9 @@ def test_the_final_checkpoint_voids_the_tail_of_the_last_life() -> None:
 def test_a_confirmed_update_found_nowhere_is_lost() -> None:
     report = check_run(RunEvidence([start(0)], confirmed=["gone"], final_commit=0))
 
-    assert report.problems == ["update gone was confirmed to its worker but never applied, rejected or queued"]
+    assert report.problems == [
+        "update gone was confirmed to its worker but never applied, rejected or queued"
+    ]
     assert report.fates == {"lost": 1}
 
 
@@ -77,7 +85,12 @@ def test_rejected_dead_lettered_and_still_queued_updates_are_accounted_for() -> 
     audit = [start(0), rejected("old", "too-stale")]
 
     report = check_run(
-        RunEvidence(audit, confirmed=["old", "poison", "waiting"], queued=["waiting"], dead={"poison": "delivery_limit"})
+        RunEvidence(
+            audit,
+            confirmed=["old", "poison", "waiting"],
+            queued=["waiting"],
+            dead={"poison": "delivery_limit"},
+        )
     )
 
     assert report.ok, report.problems
@@ -123,7 +136,9 @@ def test_lives_are_cut_at_start_lines_and_the_report_says_ok() -> None:
     audit = [start(0), applied("a", 1), start(1), start(1)]
 
     lives = split_lives(audit)
-    report = check_run(RunEvidence(audit, confirmed=confirmed_ids([{"event": "confirmed", "update_id": "a"}])))
+    report = check_run(
+        RunEvidence(audit, confirmed=confirmed_ids([{"event": "confirmed", "update_id": "a"}]))
+    )
 
     assert [len(life) for life in lives] == [2, 1, 1]
     assert report.lines()[0] == "aggregator lives: 3 (2 restarts)"
@@ -136,18 +151,29 @@ def write_run(run_dir: Path, audit: list[dict[str, Any]], confirmed: list[str]) 
     (run_dir / "w0.events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
-def test_fedmq_audit_reads_a_run_directory_and_exits_1_on_a_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fedmq_audit_reads_a_run_directory_and_exits_1_on_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_run(tmp_path, [start(0), applied("a", 1), published(1, "d1")], confirmed=["a", "gone"])
 
     code = main(["audit", str(tmp_path)])
 
     out = capsys.readouterr().out
     assert code == 1
-    assert "confirmed by workers: 2 -> applied 1, lost 1" in out and "update gone was confirmed" in out
+    assert (
+        "confirmed by workers: 2 -> applied 1, lost 1" in out and "update gone was confirmed" in out
+    )
 
 
-def test_fedmq_audit_says_ok_for_a_sound_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fedmq_audit_says_ok_for_a_sound_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_run(tmp_path, [start(0), applied("a", 1), published(1, "d1")], confirmed=["a"])
 
     assert main(["audit", str(tmp_path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"ok": True, "problems": [], "fates": {"applied": 1}, "applied": 1}
+    assert json.loads(capsys.readouterr().out) == {
+        "ok": True,
+        "problems": [],
+        "fates": {"applied": 1},
+        "applied": 1,
+    }

@@ -7,16 +7,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aggregator.shell.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from aggregator.core.state import AggregatorState, AppliedWindow, Counters
 from aggregator.core.strategy import Contribution, FedBuff
+from aggregator.shell.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def test_a_checkpoint_round_trips_the_whole_state(tmp_path: Path) -> None:
     weights = {"W": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(3, np.float32)}
     counters = Counters(applied=7, duplicates=1, published=3)
     counters.rejected["non-finite"] = 2
-    state = AggregatorState("run1", 42, weights, AppliedWindow(5, ["x", "y"]), counters, commit=9, elapsed=12.5, extra={"eps": 1.5})
+    state = AggregatorState(
+        "run1",
+        42,
+        weights,
+        AppliedWindow(5, ["x", "y"]),
+        counters,
+        commit=9,
+        elapsed=12.5,
+        extra={"eps": 1.5},
+    )
     strategy = FedBuff(buffer_size=3)
     scratch = {"W": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
     strategy.add(scratch, Contribution("u", "w", staleness=0, num_examples=2, arrays=weights))
@@ -26,7 +40,12 @@ def test_a_checkpoint_round_trips_the_whole_state(tmp_path: Path) -> None:
 
     assert loaded is not None
     restored, scalars, arrays = loaded
-    assert (restored.run_id, restored.version, restored.commit, restored.elapsed) == ("run1", 42, 9, 12.5)
+    assert (restored.run_id, restored.version, restored.commit, restored.elapsed) == (
+        "run1",
+        42,
+        9,
+        12.5,
+    )
     assert restored.applied.ids() == ["x", "y"] and restored.applied.capacity == 5
     assert restored.counters.as_dict() == counters.as_dict()
     assert restored.extra == {"eps": 1.5}

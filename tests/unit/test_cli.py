@@ -29,7 +29,9 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[object
         (["aggregator", "--amqp-url", "http://x"], "amqp"),
     ],
 )
-def test_bad_flags_give_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_flags_give_one_line(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, err = run_cli(argv, capsys)
 
     assert code == 2
@@ -38,8 +40,17 @@ def test_bad_flags_give_one_line(argv: list[str], needle: str, capsys: pytest.Ca
 
 def test_unreachable_broker_is_one_line_saying_where_and_how() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fedmq", "status", "--amqp-url", "amqp://guest:guest@127.0.0.1:1/%2F"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "fedmq",
+            "status",
+            "--amqp-url",
+            "amqp://guest:guest@127.0.0.1:1/%2F",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     err = result.stderr.strip()
     assert result.returncode == 1
@@ -50,4 +61,6 @@ def test_unreachable_broker_is_one_line_saying_where_and_how() -> None:
 def test_the_configuration_reference_is_current() -> None:
     from fedmq.configdoc import DOC_PATH, render
 
-    assert DOC_PATH.read_text() == render(), "run `python -m fedmq.configdoc` to regenerate docs/configuration.md"
+    assert DOC_PATH.read_text() == render(), (
+        "run `python -m fedmq.configdoc` to regenerate docs/configuration.md"
+    )

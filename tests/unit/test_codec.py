@@ -52,7 +52,11 @@ array_strategy = hnp.arrays(
 
 
 @settings(max_examples=300, deadline=None)
-@given(arrays=st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), array_strategy, max_size=4))
+@given(
+    arrays=st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), array_strategy, max_size=4
+    )
+)
 def test_round_trip_preserves_every_dtype_and_shape(arrays: dict[str, np.ndarray]) -> None:
     update = make_update(arrays=arrays)
 
@@ -74,7 +78,9 @@ def test_decoded_arrays_are_read_only_views_into_the_body() -> None:
     w = decoded.arrays["W"]
     assert not w.flags.writeable
     assert np.shares_memory(w, np.frombuffer(body, np.uint8))
-    assert w.ctypes.data % 64 == np.frombuffer(body, np.uint8).ctypes.data % 64  # aligned relative to the body
+    assert (
+        w.ctypes.data % 64 == np.frombuffer(body, np.uint8).ctypes.data % 64
+    )  # aligned relative to the body
 
 
 def test_large_array_round_trip() -> None:
@@ -109,7 +115,9 @@ def test_body_is_plain_msgpack_readable_by_any_library() -> None:
     assert header["kind"] == "update" and header["worker_id"] == "w1"
     spec = next(s for s in header["arrays"] if s["name"] == "W")
     raw = payload[spec["offset"] : spec["offset"] + 24]
-    np.testing.assert_array_equal(np.frombuffer(raw, "<f4").reshape(spec["shape"]), np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(
+        np.frombuffer(raw, "<f4").reshape(spec["shape"]), np.arange(6).reshape(2, 3)
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.object_, "U3", "datetime64[s]"])
@@ -136,17 +144,79 @@ def _reason(body: bytes, **kwargs: object) -> str:
         (frame(valid_header(schema_version=2)), "schema-version"),
         (frame(valid_header(kind="nope")), "unknown-kind"),
         (frame(valid_header(kind="request")), "unexpected-kind"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "complex64", "shape": [1], "offset": 0}]), bytes(64)), "unknown-dtype"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "object", "shape": [1], "offset": 0}]), bytes(64)), "unknown-dtype"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [4], "offset": 0}]), bytes(8)), "byte-length"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [2**40, 2**40], "offset": 0}])), "bad-shape"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [-1], "offset": 0}])), "bad-shape"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [1.5], "offset": 0}])), "bad-shape"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [1] * 40, "offset": 0}])), "bad-shape"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [1], "offset": 3}]), bytes(64)), "bad-array"),
+        (
+            frame(
+                valid_header(
+                    arrays=[{"name": "x", "dtype": "complex64", "shape": [1], "offset": 0}]
+                ),
+                bytes(64),
+            ),
+            "unknown-dtype",
+        ),
+        (
+            frame(
+                valid_header(arrays=[{"name": "x", "dtype": "object", "shape": [1], "offset": 0}]),
+                bytes(64),
+            ),
+            "unknown-dtype",
+        ),
+        (
+            frame(
+                valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [4], "offset": 0}]),
+                bytes(8),
+            ),
+            "byte-length",
+        ),
+        (
+            frame(
+                valid_header(
+                    arrays=[{"name": "x", "dtype": "float32", "shape": [2**40, 2**40], "offset": 0}]
+                )
+            ),
+            "bad-shape",
+        ),
+        (
+            frame(
+                valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [-1], "offset": 0}])
+            ),
+            "bad-shape",
+        ),
+        (
+            frame(
+                valid_header(
+                    arrays=[{"name": "x", "dtype": "float32", "shape": [1.5], "offset": 0}]
+                )
+            ),
+            "bad-shape",
+        ),
+        (
+            frame(
+                valid_header(
+                    arrays=[{"name": "x", "dtype": "float32", "shape": [1] * 40, "offset": 0}]
+                )
+            ),
+            "bad-shape",
+        ),
+        (
+            frame(
+                valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [1], "offset": 3}]),
+                bytes(64),
+            ),
+            "bad-array",
+        ),
         (frame(valid_header(arrays="nope")), "bad-array"),
-        (frame(valid_header(arrays=[{"name": "x", "dtype": "float32", "shape": [20], "offset": 0},
-                                     {"name": "y", "dtype": "float32", "shape": [4], "offset": 64}]), bytes(128)), "bad-array"),
+        (
+            frame(
+                valid_header(
+                    arrays=[
+                        {"name": "x", "dtype": "float32", "shape": [20], "offset": 0},
+                        {"name": "y", "dtype": "float32", "shape": [4], "offset": 64},
+                    ]
+                ),
+                bytes(128),
+            ),
+            "bad-array",
+        ),
         (frame(valid_header(num_examples=-3)), "invalid-message"),
         (frame(valid_header(num_examples="10")), "invalid-message"),
         (frame(valid_header(base_version=1.0)), "invalid-message"),
@@ -209,7 +279,9 @@ def test_frames_carry_arbitrary_headers_and_arrays() -> None:
 
 
 def test_model_version_round_trip_keeps_config() -> None:
-    model = ModelVersion(run_id="r1", version=7, created_at=1.0, arrays={"w": np.ones(3, np.float32)})
+    model = ModelVersion(
+        run_id="r1", version=7, created_at=1.0, arrays={"w": np.ones(3, np.float32)}
+    )
 
     decoded = decode(encode(model), ModelVersion)
 

@@ -20,13 +20,13 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from aggregator.core.aggregator import Applied
-from aggregator.shell.observer import PrometheusObserver
-from aggregator.settings import AggregatorSettings
 from aggregator.core.validation import Rejected
+from aggregator.settings import AggregatorSettings
+from aggregator.shell.observer import PrometheusObserver
 from fedmq.cli import build_parser
+from fedmq.status.settings import MANAGEMENT_PORT, StatusSettings
 from runtime.cliargs import settings_from_args
 from runtime.observability import AGGREGATOR_METRICS_PORT, WORKER_METRICS_PORT
-from fedmq.status.settings import MANAGEMENT_PORT, StatusSettings
 from worker.metrics import WorkerMetrics
 from worker.settings import WorkerSettings
 
@@ -39,18 +39,30 @@ PASSWORDS = {
     "FEDMQ_WORKER_PASSWORD": "worker-password-1",
     "GRAFANA_ADMIN_PASSWORD": "grafana-password-1",
 }
-SETTINGS: dict[str, type[BaseSettings]] = {"aggregator": AggregatorSettings, "worker": WorkerSettings, "status": StatusSettings}
-DEFAULT_ENTRYPOINT = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M).group(1))  # type: ignore[union-attr]
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "aggregator": AggregatorSettings,
+    "worker": WorkerSettings,
+    "status": StatusSettings,
+}
+DEFAULT_ENTRYPOINT = json.loads(
+    re.search(r"^ENTRYPOINT (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M).group(1)
+)  # type: ignore[union-attr]
 
 
 def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.fail("docker-compose is not installed (apt-get install docker-compose; .ci/run does it)")
+        pytest.fail(
+            "docker-compose is not installed (apt-get install docker-compose; .ci/run does it)"
+        )
     base_env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
     return subprocess.run(
         [binary, "--project-directory", str(ROOT), "-f", str(COMPOSE), *args],
-        capture_output=True, text=True, timeout=120, env={**base_env, **(env or {})}, cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**base_env, **(env or {})},
+        cwd="/",
     )
 
 
@@ -62,7 +74,9 @@ def config() -> dict[str, Any]:
 
 
 def fedmq_services(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: svc for name, svc in config["services"].items() if svc.get("image") == "fedmq:local"}
+    return {
+        name: svc for name, svc in config["services"].items() if svc.get("image") == "fedmq:local"
+    }
 
 
 def argv(service: dict[str, Any]) -> list[str]:
@@ -75,7 +89,9 @@ def test_compose_accepts_the_file(config: dict[str, Any]) -> None:
 
 
 def test_compose_refuses_to_start_without_passwords() -> None:
-    result = compose("config", "-q", env={k: v for k, v in PASSWORDS.items() if k != "FEDMQ_WORKER_PASSWORD"})
+    result = compose(
+        "config", "-q", env={k: v for k, v in PASSWORDS.items() if k != "FEDMQ_WORKER_PASSWORD"}
+    )
 
     assert result.returncode != 0 and "deploy/init-env.sh" in result.stderr
 
@@ -98,7 +114,11 @@ def test_every_command_flag_and_variable_exists_and_validates(
     args = parser.parse_args(command[1:])  # an unknown command or flag exits here
     settings_cls = SETTINGS[args.command]
     env = service["environment"]
-    unknown = [k for k in env if k != "AMQP_URL" and k.removeprefix("FEDMQ_").lower() not in settings_cls.model_fields]
+    unknown = [
+        k
+        for k in env
+        if k != "AMQP_URL" and k.removeprefix("FEDMQ_").lower() not in settings_cls.model_fields
+    ]
     assert not unknown, f"{name}: no such setting for {unknown}"
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
@@ -106,7 +126,9 @@ def test_every_command_flag_and_variable_exists_and_validates(
     settings_from_args(settings_cls, args)  # every value validates
 
 
-def test_healthcheck_commands_exist(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthcheck_commands_exist(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     test = config["services"]["aggregator"]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "fedmq"]
     parser, _ = build_parser()
@@ -117,7 +139,12 @@ def test_healthcheck_commands_exist(config: dict[str, Any], monkeypatch: pytest.
     settings = settings_from_args(StatusSettings, args)
 
     assert settings.max_age is not None and settings.management_base() is None
-    assert config["services"]["rabbitmq"]["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    assert config["services"]["rabbitmq"]["healthcheck"]["test"] == [
+        "CMD",
+        "rabbitmq-diagnostics",
+        "-q",
+        "ping",
+    ]
 
 
 def port_mapping(port: Any) -> tuple[str, int, int]:
@@ -133,16 +160,29 @@ def test_ports_agree_across_compose_prometheus_and_code(config: dict[str, Any]) 
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
 
-    assert int(services["aggregator"]["environment"]["FEDMQ_METRICS_PORT"]) == AGGREGATOR_METRICS_PORT
-    assert jobs["fedmq-aggregator"]["static_configs"][0]["targets"] == [f"aggregator:{AGGREGATOR_METRICS_PORT}"]
+    assert (
+        int(services["aggregator"]["environment"]["FEDMQ_METRICS_PORT"]) == AGGREGATOR_METRICS_PORT
+    )
+    assert jobs["fedmq-aggregator"]["static_configs"][0]["targets"] == [
+        f"aggregator:{AGGREGATOR_METRICS_PORT}"
+    ]
     assert int(services["worker"]["environment"]["FEDMQ_METRICS_PORT"]) == WORKER_METRICS_PORT
-    assert jobs["fedmq-workers"]["dns_sd_configs"][0] == {**jobs["fedmq-workers"]["dns_sd_configs"][0], "names": ["worker"], "port": WORKER_METRICS_PORT}
+    assert jobs["fedmq-workers"]["dns_sd_configs"][0] == {
+        **jobs["fedmq-workers"]["dns_sd_configs"][0],
+        "names": ["worker"],
+        "port": WORKER_METRICS_PORT,
+    }
     assert jobs["rabbitmq"]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
     published = {port_mapping(p) for p in services["rabbitmq"]["ports"]}
     assert {("127.0.0.1", 5672, 5672), ("127.0.0.1", MANAGEMENT_PORT, MANAGEMENT_PORT)} <= published
     # Nothing is published beyond this host's loopback.
-    assert all(port_mapping(p)[0] == "127.0.0.1" for svc in services.values() for p in svc.get("ports", []))
-    assert services["status"]["environment"]["FEDMQ_MANAGEMENT_URL"] == f"http://rabbitmq:{MANAGEMENT_PORT}"
+    assert all(
+        port_mapping(p)[0] == "127.0.0.1" for svc in services.values() for p in svc.get("ports", [])
+    )
+    assert (
+        services["status"]["environment"]["FEDMQ_MANAGEMENT_URL"]
+        == f"http://rabbitmq:{MANAGEMENT_PORT}"
+    )
 
 
 def test_the_worker_service_scales(config: dict[str, Any]) -> None:
@@ -150,7 +190,10 @@ def test_the_worker_service_scales(config: dict[str, Any]) -> None:
 
     assert "container_name" not in worker and "ports" not in worker and "hostname" not in worker
     assert worker["environment"]["FEDMQ_CLAIM_PARTITION"] == "true"
-    assert "FEDMQ_WORKER_ID" not in worker["environment"] and "FEDMQ_PARTITION_INDEX" not in worker["environment"]
+    assert (
+        "FEDMQ_WORKER_ID" not in worker["environment"]
+        and "FEDMQ_PARTITION_INDEX" not in worker["environment"]
+    )
 
 
 def test_users_vhost_and_passwords_match_the_definitions(config: dict[str, Any]) -> None:
@@ -161,9 +204,15 @@ def test_users_vhost_and_passwords_match_the_definitions(config: dict[str, Any])
     rendered_vars = set(re.search(r"for name in ([A-Z_ ]+);", script).group(1).split())  # type: ignore[union-attr]
 
     assert "guest" not in users and {v["name"] for v in definitions["vhosts"]} == {"fedmq"}
-    assert set(re.findall(r"@([A-Z_]+)@", template)) == rendered_vars == set(config["services"]["rabbitmq"]["environment"])
+    assert (
+        set(re.findall(r"@([A-Z_]+)@", template))
+        == rendered_vars
+        == set(config["services"]["rabbitmq"]["environment"])
+    )
     for svc in fedmq_services(config).values():
-        url = re.fullmatch(r"amqp://([^:]+):([^@]+)@rabbitmq:5672/fedmq", svc["environment"]["AMQP_URL"])
+        url = re.fullmatch(
+            r"amqp://([^:]+):([^@]+)@rabbitmq:5672/fedmq", svc["environment"]["AMQP_URL"]
+        )
         assert url is not None and url.group(1) in users and url.group(2) in PASSWORDS.values()
 
 
@@ -171,7 +220,12 @@ def test_the_dashboard_only_asks_for_metrics_fedmq_serves() -> None:
     observer, worker = PrometheusObserver(), WorkerMetrics()
     observer.handled([Applied("u" * 8, "w", 0, 1, 0.5, 1, True), Rejected("framing", "x")], 0.01)
     observer.progress({"epsilon": 1.0})
-    served = {s.name for reg in (observer.registry, worker.registry) for m in reg.collect() for s in m.samples}
+    served = {
+        s.name
+        for reg in (observer.registry, worker.registry)
+        for m in reg.collect()
+        for s in m.samples
+    }
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "fedmq.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
 

@@ -17,11 +17,18 @@ def state(version: int = 5) -> AggregatorState:
     return AggregatorState(run_id="r", version=version, weights=weights, applied=AppliedWindow(100))
 
 
-def update(uid: str = "update-0001", base: int = 5, kind: str = "weights", **arrays: np.ndarray) -> ClientUpdate:
+def update(
+    uid: str = "update-0001", base: int = 5, kind: str = "weights", **arrays: np.ndarray
+) -> ClientUpdate:
     arrays = arrays or {"W": np.ones((2, 3), np.float32), "b": np.ones(3, np.float32)}
     return ClientUpdate(
-        update_id=uid, worker_id="w1", base_version=base, num_examples=5, update_kind=kind,  # type: ignore[arg-type]
-        train_seconds=0.1, arrays=arrays,
+        update_id=uid,
+        worker_id="w1",
+        base_version=base,
+        num_examples=5,
+        update_kind=kind,  # type: ignore[arg-type]
+        train_seconds=0.1,
+        arrays=arrays,
     )
 
 
@@ -60,7 +67,9 @@ def test_a_redelivered_update_is_a_duplicate_and_changes_nothing() -> None:
         (update(W=np.full((2, 3), np.inf, np.float32), b=np.ones(3, np.float32)), "non-finite"),
     ],
 )
-def test_invalid_updates_are_rejected_with_a_reason_and_leave_the_model_alone(upd: ClientUpdate, reason: str) -> None:
+def test_invalid_updates_are_rejected_with_a_reason_and_leave_the_model_alone(
+    upd: ClientUpdate, reason: str
+) -> None:
     core = Aggregator(state(), FedAsync(alpha=0.5), max_staleness=4)
 
     outcome = core.handle(upd)

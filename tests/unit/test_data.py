@@ -29,8 +29,12 @@ def test_iid_partition_is_a_partition_of_near_equal_parts(n: int, k: int, seed: 
 
 
 @settings(max_examples=20, deadline=None)
-@given(k=st.integers(2, 8), alpha=st.sampled_from([0.1, 0.5, 1.0, 100.0]), seed=st.integers(0, 1000))
-def test_dirichlet_partition_is_a_partition_with_a_minimum_size(k: int, alpha: float, seed: int) -> None:
+@given(
+    k=st.integers(2, 8), alpha=st.sampled_from([0.1, 0.5, 1.0, 100.0]), seed=st.integers(0, 1000)
+)
+def test_dirichlet_partition_is_a_partition_with_a_minimum_size(
+    k: int, alpha: float, seed: int
+) -> None:
     labels = np.random.default_rng(seed).integers(0, 10, 1500)
     parts = dirichlet_partition(labels, k, alpha, seed, min_size=20)
     assert_is_partition(parts, len(labels))
@@ -78,7 +82,9 @@ def test_synthetic_generator_follows_the_fedprox_recipe() -> None:
 
 
 def test_every_process_sees_the_same_test_set_and_disjoint_train_parts() -> None:
-    contexts = [TrainerContext("worker", i, 4, seed=0, options={"dataset": "digits"}) for i in range(4)]
+    contexts = [
+        TrainerContext("worker", i, 4, seed=0, options={"dataset": "digits"}) for i in range(4)
+    ]
     datas = [federated_data(c) for c in contexts]
     assert all(np.array_equal(d.test.x, datas[0].test.x) for d in datas)
     rows = {tuple(row) for d in datas for row in d.train.x}
@@ -91,7 +97,9 @@ def test_the_aggregator_evaluates_on_the_workers_held_out_set_whatever_its_model
     from training.loading import load_trainer
     from worker.settings import WorkerSettings
 
-    agg = load_trainer(AggregatorSettings(seed=5, data_seed=1), role="aggregator", partition=0, model_seed=5)
+    agg = load_trainer(
+        AggregatorSettings(seed=5, data_seed=1), role="aggregator", partition=0, model_seed=5
+    )
     worker = load_trainer(WorkerSettings(data_seed=1), role="worker", partition=0)
 
     np.testing.assert_array_equal(agg.data.test.x, worker.data.test.x)  # type: ignore[attr-defined]

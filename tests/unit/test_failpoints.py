@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.shell.failpoints import Failpoint, Failpoints, parse_failpoint
 from aggregator.settings import AggregatorSettings
+from aggregator.shell.failpoints import Failpoint, Failpoints, parse_failpoint
 
 
 def test_a_failpoint_spec_names_a_point_and_a_count() -> None:
     assert parse_failpoint("after-publish:3") == Failpoint("after-publish", 3)
 
 
-@pytest.mark.parametrize("spec", ["after-publish", "nowhere:1", "after-publish:0", "after-publish:x"])
+@pytest.mark.parametrize(
+    "spec", ["after-publish", "nowhere:1", "after-publish:0", "after-publish:x"]
+)
 def test_a_bad_spec_is_refused(spec: str) -> None:
     with pytest.raises(ValueError):
         parse_failpoint(spec)

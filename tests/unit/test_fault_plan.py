@@ -14,7 +14,10 @@ def test_every_plan_has_each_fault_once_and_arms_failpoints_in_order(seed: int) 
     plan = make_plan(seed, WORKERS)
 
     assert sorted(f.kind for f in plan if f.kills_aggregator) == sorted(AGGREGATOR_KILLS)
-    assert sorted(f.kind for f in plan if not f.kills_aggregator) == ["kill-worker", "restart-broker"]
+    assert sorted(f.kind for f in plan if not f.kills_aggregator) == [
+        "kill-worker",
+        "restart-broker",
+    ]
     for done, fault in enumerate(plan):
         if not fault.kills_aggregator:
             assert next_failpoint(plan, done) is None  # the running aggregator is unarmed

@@ -12,7 +12,12 @@ STRICT = IdentityPolicy("strict", Roster(frozenset({"alice", "bob"}), frozenset(
 
 @pytest.mark.parametrize(
     ("user_id", "reason"),
-    [(None, "no-user-id"), ("", "no-user-id"), ("mallory", "revoked-worker"), ("eve", "unknown-worker")],
+    [
+        (None, "no-user-id"),
+        ("", "no-user-id"),
+        ("mallory", "revoked-worker"),
+        ("eve", "unknown-worker"),
+    ],
 )
 def test_strict_mode_refuses_senders_it_cannot_vouch_for(user_id: str | None, reason: str) -> None:
     refused = check_sender(STRICT, user_id)
@@ -46,11 +51,17 @@ def test_open_mode_checks_nothing() -> None:
 def test_revoking_and_readmitting_a_worker() -> None:
     roster = Roster().with_worker("w1").with_worker("w2").without_worker("w1")
 
-    assert (roster.status("w1"), roster.status("w2"), roster.status("w3")) == ("revoked", "active", "unknown")
+    assert (roster.status("w1"), roster.status("w2"), roster.status("w3")) == (
+        "revoked",
+        "active",
+        "unknown",
+    )
     assert roster.with_worker("w1").status("w1") == "active"
 
 
-@pytest.mark.parametrize("text", ["[]", '{"active": "w1"}', '{"active": [1]}', '{"admins": []}', "not json"])
+@pytest.mark.parametrize(
+    "text", ["[]", '{"active": "w1"}', '{"active": [1]}', '{"admins": []}', "not json"]
+)
 def test_a_malformed_roster_is_an_error(text: str) -> None:
     with pytest.raises(ValueError):
         Roster.from_json(text)
@@ -78,10 +89,20 @@ def test_the_core_refuses_an_impersonated_update_and_counts_it() -> None:
     from schemas.messages import ClientUpdate
 
     weights = {"w": np.zeros(2, np.float32)}
-    core = Aggregator(AggregatorState("r", 0, weights, AppliedWindow(10)), FedAsync(), max_staleness=None, identity=STRICT)
+    core = Aggregator(
+        AggregatorState("r", 0, weights, AppliedWindow(10)),
+        FedAsync(),
+        max_staleness=None,
+        identity=STRICT,
+    )
     update = ClientUpdate(
-        update_id="update-0001", worker_id="bob", base_version=0, num_examples=1,
-        update_kind="weights", train_seconds=0.0, arrays={"w": np.ones(2, np.float32)},
+        update_id="update-0001",
+        worker_id="bob",
+        base_version=0,
+        num_examples=1,
+        update_kind="weights",
+        train_seconds=0.0,
+        arrays={"w": np.ones(2, np.float32)},
     )
 
     forged = core.handle(update, sender="alice")

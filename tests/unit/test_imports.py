@@ -11,6 +11,8 @@ def test_the_services_do_not_import_scipy_sklearn_or_dp_accounting_until_needed(
         "import sys, aggregator.shell.service, worker.service, aggregator.shell.main, worker.main;"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn', 'dp_accounting', 'matplotlib'}))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
 
     assert out.strip() == "[]"

@@ -14,11 +14,15 @@ def test_exported_schemas_are_up_to_date() -> None:
     for name, schema in message_schemas().items():
         path = DEFAULT_DIR / name
         assert path.exists(), f"run `python -m schemas.jsonschema` to export {name}"
-        assert path.read_text() == render(schema), f"{name} is stale: run `python -m schemas.jsonschema`"
+        assert path.read_text() == render(schema), (
+            f"{name} is stale: run `python -m schemas.jsonschema`"
+        )
 
 
 def test_every_header_field_on_the_wire_is_in_the_schema() -> None:
-    body = encode(ModelVersion(run_id="r", version=1, created_at=0.0, arrays={"w": np.ones(2, np.float32)}))
+    body = encode(
+        ModelVersion(run_id="r", version=1, created_at=0.0, arrays={"w": np.ones(2, np.float32)})
+    )
     header = msgpack.unpackb(msgpack.unpackb(body)[0])
     schema = message_schemas()["model.schema.json"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import urllib.request
 
 from aggregator.core.aggregator import Applied, Duplicate
-from aggregator.shell.observer import PrometheusObserver
-from aggregator.settings import AggregatorSettings
 from aggregator.core.validation import Rejected
+from aggregator.settings import AggregatorSettings
+from aggregator.shell.observer import PrometheusObserver
 from runtime.observability import describe_settings, serve_metrics
 from worker.claim import claim_order
 
@@ -19,7 +19,16 @@ def applied(staleness: int) -> Applied:
 def test_a_batch_counts_applied_rejected_by_reason_and_duplicates() -> None:
     obs = PrometheusObserver()
 
-    obs.handled([applied(0), applied(5), Rejected("non-finite", "NaN"), Rejected("non-finite", "x"), Duplicate("d" * 8)], 0.02)
+    obs.handled(
+        [
+            applied(0),
+            applied(5),
+            Rejected("non-finite", "NaN"),
+            Rejected("non-finite", "x"),
+            Duplicate("d" * 8),
+        ],
+        0.02,
+    )
 
     value = obs.registry.get_sample_value
     assert value("fedmq_updates_applied_total") == 2
@@ -60,7 +69,11 @@ def test_the_metrics_endpoint_serves_the_registry_and_stops() -> None:
     server = serve_metrics(obs.registry, settings)
     try:
         assert server is not None
-        body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+        body = (
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
     finally:
         server.close()  # type: ignore[union-attr]
 
@@ -72,7 +85,9 @@ def test_no_endpoint_without_a_port() -> None:
 
 
 def test_the_startup_line_masks_the_password_and_shows_the_rest() -> None:
-    settings = AggregatorSettings(amqp_url="amqp://alice:s3cret-pw@rabbit:5672/fedmq", strategy="fedbuff")
+    settings = AggregatorSettings(
+        amqp_url="amqp://alice:s3cret-pw@rabbit:5672/fedmq", strategy="fedbuff"
+    )
 
     line = describe_settings(settings)
 

@@ -49,7 +49,9 @@ def test_a_worker_may_do_only_its_own_part(kind: str, resource: str, allowed: bo
         ("read", "fed-2.results", False),
     ],
 )
-def test_the_aggregator_may_run_the_federation_but_not_pose_as_a_worker(kind: str, resource: str, allowed: bool) -> None:
+def test_the_aggregator_may_run_the_federation_but_not_pose_as_a_worker(
+    kind: str, resource: str, allowed: bool
+) -> None:
     assert aggregator_permissions(NAMES).allows(kind, resource) is allowed
 
 
@@ -64,7 +66,9 @@ def test_exactly_lists_each_name_once() -> None:
     assert exactly("a", "b", "a") == "^a$|^b$"
 
 
-def test_the_cli_prints_the_permissions_of_a_definitions_file(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_prints_the_permissions_of_a_definitions_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     import json
 
     from fedmq.cli import main
@@ -72,5 +76,9 @@ def test_the_cli_prints_the_permissions_of_a_definitions_file(capsys: pytest.Cap
     assert main(["broker", "permissions", "--namespace", "ns", "--vhost", "fed", "w1", "w2"]) == 0
 
     entries = json.loads(capsys.readouterr().out)["permissions"]
-    assert [(e["user"], e["vhost"]) for e in entries] == [("ns-aggregator", "fed"), ("w1", "fed"), ("w2", "fed")]
+    assert [(e["user"], e["vhost"]) for e in entries] == [
+        ("ns-aggregator", "fed"),
+        ("w1", "fed"),
+        ("w2", "fed"),
+    ]
     assert entries[1]["write"] == worker_permissions(Names("ns"), "w1").write

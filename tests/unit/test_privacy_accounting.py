@@ -6,7 +6,13 @@ import dp_accounting
 import pytest
 from dp_accounting import pld, rdp
 
-from privacy.accountant import GaussianEvent, Ledger, calibrate_noise_multiplier, combined_noise_multiplier, epsilon
+from privacy.accountant import (
+    GaussianEvent,
+    Ledger,
+    calibrate_noise_multiplier,
+    combined_noise_multiplier,
+    epsilon,
+)
 from privacy.participation import ParticipationAccountant
 
 CASES = [
@@ -20,7 +26,9 @@ CASES = [
 ]
 
 
-def direct(accountant: dp_accounting.PrivacyAccountant, z: float, q: float, steps: int, delta: float) -> float:
+def direct(
+    accountant: dp_accounting.PrivacyAccountant, z: float, q: float, steps: int, delta: float
+) -> float:
     event = dp_accounting.GaussianDpEvent(z)
     if q < 1:
         event = dp_accounting.PoissonSampledDpEvent(q, event)
@@ -29,7 +37,9 @@ def direct(accountant: dp_accounting.PrivacyAccountant, z: float, q: float, step
 
 
 @pytest.mark.parametrize("z,q,steps,delta", CASES)
-def test_rdp_epsilon_matches_dp_accounting_directly(z: float, q: float, steps: int, delta: float) -> None:
+def test_rdp_epsilon_matches_dp_accounting_directly(
+    z: float, q: float, steps: int, delta: float
+) -> None:
     ledger = Ledger().add(GaussianEvent(z, q), steps)
 
     ours = epsilon(ledger, delta, "rdp")
@@ -38,7 +48,9 @@ def test_rdp_epsilon_matches_dp_accounting_directly(z: float, q: float, steps: i
 
 
 @pytest.mark.parametrize("z,q,steps,delta", [c for c in CASES if c[2] <= 300 and c[0] >= 1])
-def test_pld_epsilon_matches_dp_accounting_directly(z: float, q: float, steps: int, delta: float) -> None:
+def test_pld_epsilon_matches_dp_accounting_directly(
+    z: float, q: float, steps: int, delta: float
+) -> None:
     ledger = Ledger().add(GaussianEvent(z, q), steps)
 
     ours = epsilon(ledger, delta, "pld")
@@ -47,7 +59,12 @@ def test_pld_epsilon_matches_dp_accounting_directly(z: float, q: float, steps: i
 
 
 def test_a_ledger_of_mixed_events_composes_all_of_them() -> None:
-    ledger = Ledger().add(GaussianEvent(2.0), 3).add(GaussianEvent(1.0, 0.1), 50).add(GaussianEvent(2.0), 2)
+    ledger = (
+        Ledger()
+        .add(GaussianEvent(2.0), 3)
+        .add(GaussianEvent(1.0, 0.1), 50)
+        .add(GaussianEvent(2.0), 2)
+    )
     acc = rdp.RdpAccountant()
     acc.compose(dp_accounting.GaussianDpEvent(2.0), 5)
     acc.compose(dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(1.0)), 50)
@@ -94,7 +111,9 @@ def test_two_gaussians_released_together_are_worth_the_combined_multiplier() -> 
 
     z = combined_noise_multiplier(1.5, 4.0)
 
-    assert epsilon(Ledger().add(GaussianEvent(z)), 1e-5) == pytest.approx(acc.get_epsilon(1e-5), rel=1e-6)
+    assert epsilon(Ledger().add(GaussianEvent(z)), 1e-5) == pytest.approx(
+        acc.get_epsilon(1e-5), rel=1e-6
+    )
 
 
 def test_calibrated_noise_spends_the_target_epsilon() -> None:

@@ -11,16 +11,22 @@ from hypothesis.extra.numpy import arrays
 from privacy.accountant import GaussianEvent, combined_noise_multiplier
 from privacy.adaptive import AdaptiveClip, update_noise_multiplier
 from privacy.clipping import clip_update, clipped_sum, per_example_norms
-from training.weights import l2_norm
 from privacy.dpsgd import DpSgdParams, dp_sgd, sampling_rate, steps_for
 from privacy.noise import add_gaussian_noise, entropy_generator, generator_state, restore_generator
+from training.weights import l2_norm
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float32, st.integers(1, 40), elements=finite), arrays(np.float32, (3, 2), elements=finite), st.floats(1e-3, 1e3))
-def test_a_clipped_update_never_exceeds_the_clip_norm(w: np.ndarray, b: np.ndarray, clip: float) -> None:
+@given(
+    arrays(np.float32, st.integers(1, 40), elements=finite),
+    arrays(np.float32, (3, 2), elements=finite),
+    st.floats(1e-3, 1e3),
+)
+def test_a_clipped_update_never_exceeds_the_clip_norm(
+    w: np.ndarray, b: np.ndarray, clip: float
+) -> None:
     result = clip_update({"w": w, "b": b}, clip)
 
     assert l2_norm(result.arrays) <= clip
@@ -70,7 +76,10 @@ def test_a_restored_generator_continues_the_same_stream() -> None:
 
 
 def test_adaptive_clip_shrinks_when_updates_fit_and_grows_when_they_do_not() -> None:
-    shrink, grow = AdaptiveClip(1.0, 0.5, 0.2, count_stddev=1e-9), AdaptiveClip(1.0, 0.5, 0.2, count_stddev=1e-9)
+    shrink, grow = (
+        AdaptiveClip(1.0, 0.5, 0.2, count_stddev=1e-9),
+        AdaptiveClip(1.0, 0.5, 0.2, count_stddev=1e-9),
+    )
     rng = np.random.default_rng(0)
 
     shrink.step(unclipped=10, contributions=10, rng=rng)
@@ -92,7 +101,9 @@ def test_adaptive_update_noise_plus_count_noise_equal_the_configured_multiplier(
 class ZeroGradModel:
     """Every example's gradient is zero: whatever DP-SGD changes is its noise."""
 
-    def per_example_grads(self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    def per_example_grads(
+        self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
+    ) -> dict[str, np.ndarray]:
         return {k: np.zeros((len(y), *v.shape), np.float32) for k, v in weights.items()}
 
 
@@ -100,8 +111,17 @@ def test_dpsgd_noise_has_the_std_the_mechanism_promises() -> None:
     n, batch, lr, clip, z = 1000, 50, 0.1, 2.0, 1.5
     weights = {"w": np.zeros(20_000, np.float32)}
 
-    result = dp_sgd(ZeroGradModel(), weights, np.zeros((n, 1)), np.zeros(n, int), epochs=1, batch_size=batch,
-                    learning_rate=lr, params=DpSgdParams(clip, z), rng=np.random.default_rng(3))
+    result = dp_sgd(
+        ZeroGradModel(),
+        weights,
+        np.zeros((n, 1)),
+        np.zeros(n, int),
+        epochs=1,
+        batch_size=batch,
+        learning_rate=lr,
+        params=DpSgdParams(clip, z),
+        rng=np.random.default_rng(3),
+    )
 
     # Each of the 20 steps moves w by -lr * N(0, (zC)^2) / (q n); they add up independently.
     q = sampling_rate(batch, n)

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from aggregator.factory import build_strategy, train_config
 from aggregator.core.private import PrivateStrategy
-from aggregator.shell.service import AggregatorService
+from aggregator.factory import build_strategy, train_config
 from aggregator.settings import AggregatorSettings
+from aggregator.shell.service import AggregatorService
 from privacy.accountant import epsilon
-from training.weights import l2_norm
 from privacy.spending import load_ledger
 from schemas.messages import TrainConfig
 from tasks.builtin import make_trainer
-from worker.settings import WorkerSettings
 from training.trainer import TrainerContext
+from training.weights import l2_norm
+from worker.settings import WorkerSettings
 from worker.update import protect_update
 
 
@@ -30,7 +30,13 @@ def test_dp_settings_refuse_combinations_without_a_guarantee() -> None:
     with pytest.raises(ValidationError, match="unclipped norms"):
         AggregatorSettings(dp="local", dp_adaptive_clip=True)
     with pytest.raises(ValidationError, match="count noise"):
-        AggregatorSettings(dp="central", strategy="fedbuff", buffer_size=10, dp_adaptive_clip=True, dp_noise_multiplier=1.0)
+        AggregatorSettings(
+            dp="central",
+            strategy="fedbuff",
+            buffer_size=10,
+            dp_adaptive_clip=True,
+            dp_noise_multiplier=1.0,
+        )
 
 
 def test_with_dp_fedasync_asks_for_deltas_and_fedbuff_drops_sample_weights() -> None:
@@ -47,15 +53,25 @@ def test_workers_are_told_to_clip_only_when_configured() -> None:
     local = AggregatorSettings(dp="local", dp_clip=0.3, dp_noise_multiplier=2.0)
 
     assert train_config(settings, build_strategy(settings)).extra == {"dp_clip": 0.3}
-    assert train_config(local, build_strategy(local)).extra == {"dp_clip": 0.3, "dp_local_noise_multiplier": 2.0}
-    assert train_config(AggregatorSettings(dp="central"), build_strategy(AggregatorSettings(dp="central"))).extra == {}
+    assert train_config(local, build_strategy(local)).extra == {
+        "dp_clip": 0.3,
+        "dp_local_noise_multiplier": 2.0,
+    }
+    assert (
+        train_config(
+            AggregatorSettings(dp="central"), build_strategy(AggregatorSettings(dp="central"))
+        ).extra
+        == {}
+    )
 
 
 def test_protect_update_clips_and_in_local_mode_noises() -> None:
     delta = {"w": np.full(100, 1.0, np.float32)}
 
     clipped = protect_update(delta, {"dp_clip": 0.5}, np.random.default_rng(0))
-    noised = protect_update(delta, {"dp_clip": 0.5, "dp_local_noise_multiplier": 4.0}, np.random.default_rng(0))
+    noised = protect_update(
+        delta, {"dp_clip": 0.5, "dp_local_noise_multiplier": 4.0}, np.random.default_rng(0)
+    )
     untouched = protect_update(delta, {}, np.random.default_rng(0))
 
     assert l2_norm(clipped) <= 0.5
@@ -64,7 +80,13 @@ def test_protect_update_clips_and_in_local_mode_noises() -> None:
 
 
 def dpsgd_trainer(ledger: Path) -> object:
-    settings = WorkerSettings(dpsgd=True, dpsgd_noise_multiplier=1.5, dpsgd_ledger=str(ledger), dpsgd_seed=1, num_partitions=4)
+    settings = WorkerSettings(
+        dpsgd=True,
+        dpsgd_noise_multiplier=1.5,
+        dpsgd_ledger=str(ledger),
+        dpsgd_seed=1,
+        num_partitions=4,
+    )
     return make_trainer(TrainerContext("worker", 0, 4, 0, settings.trainer_options()))
 
 
@@ -85,7 +107,9 @@ def test_the_dpsgd_worker_reports_its_epsilon_and_keeps_it_across_a_restart(tmp_
 
 def test_progress_fields_and_summary_show_the_spent_epsilon(tmp_path: Path) -> None:
     settings = AggregatorSettings(dp="central", run_dir=str(tmp_path), checkpoint=False)
-    service = AggregatorService(settings, make_trainer(TrainerContext("aggregator", 0, 4, 0, settings.trainer_options())))
+    service = AggregatorService(
+        settings, make_trainer(TrainerContext("aggregator", 0, 4, 0, settings.trainer_options()))
+    )
 
     fields = service.progress_fields(0.0)
 

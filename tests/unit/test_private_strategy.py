@@ -7,22 +7,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.shell.checkpoint import load_checkpoint, save_checkpoint
 from aggregator.core.aggregator import Aggregator
 from aggregator.core.private import PrivacyConfig, PrivateStrategy, restore_strategy
 from aggregator.core.state import AggregatorState, AppliedWindow
 from aggregator.core.strategy import Contribution, FedAsync, FedBuff, Strategy
 from aggregator.core.validation import Rejected
+from aggregator.shell.checkpoint import load_checkpoint, save_checkpoint
 from privacy.accountant import GaussianEvent, Ledger, epsilon
-from training.weights import l2_norm
 from privacy.participation import Budget
 from schemas.messages import ClientUpdate
+from training.weights import l2_norm
 
 DIM = 6
 
 
 def config(**overrides: object) -> PrivacyConfig:
-    values: dict[str, object] = dict(mode="central", clip=1.0, noise_multiplier=1.0, budget=Budget(None, 1e-5))
+    values: dict[str, object] = dict(
+        mode="central", clip=1.0, noise_multiplier=1.0, budget=Budget(None, 1e-5)
+    )
     values.update(overrides)
     return PrivacyConfig(**values)  # type: ignore[arg-type]
 
@@ -37,8 +39,16 @@ def fedasync(*, seed: int = 0, **overrides: object) -> PrivateStrategy:
     return PrivateStrategy(inner, config(**overrides), np.random.default_rng(seed), per_release=1)
 
 
-def contrib(worker: str, delta: np.ndarray, uid: str | None = None, staleness: int = 0) -> Contribution:
-    return Contribution(update_id=uid or f"{worker}-{id(delta)}", worker_id=worker, staleness=staleness, num_examples=1, arrays={"w": delta})
+def contrib(
+    worker: str, delta: np.ndarray, uid: str | None = None, staleness: int = 0
+) -> Contribution:
+    return Contribution(
+        update_id=uid or f"{worker}-{id(delta)}",
+        worker_id=worker,
+        staleness=staleness,
+        num_examples=1,
+        arrays={"w": delta},
+    )
 
 
 def release(strategy: Strategy, deltas: list[np.ndarray], staleness: list[int]) -> np.ndarray:
@@ -48,12 +58,21 @@ def release(strategy: Strategy, deltas: list[np.ndarray], staleness: list[int]) 
     return model["w"]
 
 
-vectors = st.lists(st.floats(-1e5, 1e5, allow_nan=False), min_size=DIM, max_size=DIM).map(lambda v: np.array(v, np.float64))
+vectors = st.lists(st.floats(-1e5, 1e5, allow_nan=False), min_size=DIM, max_size=DIM).map(
+    lambda v: np.array(v, np.float64)
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(vectors, min_size=3, max_size=3), st.integers(0, 2), st.lists(st.integers(0, 9), min_size=3, max_size=3), st.floats(0.01, 10))
-def test_one_worker_moves_a_fedbuff_release_by_at_most_its_clip(deltas: list[np.ndarray], who: int, staleness: list[int], clip: float) -> None:
+@given(
+    st.lists(vectors, min_size=3, max_size=3),
+    st.integers(0, 2),
+    st.lists(st.integers(0, 9), min_size=3, max_size=3),
+    st.floats(0.01, 10),
+)
+def test_one_worker_moves_a_fedbuff_release_by_at_most_its_clip(
+    deltas: list[np.ndarray], who: int, staleness: list[int], clip: float
+) -> None:
     neighbour = [np.zeros(DIM) if i == who else d for i, d in enumerate(deltas)]
 
     # Same seed, so both releases get the same noise draw: the difference is the worker's effect alone.
@@ -66,7 +85,9 @@ def test_one_worker_moves_a_fedbuff_release_by_at_most_its_clip(deltas: list[np.
 
 @settings(max_examples=60, deadline=None)
 @given(vectors, st.integers(0, 20), st.floats(0.01, 10))
-def test_one_update_moves_a_fedasync_release_by_at_most_alpha_times_clip(delta: np.ndarray, staleness: int, clip: float) -> None:
+def test_one_update_moves_a_fedasync_release_by_at_most_alpha_times_clip(
+    delta: np.ndarray, staleness: int, clip: float
+) -> None:
     with_worker = release(fedasync(seed=5, clip=clip), [delta], [staleness])
     without_worker = release(fedasync(seed=5, clip=clip), [np.zeros(DIM)], [staleness])
 
@@ -127,13 +148,22 @@ def test_a_budget_smaller_than_one_release_closes_before_anything_is_released() 
 
 
 def test_the_core_rejects_updates_once_the_budget_is_spent() -> None:
-    strategy = fedasync(noise_multiplier=2.0, budget=Budget(epsilon(Ledger().add(GaussianEvent(2.0)), 1e-5), 1e-5))
+    strategy = fedasync(
+        noise_multiplier=2.0, budget=Budget(epsilon(Ledger().add(GaussianEvent(2.0)), 1e-5), 1e-5)
+    )
     state = AggregatorState("run", 0, {"w": np.zeros(DIM, np.float32)}, AppliedWindow(100))
     core = Aggregator(state, strategy, max_staleness=None)
 
     def update(uid: str) -> ClientUpdate:
-        return ClientUpdate(update_id=uid, worker_id="a", base_version=state.version, num_examples=1, update_kind="delta",
-                            train_seconds=0.0, arrays={"w": np.ones(DIM, np.float32)})
+        return ClientUpdate(
+            update_id=uid,
+            worker_id="a",
+            base_version=state.version,
+            num_examples=1,
+            update_kind="delta",
+            train_seconds=0.0,
+            arrays={"w": np.ones(DIM, np.float32)},
+        )
 
     core.handle(update("update-0001"))
     outcome = core.handle(update("update-0002"))
@@ -155,11 +185,16 @@ def test_spending_held_updates_and_noise_stream_survive_a_checkpoint(tmp_path: o
     restored.restore(scalars, arrays)
 
     assert restored.accountant.epsilon() == original.accountant.epsilon() > 0
-    assert restored.pending() == original.pending() == 2  # a (readmitted) in the buffer, a's third held
+    assert (
+        restored.pending() == original.pending() == 2
+    )  # a (readmitted) in the buffer, a's third held
     assert scalars["dp"]["epsilon_spent"] == pytest.approx(original.accountant.epsilon())
     for strategy in (original, restored):
         for uid, w in [("u6", "b"), ("u7", "c")]:
-            strategy.add(loaded_state.weights if strategy is restored else model, contrib(w, np.full(DIM, 0.2, np.float32), uid))
+            strategy.add(
+                loaded_state.weights if strategy is restored else model,
+                contrib(w, np.full(DIM, 0.2, np.float32), uid),
+            )
     np.testing.assert_array_equal(loaded_state.weights["w"], model["w"])
 
 
@@ -167,7 +202,12 @@ def test_a_strategy_without_a_linear_release_cannot_be_made_private() -> None:
     with pytest.raises(ValueError, match="cannot be made private"):
         PrivateStrategy(FedAsync(alpha=0.5), config(), np.random.default_rng(0), per_release=1)
     with pytest.raises(ValueError, match="cannot be made private"):
-        PrivateStrategy(FedBuff(buffer_size=2, sample_weighting=True), config(), np.random.default_rng(0), per_release=2)
+        PrivateStrategy(
+            FedBuff(buffer_size=2, sample_weighting=True),
+            config(),
+            np.random.default_rng(0),
+            per_release=2,
+        )
 
 
 def test_local_mode_adds_no_noise_and_charges_every_applied_update() -> None:
@@ -177,7 +217,9 @@ def test_local_mode_adds_no_noise_and_charges_every_applied_update() -> None:
     strategy.add(model, contrib("a", np.full(DIM, 3.0), "u1"))
     strategy.add(model, contrib("a", np.full(DIM, 3.0), "u2"))
 
-    np.testing.assert_allclose(model["w"], 3.0)  # 0.5 * 3 twice, unclipped: workers clipped and noised already
+    np.testing.assert_allclose(
+        model["w"], 3.0
+    )  # 0.5 * 3 twice, unclipped: workers clipped and noised already
     assert strategy.accountant.ledger("a").total() == 2
     assert strategy.worker_instructions() == {"dp_clip": 1.0, "dp_local_noise_multiplier": 2.0}
 

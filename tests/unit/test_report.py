@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fedmq.cli import main
-from runtime.eventlog import EventLog
 from fedmq.rundata import load_run
+from runtime.eventlog import EventLog
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -20,14 +20,32 @@ def write_run(run_dir: Path, *, versions: int = 30, seed: int = 0) -> None:
     metrics, audit = EventLog(run_dir / "metrics.jsonl"), EventLog(run_dir / "audit.jsonl")
     for v in range(1, versions + 1):
         worker = f"w{v % 3}"
-        audit.write("applied", update_id=f"u{v:08d}", worker_id=worker, base_version=v - 1 - v % 3, staleness=v % 3, version=v)
+        audit.write(
+            "applied",
+            update_id=f"u{v:08d}",
+            worker_id=worker,
+            base_version=v - 1 - v % 3,
+            staleness=v % 3,
+            version=v,
+        )
         if v % 5 == 0:
-            metrics.write("eval", version=v, elapsed=v * 0.1, loss=1.0 / v, accuracy=min(0.99, 0.5 + v / 60))
+            metrics.write(
+                "eval", version=v, elapsed=v * 0.1, loss=1.0 / v, accuracy=min(0.99, 0.5 + v / 60)
+            )
         metrics.write("progress", version=v, elapsed=v * 0.1, updates_per_s=10 + rng.random())
     audit.write("rejected", reason="non-finite", detail="NaN")
     metrics.close()
     audit.close()
-    (run_dir / "summary.json").write_text(json.dumps({"run_id": "abc", "version": versions, "stopped_because": "reached 30 versions", "accuracy": 0.99}))
+    (run_dir / "summary.json").write_text(
+        json.dumps(
+            {
+                "run_id": "abc",
+                "version": versions,
+                "stopped_because": "reached 30 versions",
+                "accuracy": 0.99,
+            }
+        )
+    )
 
 
 def test_a_run_directory_is_read_into_evaluations_and_updates(tmp_path: Path) -> None:
@@ -41,7 +59,9 @@ def test_a_run_directory_is_read_into_evaluations_and_updates(tmp_path: Path) ->
     assert data.rejected == {"non-finite": 1}
 
 
-def test_report_writes_pngs_and_a_markdown_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_writes_pngs_and_a_markdown_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_run(tmp_path)
 
     code = main(["report", str(tmp_path), "--out", str(tmp_path / "out")])
@@ -49,7 +69,13 @@ def test_report_writes_pngs_and_a_markdown_summary(tmp_path: Path, capsys: pytes
     out = tmp_path / "out"
     assert code == 0
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert pngs == ["accuracy_loss_vs_time.png", "accuracy_loss_vs_version.png", "overview.png", "staleness_histogram.png", "updates_per_worker.png"]
+    assert pngs == [
+        "accuracy_loss_vs_time.png",
+        "accuracy_loss_vs_version.png",
+        "overview.png",
+        "staleness_histogram.png",
+        "updates_per_worker.png",
+    ]
     assert all((out / p).read_bytes()[:8] == PNG_MAGIC for p in pngs)
     summary = (out / "summary.md").read_text()
     assert "| test accuracy | 0.9900 |" in summary and "| updates applied | 30 |" in summary
@@ -58,7 +84,9 @@ def test_report_writes_pngs_and_a_markdown_summary(tmp_path: Path, capsys: pytes
     assert str(out / "summary.md") in capsys.readouterr().out
 
 
-def test_a_directory_without_logs_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_directory_without_logs_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["report", str(tmp_path)])
 
     err = capsys.readouterr().err.strip()

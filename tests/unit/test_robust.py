@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from aggregator.core.aggregator import Aggregator, Applied
-from aggregator.core.robust import MIN_HISTORY, NormBound, Screened, coordinate_median, trim_count, trimmed_mean, update_norm
+from aggregator.core.robust import (
+    MIN_HISTORY,
+    NormBound,
+    Screened,
+    coordinate_median,
+    trim_count,
+    trimmed_mean,
+    update_norm,
+)
 from aggregator.core.robust_fedbuff import RobustFedBuff
 from aggregator.core.staleness import Constant
 from aggregator.core.state import AggregatorState, AppliedWindow
@@ -69,7 +77,9 @@ def test_clipping_a_weights_update_moves_it_towards_the_model() -> None:
     verdict = bound.screen({"w": np.full(4, 101.0, np.float32)}, model, "weights")
 
     assert isinstance(verdict, Screened)
-    np.testing.assert_allclose(verdict.arrays["w"], 2.0, rtol=1e-5)  # 1 + (2 * 1.0) / 2 per coordinate
+    np.testing.assert_allclose(
+        verdict.arrays["w"], 2.0, rtol=1e-5
+    )  # 1 + (2 * 1.0) / 2 per coordinate
 
 
 def test_nothing_passes_before_the_bound_is_calibrated() -> None:
@@ -105,12 +115,21 @@ def test_trimmed_mean_drops_the_extremes_per_coordinate() -> None:
 
 
 def test_trim_count_always_leaves_a_middle() -> None:
-    assert [trim_count(10, 0.2), trim_count(8, 0.25), trim_count(2, 0.49), trim_count(3, 0.4)] == [2, 2, 0, 1]
+    assert [trim_count(10, 0.2), trim_count(8, 0.25), trim_count(2, 0.49), trim_count(3, 0.4)] == [
+        2,
+        2,
+        0,
+        1,
+    ]
 
 
 def contribution(value: float, staleness: int = 0, worker: str | None = None) -> Contribution:
     return Contribution(
-        update_id=f"u{value}", worker_id=worker or f"w{value}", staleness=staleness, num_examples=10**9, arrays=delta(value)
+        update_id=f"u{value}",
+        worker_id=worker or f"w{value}",
+        staleness=staleness,
+        num_examples=10**9,
+        arrays=delta(value),
     )
 
 
@@ -122,14 +141,20 @@ def test_robust_fedbuff_steps_by_the_robust_aggregate_of_its_buffer(rule: str) -
     outcomes = [strategy.add(model, contribution(v, worker=f"w{i}")) for i, v in enumerate(values)]
 
     assert [o.stepped for o in outcomes] == [False] * 4 + [True]
-    np.testing.assert_allclose(model["w"], 1.0 if rule == "median" else (1.0 + 1.2 + 1.0) / 3, rtol=1e-6)
+    np.testing.assert_allclose(
+        model["w"], 1.0 if rule == "median" else (1.0 + 1.2 + 1.0) / 3, rtol=1e-6
+    )
     assert strategy.pending() == 0
 
 
-def offer(strategy: RobustFedBuff, model: dict[str, np.ndarray], value: float, worker: str) -> object:
+def offer(
+    strategy: RobustFedBuff, model: dict[str, np.ndarray], value: float, worker: str
+) -> object:
     """What the core does with a valid update: ask the strategy, then add."""
     refused = strategy.refuse(worker)
-    return refused if refused is not None else strategy.add(model, contribution(value, worker=worker))
+    return (
+        refused if refused is not None else strategy.add(model, contribution(value, worker=worker))
+    )
 
 
 def test_a_fast_worker_fills_no_more_than_its_share_of_a_robust_buffer() -> None:
@@ -145,7 +170,9 @@ def test_a_fast_worker_fills_no_more_than_its_share_of_a_robust_buffer() -> None
     assert [type(o).__name__ for o in outcomes] == ["StepOutcome", "StepOutcome", "Rejected"]
     assert outcomes[2].reason == "participation-limit"  # type: ignore[union-attr]
     assert stepped.stepped  # type: ignore[union-attr]
-    np.testing.assert_allclose(model["w"], 2.0)  # median of (100, 1, 2): the held 101 waits for the next buffer
+    np.testing.assert_allclose(
+        model["w"], 2.0
+    )  # median of (100, 1, 2): the held 101 waits for the next buffer
     assert strategy.pending() == 1 and strategy.membership.members == ["attacker"]
 
 
@@ -182,12 +209,19 @@ def test_robust_fedbuff_survives_a_checkpoint_mid_buffer() -> None:
 def test_the_core_rejects_a_scaled_update_with_the_norm_bound() -> None:
     weights = {"w": np.zeros(4, np.float32)}
     state = AggregatorState(run_id="r", version=0, weights=weights, applied=AppliedWindow(100))
-    core = Aggregator(state, FedAsync(alpha=0.5), max_staleness=None, norm_bound=NormBound(factor=3.0))
+    core = Aggregator(
+        state, FedAsync(alpha=0.5), max_staleness=None, norm_bound=NormBound(factor=3.0)
+    )
 
     def update(i: int, value: float) -> ClientUpdate:
         return ClientUpdate(
-            update_id=f"update-{i:04d}", worker_id="w", base_version=core.state.version, num_examples=1,
-            update_kind="weights", train_seconds=0.0, arrays={"w": core.state.weights["w"] + np.float32(value)},
+            update_id=f"update-{i:04d}",
+            worker_id="w",
+            base_version=core.state.version,
+            num_examples=1,
+            update_kind="weights",
+            train_seconds=0.0,
+            arrays={"w": core.state.weights["w"] + np.float32(value)},
         )
 
     honest = [core.handle(update(i, 0.1)) for i in range(MIN_HISTORY + 2)]

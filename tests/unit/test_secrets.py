@@ -15,7 +15,9 @@ def test_the_broker_password_can_come_from_a_file(tmp_path: Path) -> None:
     secret = tmp_path / "alice.pw"
     secret.write_text("s3cret\n")
 
-    params = connection_parameters(BrokerSettings(amqp_url="amqps://alice@localhost:5671/fed1", amqp_password_file=str(secret)))
+    params = connection_parameters(
+        BrokerSettings(amqp_url="amqps://alice@localhost:5671/fed1", amqp_password_file=str(secret))
+    )
 
     assert (params.credentials.username, params.credentials.password) == ("alice", "s3cret")
     assert params.virtual_host == "fed1" and params.ssl_options is not None
@@ -27,7 +29,9 @@ def test_a_password_in_the_url_is_used_when_there_is_no_file() -> None:
     assert (params.credentials.username, params.credentials.password) == ("bob", "pw")
 
 
-def test_the_management_password_prefers_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_management_password_prefers_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = tmp_path / "admin.pw"
     secret.write_text("from-file\n")
     monkeypatch.setenv("FEDMQ_MANAGEMENT_PASSWORD", "from-env")

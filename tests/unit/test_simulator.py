@@ -16,7 +16,11 @@ from simulator.settings import SimulationSettings
 
 
 def sim_settings(**over: object) -> SimulationSettings:
-    base: dict[str, object] = {"num_partitions": 4, "max_versions": 40, "duration": "lognormal:0,0.3"}
+    base: dict[str, object] = {
+        "num_partitions": 4,
+        "max_versions": 40,
+        "duration": "lognormal:0,0.3",
+    }
     base.update(over)
     return SimulationSettings(**base)  # type: ignore[arg-type]
 
@@ -38,7 +42,9 @@ def test_fedasync_on_digits_learns_and_sees_staleness() -> None:
 
 
 def test_synchronous_fedavg_runs_rounds_of_every_client_at_zero_staleness() -> None:
-    result = simulate(sim_settings(strategy="fedavg", max_versions=10, speeds="1,1,5,10", duration="constant:1"))
+    result = simulate(
+        sim_settings(strategy="fedavg", max_versions=10, speeds="1,1,5,10", duration="constant:1")
+    )
 
     assert result.version == 10 and result.handled == 40
     assert result.staleness_max == 0
@@ -48,8 +54,14 @@ def test_synchronous_fedavg_runs_rounds_of_every_client_at_zero_staleness() -> N
 
 def test_a_thousand_clients_on_poisson_arrivals() -> None:
     settings = sim_settings(
-        dataset="synthetic", num_partitions=1000, workload="poisson", arrival_rate=200.0,
-        strategy="fedbuff", max_versions=None, max_updates=2000, learning_rate=0.05,
+        dataset="synthetic",
+        num_partitions=1000,
+        workload="poisson",
+        arrival_rate=200.0,
+        strategy="fedbuff",
+        max_versions=None,
+        max_updates=2000,
+        learning_rate=0.05,
     )
 
     result = simulate(settings)
@@ -62,9 +74,22 @@ def test_a_trace_decides_who_trains_when_and_for_how_long(tmp_path: Path) -> Non
     trace = tmp_path / "trace.csv"
     trace.write_text("time,client,duration\n0,0,5\n1,1,1\n2.5,1,1\n3.2,2,\n")
 
-    result = simulate(sim_settings(workload="trace", trace_file=str(trace), strategy="fedasync", max_versions=None, max_updates=10, duration="constant:0.5"))
+    result = simulate(
+        sim_settings(
+            workload="trace",
+            trace_file=str(trace),
+            strategy="fedasync",
+            max_versions=None,
+            max_updates=10,
+            duration="constant:0.5",
+        )
+    )
 
-    assert result.handled == 4 and result.stopped_because == "no more clients" and result.virtual_seconds == 5.0
+    assert (
+        result.handled == 4
+        and result.stopped_because == "no more clients"
+        and result.virtual_seconds == 5.0
+    )
     # lands: client 1 at 2 (v0), client 1 at 3.5 (v1), client 2 at 3.7 (v1, now v2), client 0 at 5 (v0, now v3)
     assert result.staleness_histogram == {0: 2, 1: 1, 3: 1}
 

@@ -29,8 +29,14 @@ def test_hinge_matches_hand_computed_values() -> None:
     assert f(6) == pytest.approx(1 / 21)
 
 
-@given(st.sampled_from(["constant", "polynomial", "hinge"]), st.integers(0, 10_000), st.integers(0, 10_000))
-def test_every_staleness_function_is_in_unit_interval_and_non_increasing(name: str, s1: int, s2: int) -> None:
+@given(
+    st.sampled_from(["constant", "polynomial", "hinge"]),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+)
+def test_every_staleness_function_is_in_unit_interval_and_non_increasing(
+    name: str, s1: int, s2: int
+) -> None:
     f = staleness_function(name)  # type: ignore[arg-type]
     lo, hi = sorted((s1, s2))
     assert 0.0 < f(hi) <= f(lo) <= 1.0

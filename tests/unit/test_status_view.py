@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from broker.connection import Delivery, Properties
 from aggregator.core.progress import WorkerSeen
 from aggregator.core.status import build_status
+from broker.connection import Delivery, Properties
 from fedmq.status.peek import DeadLetters, count_reasons, newest_report
 from fedmq.status.queues import QueueRow, QueueTable
 from fedmq.status.render import render, staleness_lines
@@ -12,9 +12,19 @@ from fedmq.status.snapshot import Snapshot
 from schemas.status import decode_status, encode_status
 
 FIELDS = {
-    "version": 42, "elapsed": 12.5, "updates_per_s": 7.25, "versions_per_s": 7.0, "staleness_mean": 1.5,
-    "staleness_max": 9, "applied": 40, "rejected": 2, "duplicates": 1, "pending": 0, "workers": 2,
-    "accuracy": 0.91, "loss": 0.3,
+    "version": 42,
+    "elapsed": 12.5,
+    "updates_per_s": 7.25,
+    "versions_per_s": 7.0,
+    "staleness_mean": 1.5,
+    "staleness_max": 9,
+    "applied": 40,
+    "rejected": 2,
+    "duplicates": 1,
+    "pending": 0,
+    "workers": 2,
+    "accuracy": 0.91,
+    "loss": 0.3,
 }
 
 
@@ -24,9 +34,17 @@ def report(**extra_fields: object):  # type: ignore[no-untyped-def]
         "new": WorkerSeen(updates=36, staleness_sum=52, train_seconds_sum=3.6, last_seen=1000.0),
     }
     return build_status(
-        run_id="r1", strategy="fedasync", num_partitions=4, now=1000.5, fields={**FIELDS, **extra_fields},
-        rejected={"non-finite": 2, "framing": 0}, staleness_histogram={0: 10, 1: 20, 9: 10},
-        workers=workers, eval_version=40, finished=False, stopped_because="",
+        run_id="r1",
+        strategy="fedasync",
+        num_partitions=4,
+        now=1000.5,
+        fields={**FIELDS, **extra_fields},
+        rejected={"non-finite": 2, "framing": 0},
+        staleness_histogram={0: 10, 1: 20, 9: 10},
+        workers=workers,
+        eval_version=40,
+        finished=False,
+        stopped_because="",
     )
 
 
@@ -37,7 +55,11 @@ def delivery(body: bytes, headers: dict | None = None) -> Delivery:
 def snapshot(rep, dead: DeadLetters) -> Snapshot:  # type: ignore[no-untyped-def]
     table = QueueTable(
         "management",
-        [QueueRow("ns.results", True, 3, 8, 1, 7.2, 7.1), QueueRow("ns.dead", True, 2, 0, 0, 0.0, 0.0), QueueRow("ns.status", False)],
+        [
+            QueueRow("ns.results", True, 3, 8, 1, 7.2, 7.1),
+            QueueRow("ns.dead", True, 2, 0, 0, 0.0, 0.0),
+            QueueRow("ns.status", False),
+        ],
         worker_queues=2,
         claimed_partitions=[0, 2],
     )
@@ -65,7 +87,9 @@ def test_a_report_survives_the_wire_and_keeps_unknown_progress_fields() -> None:
 def test_the_newest_decodable_report_wins_and_garbage_is_skipped() -> None:
     older, newer = report(), report().model_copy(update={"time": 2000.0, "version": 43})
 
-    chosen = newest_report([delivery(encode_status(newer)), delivery(b"{not json"), delivery(encode_status(older))])
+    chosen = newest_report(
+        [delivery(encode_status(newer)), delivery(b"{not json"), delivery(encode_status(older))]
+    )
 
     assert chosen is not None and chosen.version == 43
 

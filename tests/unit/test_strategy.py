@@ -8,13 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.core.arithmetic import mix_into, scaled_add, step_into, weighted_average
-from training.weights import l2_norm
 from aggregator.core.staleness import Constant, Polynomial
 from aggregator.core.strategy import Contribution, FedAsync, FedBuff
+from training.weights import l2_norm
 
 
-def contribution(arrays: dict[str, np.ndarray], *, staleness: int = 0, n: int = 1, uid: str = "u") -> Contribution:
-    return Contribution(update_id=uid, worker_id="w", staleness=staleness, num_examples=n, arrays=arrays)
+def contribution(
+    arrays: dict[str, np.ndarray], *, staleness: int = 0, n: int = 1, uid: str = "u"
+) -> Contribution:
+    return Contribution(
+        update_id=uid, worker_id="w", staleness=staleness, num_examples=n, arrays=arrays
+    )
 
 
 def test_fedasync_alpha_half_polynomial_half_at_staleness_three() -> None:
@@ -42,8 +46,14 @@ def test_fedasync_sample_weighting_scales_by_relative_size() -> None:
 
 def test_fedbuff_k3_steps_once_with_the_weighted_mean_delta() -> None:
     model = {"w": np.zeros(2, np.float32)}
-    strategy = FedBuff(buffer_size=3, server_lr=1.0, staleness=Polynomial(0.5), sample_weighting=True)
-    deltas = [(np.array([3.0, 0.0], np.float32), 0, 1), (np.array([0.0, 6.0], np.float32), 3, 2), (np.array([3.0, 3.0], np.float32), 0, 1)]
+    strategy = FedBuff(
+        buffer_size=3, server_lr=1.0, staleness=Polynomial(0.5), sample_weighting=True
+    )
+    deltas = [
+        (np.array([3.0, 0.0], np.float32), 0, 1),
+        (np.array([0.0, 6.0], np.float32), 3, 2),
+        (np.array([3.0, 3.0], np.float32), 0, 1),
+    ]
 
     outcomes = [strategy.add(model, contribution({"w": d}, staleness=s, n=n)) for d, s, n in deltas]
 
@@ -68,12 +78,16 @@ def test_fedbuff_does_not_touch_the_model_before_the_buffer_fills() -> None:
     sizes=st.lists(st.integers(1, 500), min_size=1, max_size=8),
     seed=st.integers(0, 2**31),
 )
-def test_fedbuff_with_k_all_workers_at_zero_staleness_equals_sample_weighted_fedavg(sizes: list[int], seed: int) -> None:
+def test_fedbuff_with_k_all_workers_at_zero_staleness_equals_sample_weighted_fedavg(
+    sizes: list[int], seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     start = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}
     locals_ = [{k: v + rng.standard_normal(v.shape) for k, v in start.items()} for _ in sizes]
     model = {k: v.copy() for k, v in start.items()}
-    strategy = FedBuff(buffer_size=len(sizes), server_lr=1.0, staleness=Polynomial(0.5), sample_weighting=True)
+    strategy = FedBuff(
+        buffer_size=len(sizes), server_lr=1.0, staleness=Polynomial(0.5), sample_weighting=True
+    )
 
     for local, n in zip(locals_, sizes):
         strategy.add(model, contribution({k: local[k] - start[k] for k in start}, n=n))
@@ -98,7 +112,10 @@ def test_fedbuff_state_survives_a_restore() -> None:
 
 def test_mix_into_matches_the_textbook_formula() -> None:
     rng = np.random.default_rng(1)
-    x, y = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
+    x, y = (
+        rng.standard_normal(1000).astype(np.float32),
+        rng.standard_normal(1000).astype(np.float32),
+    )
     expected = 0.7 * x + 0.3 * y
     model = {"x": x.copy()}
 

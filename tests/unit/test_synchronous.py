@@ -7,22 +7,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.core.arithmetic import weighted_average
-from aggregator.core.aggregator import Aggregator
 from aggregator.core.activity import ActiveWorkers
+from aggregator.core.aggregator import Aggregator
+from aggregator.core.arithmetic import weighted_average
+from aggregator.core.fedavg import FedAvg
 from aggregator.core.state import AggregatorState, AppliedWindow
 from aggregator.core.strategy import Contribution
-from aggregator.core.fedavg import FedAvg
 from schemas.messages import ClientUpdate
 
 
-def contribution(arrays: dict[str, np.ndarray], worker: str, *, staleness: int = 0, n: int = 1) -> Contribution:
-    return Contribution(update_id=f"u-{worker}", worker_id=worker, staleness=staleness, num_examples=n, arrays=arrays)
+def contribution(
+    arrays: dict[str, np.ndarray], worker: str, *, staleness: int = 0, n: int = 1
+) -> Contribution:
+    return Contribution(
+        update_id=f"u-{worker}",
+        worker_id=worker,
+        staleness=staleness,
+        num_examples=n,
+        arrays=arrays,
+    )
 
 
 @settings(max_examples=50, deadline=None)
 @given(sizes=st.lists(st.integers(1, 500), min_size=1, max_size=8), seed=st.integers(0, 2**31))
-def test_a_round_of_every_worker_at_zero_staleness_equals_sample_weighted_fedavg(sizes: list[int], seed: int) -> None:
+def test_a_round_of_every_worker_at_zero_staleness_equals_sample_weighted_fedavg(
+    sizes: list[int], seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     start = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}
     locals_ = [{k: v + rng.standard_normal(v.shape) for k, v in start.items()} for _ in sizes]
@@ -92,8 +102,13 @@ def test_the_core_makes_a_version_only_when_the_round_closes() -> None:
     state = AggregatorState(run_id="r", version=0, weights=weights, applied=AppliedWindow(10))
     core = Aggregator(state, FedAvg(), max_staleness=None)
     update = ClientUpdate(
-        update_id="update-0001", worker_id="a", base_version=0, num_examples=3, update_kind="delta",
-        train_seconds=0.1, arrays={"w": np.ones(2, np.float32)},
+        update_id="update-0001",
+        worker_id="a",
+        base_version=0,
+        num_examples=3,
+        update_kind="delta",
+        train_seconds=0.1,
+        arrays={"w": np.ones(2, np.float32)},
     )
 
     core.handle(update)
