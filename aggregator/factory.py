@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from aggregator.core.fedasync import FedAsync
 from aggregator.core.fedavg import FedAvg
+from aggregator.core.fedbuff import FedBuff
 from aggregator.core.private import PrivacyConfig, PrivateStrategy
 from aggregator.core.robust import NormBound
 from aggregator.core.robust_fedbuff import RobustFedBuff
 from aggregator.core.staleness import staleness_function
-from aggregator.core.strategy import FedAsync, FedBuff, Strategy
+from aggregator.core.strategy import Strategy
 from aggregator.settings import AggregatorSettings
 from privacy.adaptive import default_count_stddev
 from privacy.noise import entropy_generator
@@ -104,12 +106,11 @@ def build_norm_bound(settings: AggregatorSettings) -> NormBound | None:
 
 def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfig:
     """What every model version tells workers to do (with DP: how to clip, and noise in local mode)."""
-    extra = strategy.worker_instructions() if isinstance(strategy, PrivateStrategy) else {}
     return TrainConfig(
         update_kind=strategy.update_kind,
         local_epochs=settings.local_epochs,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
-        synchronous=strategy.name == "fedavg",
-        extra=dict(extra),
+        synchronous=strategy.synchronous,
+        privacy=strategy.client_privacy(),
     )

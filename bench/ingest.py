@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from aggregator.shell.service import auto_prefetch
+from aggregator.shell.intake import auto_prefetch
 from bench import Context, Row, at_least, at_most
 from bench.federation import BenchFederation
 from bench.procs import Usage, mb

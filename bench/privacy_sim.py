@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aggregator.core.aggregator import Aggregator
-from aggregator.core.private import privacy_report
+from aggregator.core.reports import PrivacyReport
 from aggregator.core.state import AggregatorState, AppliedWindow
 from aggregator.factory import build_strategy, train_config
 from aggregator.settings import AggregatorSettings
@@ -33,7 +33,7 @@ class SimResult:
     accuracy: float
     loss: float
     stopped_because: str
-    privacy: dict[str, object] | None
+    privacy: PrivacyReport | None
     worker_epsilon: dict[str, float] = field(default_factory=dict)
 
 
@@ -150,6 +150,6 @@ class Simulation:
             accuracy=float(score.metrics["accuracy"]),
             loss=score.loss,
             stopped_because=stopped,
-            privacy=privacy_report(self.strategy),
+            privacy=self.strategy.privacy_report(),
             worker_epsilon=worker_eps,
         )

@@ -156,7 +156,7 @@ def user_level(args: argparse.Namespace, epsilon: float | None, split: Any, seed
     sim = Simulation(settings, trainers, trainers[0], trainers[0].initial_weights(), seed=seed)
     started = time.monotonic()
     result = sim.run(concurrency=2 * args.buffer, max_versions=releases)
-    spent = result.privacy["epsilon"] if result.privacy else None
+    spent = result.privacy.epsilon if result.privacy else None
     return Row(
         "user",
         epsilon,

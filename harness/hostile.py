@@ -16,6 +16,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from schemas.codec import CONTENT_TYPE, pack_frame
+from schemas.messages import SCHEMA_VERSION
 from training.weights import Weights
 
 
@@ -30,7 +31,7 @@ class Hostile:
 
 def update_fields(**over: Any) -> dict[str, Any]:
     fields: dict[str, Any] = dict(
-        schema_version=1,
+        schema_version=SCHEMA_VERSION,
         kind="update",
         update_id="hostile-update",
         worker_id="intruder",
@@ -178,7 +179,7 @@ def hostile_messages(model: Weights, max_bytes: int) -> st.SearchStrategy[Hostil
             "wrong-kind",
             pack_frame(
                 {
-                    "schema_version": 1,
+                    "schema_version": SCHEMA_VERSION,
                     "kind": "request",
                     "worker_id": "intruder",
                     "have_version": v,

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.arrays import Arrays
 
-SCHEMA_VERSION = 1
+#: 2: ``TrainConfig.privacy`` replaced the ``dp_*`` entries of ``TrainConfig.extra``.
+SCHEMA_VERSION = 2
 
 WorkerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 UpdateId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{8,80}$")]
@@ -29,7 +30,20 @@ class Message(BaseModel):
         frozen=True, extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True
     )
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
+
+
+class ClientPrivacy(BaseModel):
+    """What a worker must do to a delta before it leaves the machine (user-level DP)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    clip: float = Field(gt=0, description="Scale the delta to L2 norm at most this.")
+    noise_multiplier: float = Field(
+        0.0,
+        ge=0,
+        description="Local DP: then add N(0, (noise_multiplier * clip)^2) to every entry.",
+    )
 
 
 class TrainConfig(BaseModel):
@@ -45,6 +59,9 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(0.1, gt=0, le=100)
     synchronous: bool = Field(
         False, description="Train each version at most once (synchronous rounds)."
+    )
+    privacy: ClientPrivacy | None = Field(
+        None, description="Clip (and, in local DP, noise) each delta before sending it."
     )
     extra: dict[str, MetricValue] = Field(
         default_factory=dict, description="Trainer-specific options."

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 
 import numpy as np
 
 from privacy.clipping import clip_update
 from privacy.noise import add_gaussian_noise
-from schemas.messages import ClientUpdate, MetricValue, ModelVersion, UpdateKind
-from training.trainer import FitResult, Weights
+from schemas.messages import ClientPrivacy, ClientUpdate, ModelVersion, UpdateKind
+from training.trainer import FitResult
+from training.weights import Weights
 
 
 def update_arrays(base: Weights, trained: Weights, kind: UpdateKind) -> Weights:
@@ -21,16 +21,14 @@ def update_arrays(base: Weights, trained: Weights, kind: UpdateKind) -> Weights:
 
 
 def protect_update(
-    arrays: Weights, instructions: Mapping[str, MetricValue], rng: np.random.Generator
+    arrays: Weights, privacy: ClientPrivacy | None, rng: np.random.Generator
 ) -> Weights:
-    """Clip a delta to ``dp_clip`` and, in local-DP mode, add N(0, (z C)^2) before it leaves the worker."""
-    clip = instructions.get("dp_clip")
-    if not isinstance(clip, (int, float)) or isinstance(clip, bool):
+    """Clip a delta to ``privacy.clip`` and, in local DP, add N(0, (z C)^2) before it leaves."""
+    if privacy is None:
         return arrays
-    protected = clip_update(arrays, float(clip)).arrays
-    z = instructions.get("dp_local_noise_multiplier")
-    if isinstance(z, (int, float)) and not isinstance(z, bool) and z > 0:
-        add_gaussian_noise(protected, float(z) * float(clip), rng)
+    protected = clip_update(arrays, privacy.clip).arrays
+    if privacy.noise_multiplier > 0:
+        add_gaussian_noise(protected, privacy.noise_multiplier * privacy.clip, rng)
     return protected
 
 
@@ -50,8 +48,8 @@ def build_update(
     """The ``ClientUpdate`` for ``fit``, trained from ``model`` (clipped/noised if the model's config says so)."""
     kind = model.config.update_kind
     arrays = update_arrays(model.arrays, fit.weights, kind)
-    if kind == "delta" and model.config.extra:
-        arrays = protect_update(arrays, model.config.extra, rng or np.random.default_rng())
+    if kind == "delta" and model.config.privacy is not None:
+        arrays = protect_update(arrays, model.config.privacy, rng or np.random.default_rng())
     return ClientUpdate(
         update_id=new_update_id(),
         worker_id=worker_id,

@@ -104,6 +104,30 @@ class Aggregator:
         self.state.version += 1
         return True
 
+    def begin_commit(self) -> int:
+        """Number the batch about to be persisted (audit lines of later commits are voided on restart)."""
+        self.state.commit += 1
+        return self.state.commit
+
+    def record_elapsed(self, seconds: float) -> None:
+        """Training seconds so far, across restarts (persisted with the state)."""
+        self.state.elapsed = seconds
+
+    def count_published(self) -> None:
+        self.state.counters.published += 1
+
+    def finish(self, reason: str) -> None:
+        """Take no more updates: the run is over (and why)."""
+        self.state.finished = True
+        self.state.extra["stopped_because"] = reason
+
+    @property
+    def stopped_because(self) -> str:
+        """Why a finished run stopped (empty while it runs)."""
+        return (
+            str(self.state.extra.get("stopped_because", "finished")) if self.state.finished else ""
+        )
+
     def reject(self, rejected: Rejected) -> Rejected:
         """Count a rejection (also for messages that never decoded)."""
         self.state.counters.rejected[rejected.reason] += 1

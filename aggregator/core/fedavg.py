@@ -28,6 +28,7 @@ class FedAvg(Strategy):
 
     name = "fedavg"
     update_kind: UpdateKind = "delta"
+    synchronous = True
 
     def __init__(
         self, *, server_lr: float = 1.0, sample_weighting: bool = True, min_updates: int = 1

@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 
 from aggregator.core.membership import BufferMembership
+from aggregator.core.reports import PrivacyReport
 from aggregator.core.strategy import Contribution, Scalars, StepOutcome, Strategy
 from aggregator.core.validation import Rejected
 from privacy.accountant import AccountantName, GaussianEvent
@@ -31,6 +32,7 @@ from privacy.adaptive import AdaptiveClip, update_noise_multiplier
 from privacy.clipping import clip_update
 from privacy.noise import add_gaussian_noise, generator_state, restore_generator
 from privacy.participation import Budget, ParticipationAccountant, Spent
+from schemas.messages import ClientPrivacy
 from training.weights import Weights
 
 DpMode = Literal["central", "local"]
@@ -147,28 +149,26 @@ class PrivateStrategy(Strategy):
     def spent(self) -> Spent:
         return self.accountant.spent()
 
-    def report(self) -> dict[str, object]:
-        """For progress lines, the metrics log and the run summary."""
+    def privacy_report(self) -> PrivacyReport:
         spent = self.spent()
-        return {
-            "mode": self.config.mode,
-            "epsilon": spent.epsilon,
-            "delta": spent.delta,
-            "target_epsilon": self.config.budget.target_epsilon,
-            "noise_multiplier": self.config.noise_multiplier,
-            "clip": self.clip,
-            "releases": spent.releases,
-            "max_participations": spent.max_participations,
-            "workers": spent.workers,
-            "accountant": self.config.accountant,
-            "budget_spent": self._closed is not None,
-        }
+        return PrivacyReport(
+            mode=self.config.mode,
+            epsilon=spent.epsilon,
+            delta=spent.delta,
+            target_epsilon=self.config.budget.target_epsilon,
+            noise_multiplier=self.config.noise_multiplier,
+            clip=self.clip,
+            releases=spent.releases,
+            max_participations=spent.max_participations,
+            workers=spent.workers,
+            accountant=self.config.accountant,
+            budget_spent=self._closed is not None,
+        )
 
-    def worker_instructions(self) -> dict[str, float]:
-        """What workers must do before sending (``TrainConfig.extra``)."""
+    def client_privacy(self) -> ClientPrivacy | None:
         if self.config.mode == "local":
-            return {"dp_clip": self.clip, "dp_local_noise_multiplier": self.config.noise_multiplier}
-        return {"dp_clip": self.clip} if self.config.client_clip else {}
+            return ClientPrivacy(clip=self.clip, noise_multiplier=self.config.noise_multiplier)
+        return ClientPrivacy(clip=self.clip) if self.config.client_clip else None
 
     # -- delegation and checkpointing -----------------------------------------
     def pending(self) -> int:
@@ -219,15 +219,10 @@ def restore_strategy(
     Releases made without DP have no guarantee, and a DP run's spending would be
     forgotten without it: either way the epsilon reported afterwards would be false.
     """
-    private, recorded = isinstance(strategy, PrivateStrategy), "dp" in scalars
+    private, recorded = strategy.privacy_report() is not None, "dp" in scalars
     if private != recorded:
         was, now = ("with", "without") if recorded else ("without", "with")
         raise ValueError(
             f"this run was checkpointed {was} --dp and cannot continue {now} it; start a new run (another --state-dir)"
         )
     strategy.restore(scalars, arrays)
-
-
-def privacy_report(strategy: Strategy) -> dict[str, object] | None:
-    """The privacy fields of a run (``None`` without DP), for progress, metrics and the summary."""
-    return strategy.report() if isinstance(strategy, PrivateStrategy) else None

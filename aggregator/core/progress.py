@@ -47,6 +47,14 @@ class WorkerSeen:
     def mean_train_seconds(self) -> float:
         return self.train_seconds_sum / self.updates if self.updates else 0.0
 
+    def summary(self) -> dict[str, float]:
+        """For the run summary."""
+        return {
+            "updates": self.updates,
+            "mean_staleness": round(self.mean_staleness, 3),
+            "mean_train_seconds": round(self.mean_train_seconds, 4),
+        }
+
 
 @dataclass
 class StalenessStats:

@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
 
 from aggregator.core.progress import WorkerSeen
+from aggregator.core.reports import Progress
 from schemas.status import Scalar, StatusReport, WorkerStatus
 
 #: Workers listed in a report: the most recently seen, so the message stays small.
 MAX_WORKERS_LISTED = 100
-#: Progress fields that have a place of their own in the report.
-KNOWN_FIELDS = frozenset(
-    {
-        "version",
-        "elapsed",
-        "updates_per_s",
-        "versions_per_s",
-        "staleness_mean",
-        "staleness_max",
-        "applied",
-        "rejected",
-        "duplicates",
-        "pending",
-        "workers",
-        "accuracy",
-        "loss",
-        "epsilon",
-    }
-)
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What a status report says about the run itself, beside its progress."""
+
+    run_id: str
+    strategy: str
+    num_partitions: int
+    finished: bool = False
+    stopped_because: str = ""
+    extra: Mapping[str, Scalar] = field(default_factory=dict)
 
 
 def worker_rows(
@@ -48,53 +42,48 @@ def worker_rows(
     ]
 
 
-def _extra(fields: Mapping[str, Any]) -> dict[str, Scalar]:
-    return {
-        k: v
-        for k, v in fields.items()
-        if k not in KNOWN_FIELDS and isinstance(v, (int, float, str, bool, type(None)))
-    }
+def extra_fields(progress: Progress, run: RunIdentity) -> dict[str, Scalar]:
+    """Fields without a place of their own in the report: DP's delta and clip, and the run's own."""
+    extra: dict[str, Scalar] = dict(run.extra)
+    if progress.privacy is not None:
+        extra.update(delta=progress.privacy.delta, dp_clip=progress.privacy.clip)
+    return extra
 
 
 def build_status(
+    progress: Progress,
+    run: RunIdentity,
     *,
-    run_id: str,
-    strategy: str,
-    num_partitions: int,
     now: float,
-    fields: Mapping[str, Any],
     rejected: Mapping[str, int],
     staleness_histogram: Mapping[int, int],
     workers: Mapping[str, WorkerSeen],
     eval_version: int | None,
-    finished: bool,
-    stopped_because: str,
 ) -> StatusReport:
-    """The report for one moment, from the service's progress fields and counters."""
-    epsilon = fields.get("epsilon")
+    """The report for one moment, from the run's progress and counters."""
     return StatusReport(
-        run_id=run_id,
+        run_id=run.run_id,
         time=round(now, 3),
-        strategy=strategy,
-        num_partitions=num_partitions,
-        version=int(fields["version"]),
-        elapsed=float(fields["elapsed"]),
-        updates_per_s=float(fields["updates_per_s"]),
-        versions_per_s=float(fields["versions_per_s"]),
-        applied=int(fields["applied"]),
-        duplicates=int(fields["duplicates"]),
+        strategy=run.strategy,
+        num_partitions=run.num_partitions,
+        version=progress.version,
+        elapsed=progress.elapsed,
+        updates_per_s=progress.updates_per_s,
+        versions_per_s=progress.versions_per_s,
+        applied=progress.applied,
+        duplicates=progress.duplicates,
         rejected={k: int(v) for k, v in rejected.items() if v},
-        pending=int(fields.get("pending") or 0),
+        pending=progress.pending,
         staleness_histogram=dict(sorted(staleness_histogram.items())),
-        staleness_mean=float(fields["staleness_mean"]),
-        staleness_max=int(fields["staleness_max"]),
-        accuracy=fields.get("accuracy"),
-        loss=fields.get("loss"),
+        staleness_mean=progress.staleness_mean,
+        staleness_max=progress.staleness_max,
+        accuracy=progress.accuracy,
+        loss=progress.loss,
         eval_version=eval_version,
-        epsilon=float(epsilon) if epsilon is not None else None,
+        epsilon=progress.privacy.epsilon if progress.privacy is not None else None,
         workers_seen=len(workers),
         workers=worker_rows(workers),
-        finished=finished,
-        stopped_because=stopped_because,
-        extra=_extra(fields),
+        finished=run.finished,
+        stopped_because=run.stopped_because,
+        extra=extra_fields(progress, run),
     )

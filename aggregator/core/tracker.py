@@ -5,12 +5,13 @@ No I/O; times are passed in (``now`` monotonic, ``wall`` Unix time).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
 
 from aggregator.core.aggregator import Applied
 from aggregator.core.progress import RateMeter, StalenessStats, WorkerSeen
+from aggregator.core.reports import PrivacyReport, Progress, Scalar
 from aggregator.core.state import AggregatorState
+from schemas.messages import MetricValue
 from training.trainer import EvalResult
 
 #: A worker counts as recently seen for this long after its last applied update.
@@ -36,7 +37,27 @@ class RunSummary:
     updates_per_second: float
     versions_per_second: float
     workers: dict[str, dict[str, float]] = field(default_factory=dict)
-    privacy: dict[str, object] | None = None
+    privacy: dict[str, Scalar] | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The global model's quality at one version."""
+
+    version: int
+    loss: float
+    metrics: dict[str, MetricValue]
+
+    def metric(self, name: str) -> float | None:
+        value = self.loss if name == "loss" else self.metrics.get(name)
+        return (
+            float(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else None
+        )
 
 
 class RunTracker:
@@ -49,8 +70,7 @@ class RunTracker:
         self.version_rate = RateMeter()
         self.staleness = StalenessStats()
         self.workers: dict[str, WorkerSeen] = {}
-        self.last_eval: dict[str, Any] | None = None
-        self.last_eval_version = -1
+        self.last_eval: Evaluation | None = None
 
     def applied(self, o: Applied, now: float, wall: float) -> None:
         self.update_rate.mark(now)
@@ -64,32 +84,44 @@ class RunTracker:
     def versions(self, count: int, now: float) -> None:
         self.version_rate.mark(now, count)
 
-    def evaluated(self, version: int, result: EvalResult) -> None:
-        self.last_eval_version = version
-        self.last_eval = {"loss": result.loss, **result.metrics}
+    def evaluated(self, version: int, result: EvalResult) -> Evaluation:
+        self.last_eval = Evaluation(version, result.loss, dict(result.metrics))
+        return self.last_eval
 
-    def metric(self, name: str) -> Any:
-        return (self.last_eval or {}).get(name)
+    @property
+    def last_eval_version(self) -> int | None:
+        return self.last_eval.version if self.last_eval is not None else None
 
-    def progress_fields(
-        self, state: AggregatorState, *, pending: int, elapsed: float, now: float, wall: float
-    ) -> dict[str, Any]:
+    def metric(self, name: str) -> float | None:
+        return self.last_eval.metric(name) if self.last_eval is not None else None
+
+    def progress(
+        self,
+        state: AggregatorState,
+        *,
+        pending: int,
+        elapsed: float,
+        now: float,
+        wall: float,
+        privacy: PrivacyReport | None,
+    ) -> Progress:
         c = state.counters
-        return {
-            "version": state.version,
-            "elapsed": round(elapsed, 3),
-            "updates_per_s": round(self.update_rate.rate(now), 3),
-            "versions_per_s": round(self.version_rate.rate(now), 3),
-            "staleness_mean": round(self.staleness.mean, 4),
-            "staleness_max": self.staleness.maximum,
-            "applied": c.applied,
-            "rejected": sum(c.rejected.values()),
-            "duplicates": c.duplicates,
-            "pending": pending,
-            "workers": sum(1 for w in self.workers.values() if wall - w.last_seen < RECENT_SECONDS),
-            "accuracy": self.metric("accuracy"),
-            "loss": self.metric("loss"),
-        }
+        return Progress(
+            version=state.version,
+            elapsed=round(elapsed, 3),
+            updates_per_s=round(self.update_rate.rate(now), 3),
+            versions_per_s=round(self.version_rate.rate(now), 3),
+            staleness_mean=round(self.staleness.mean, 4),
+            staleness_max=self.staleness.maximum,
+            applied=c.applied,
+            rejected=sum(c.rejected.values()),
+            duplicates=c.duplicates,
+            pending=pending,
+            workers=sum(1 for w in self.workers.values() if wall - w.last_seen < RECENT_SECONDS),
+            accuracy=self.metric("accuracy"),
+            loss=self.metric("loss"),
+            privacy=privacy,
+        )
 
     def summary(
         self,
@@ -98,7 +130,7 @@ class RunTracker:
         elapsed: float,
         now: float,
         stopped_because: str,
-        privacy: dict[str, object] | None,
+        privacy: PrivacyReport | None,
     ) -> RunSummary:
         c = state.counters
         session_seconds = max(now - self.started, 1e-9)
@@ -117,26 +149,18 @@ class RunTracker:
             stale_share=round(self.staleness.positive_share(), 4),
             updates_per_second=round(self.staleness.count / session_seconds, 3),
             versions_per_second=round((state.version - self.version_at_start) / session_seconds, 3),
-            workers={
-                wid: {
-                    "updates": w.updates,
-                    "mean_staleness": round(w.mean_staleness, 3),
-                    "mean_train_seconds": round(w.mean_train_seconds, 4),
-                }
-                for wid, w in sorted(self.workers.items())
-            },
-            privacy=privacy,
+            workers={wid: w.summary() for wid, w in sorted(self.workers.items())},
+            privacy=privacy.as_dict() if privacy is not None else None,
         )
 
 
-def progress_line(fields: dict[str, Any]) -> str:
-    """One human line from ``progress_fields`` (what ``fedmq demo`` shows once a second)."""
-    acc = fields.get("accuracy")
-    quality = f"acc {acc:.4f} loss {fields['loss']:.4f} " if acc is not None else ""
-    epsilon = f" | epsilon {fields['epsilon']:.4g}" if "epsilon" in fields else ""
+def progress_line(p: Progress) -> str:
+    """One human line from a ``Progress`` (what ``fedmq demo`` shows once a second)."""
+    quality = f"acc {p.accuracy:.4f} loss {p.loss or 0.0:.4f} " if p.accuracy is not None else ""
+    epsilon = f" | epsilon {p.privacy.epsilon:.4g}" if p.privacy is not None else ""
     return (
-        f"v{fields['version']:<5d} {quality}| {fields['updates_per_s']:5.1f} upd/s"
-        f" | staleness mean {fields['staleness_mean']:.2f} max {fields['staleness_max']}"
-        f" | applied {fields['applied']} rejected {fields['rejected']} dup {fields['duplicates']}"
-        f" | workers {fields['workers']}{epsilon}"
+        f"v{p.version:<5d} {quality}| {p.updates_per_s:5.1f} upd/s"
+        f" | staleness mean {p.staleness_mean:.2f} max {p.staleness_max}"
+        f" | applied {p.applied} rejected {p.rejected} dup {p.duplicates}"
+        f" | workers {p.workers}{epsilon}"
     )

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from aggregator.core.aggregator import Applied, Duplicate, Outcome
+from aggregator.core.reports import Progress
 from aggregator.core.validation import Rejected
 
 STALENESS_BUCKETS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100)
@@ -30,8 +31,8 @@ class Observer(Protocol):
     def evaluated(self, version: int, loss: float, metrics: Mapping[str, Any]) -> None:
         """The global model was evaluated on the test set."""
 
-    def progress(self, fields: Mapping[str, Any]) -> None:
-        """A progress tick: ``AggregatorService.progress_fields`` (``epsilon`` once privacy is on)."""
+    def progress(self, progress: Progress) -> None:
+        """A progress tick."""
 
 
 class NullObserver:
@@ -46,7 +47,7 @@ class NullObserver:
     def evaluated(self, version: int, loss: float, metrics: Mapping[str, Any]) -> None:
         pass
 
-    def progress(self, fields: Mapping[str, Any]) -> None:
+    def progress(self, progress: Progress) -> None:
         pass
 
 
@@ -114,11 +115,11 @@ class PrometheusObserver:
         if isinstance(accuracy, (int, float)):
             self.accuracy.set(accuracy)
 
-    def progress(self, fields: Mapping[str, Any]) -> None:
-        self.update_rate.set(fields.get("updates_per_s") or 0.0)
-        self.workers.set(fields.get("workers") or 0)
-        epsilon = fields.get("epsilon")
-        if isinstance(epsilon, (int, float)):
+    def progress(self, progress: Progress) -> None:
+        self.update_rate.set(progress.updates_per_s)
+        self.workers.set(progress.workers)
+        if progress.privacy is not None:
+            epsilon = progress.privacy.epsilon
             if self.epsilon is None:
                 self.epsilon = Gauge(
                     "fedmq_privacy_epsilon",

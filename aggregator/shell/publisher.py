@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from aggregator.core.state import AggregatorState
+from aggregator.core.aggregator import Aggregator
 from aggregator.core.validation import Rejected
 from aggregator.shell.observer import Observer
 from broker.connection import AmqpSession, Delivery
@@ -51,6 +51,7 @@ class Publisher:
         self,
         session: AmqpSession,
         names: Names,
+        core: Aggregator,
         *,
         audit: EventLog,
         observer: Observer,
@@ -60,6 +61,7 @@ class Publisher:
     ) -> None:
         self.session = session
         self.names = names
+        self.core = core
         self.audit = audit
         self.observer = observer
         self.config = config
@@ -67,8 +69,9 @@ class Publisher:
         self.audit_digests = audit_digests
         self._body: tuple[int, bool, bytes] | None = None
 
-    def model_body(self, state: AggregatorState, final: bool) -> bytes:
+    def model_body(self, final: bool) -> bytes:
         """The encoded current version (built once per version)."""
+        state = self.core.state
         if self._body is None or self._body[0] != state.version or self._body[1] != final:
             self._body = None  # let the old version's body go before the new one is built
             message = ModelVersion(
@@ -82,9 +85,10 @@ class Publisher:
             self._body = (state.version, final, encode(message))
         return self._body[2]
 
-    def publish_version(self, state: AggregatorState, *, final: bool) -> None:
+    def publish_version(self, *, final: bool) -> None:
         """Broadcast the current version (confirmed) and record it, with its digest, in the audit log."""
-        body = self.model_body(state, final)
+        state = self.core.state
+        body = self.model_body(final)
         weights = state.weights
         # hashlib drops the GIL: the digest is computed while the publish waits for its confirm
         hashing = (
@@ -99,7 +103,7 @@ class Publisher:
             model_properties(state.version),
             mandatory=False,
         )
-        state.counters.published += 1
+        self.core.count_published()
         self.observer.published(state.version)
         fields: dict[str, Any] = {"version": state.version, "final": final}
         if hashing is not None:
@@ -107,9 +111,10 @@ class Publisher:
             fields["digest"] = hashing.result()
         self.audit.write("published", **fields)
 
-    def send_to_worker(self, state: AggregatorState, worker_id: str) -> None:
+    def send_to_worker(self, worker_id: str) -> None:
         """The current version to one worker (the answer to its model request)."""
-        body = self.model_body(state, state.finished)
+        state = self.core.state
+        body = self.model_body(state.finished)
         try:
             self.session.publish(
                 self.names.models_exchange,

@@ -7,12 +7,16 @@ the revoked worker's updates that are still queued.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from aggregator.core.identity import Roster
+from aggregator.core.aggregator import Aggregator
+from aggregator.core.identity import IdentityMode, IdentityPolicy, Roster
+
+log = logging.getLogger("fedmq.aggregator")
 
 
 class RosterFile:
@@ -57,3 +61,30 @@ class RosterFile:
         roster = change(self.load())
         self.save(roster)
         return roster
+
+
+class RosterWatcher:
+    """Keeps the core's identity policy in step with the roster file (if there is one)."""
+
+    def __init__(self, mode: IdentityMode, path: str | None) -> None:
+        self.mode = mode
+        self.file = RosterFile(path) if path else None
+
+    def policy(self) -> IdentityPolicy:
+        """The policy as the roster file says now."""
+        return IdentityPolicy(self.mode, self.file.load() if self.file else None)
+
+    def refresh(self, core: Aggregator) -> None:
+        """Pick up workers added or revoked since the roster was last read."""
+        if self.file is None:
+            return
+        try:
+            roster = self.file.reload_if_changed()
+        except ValueError as exc:
+            log.warning("keeping the previous roster: %s is invalid (%s)", self.file.path, exc)
+            return
+        if roster is not None:
+            core.identity = IdentityPolicy(self.mode, roster)
+            log.info(
+                "roster: %d active, %d revoked workers", len(roster.active), len(roster.revoked)
+            )

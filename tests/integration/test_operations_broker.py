@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from aggregator.core.progress import WorkerSeen
-from aggregator.core.status import build_status
+from aggregator.core.reports import Progress
+from aggregator.core.status import RunIdentity, build_status
 from broker.connection import AmqpSession
 from broker.names import Names
 from broker.properties import dead_letter_properties, status_properties, update_properties
@@ -50,32 +51,29 @@ def test_a_partition_is_free_again_when_its_holder_disconnects(
 
 
 def report(version: int) -> bytes:
-    fields = {
-        "version": version,
-        "elapsed": 1.0,
-        "updates_per_s": 2.0,
-        "versions_per_s": 2.0,
-        "staleness_mean": 0.5,
-        "staleness_max": 1,
-        "applied": version,
-        "rejected": 1,
-        "duplicates": 0,
-        "workers": 1,
-        "accuracy": 0.8,
-        "loss": 0.5,
-    }
+    progress = Progress(
+        version=version,
+        elapsed=1.0,
+        updates_per_s=2.0,
+        versions_per_s=2.0,
+        staleness_mean=0.5,
+        staleness_max=1,
+        applied=version,
+        rejected=1,
+        duplicates=0,
+        pending=0,
+        workers=1,
+        accuracy=0.8,
+        loss=0.5,
+    )
     status = build_status(
-        run_id="run1",
-        strategy="fedasync",
-        num_partitions=2,
+        progress,
+        RunIdentity("run1", "fedasync", 2),
         now=1e9 + version,
-        fields=fields,
         rejected={"non-finite": 1},
         staleness_histogram={0: 1, 1: 1},
         workers={"w0": WorkerSeen(2, 1, 0.2, 1e9)},
         eval_version=version,
-        finished=False,
-        stopped_because="",
     )
     return encode_status(status)
 

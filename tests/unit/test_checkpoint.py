@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aggregator.core.fedbuff import FedBuff
 from aggregator.core.state import AggregatorState, AppliedWindow, Counters
-from aggregator.core.strategy import Contribution, FedBuff
+from aggregator.core.strategy import Contribution
 from aggregator.shell.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,

@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from schemas.arrays import ALLOWED_DTYPES
 from schemas.codec import CONTENT_TYPE, Limits, decode, encode, pack_frame, unpack_frame
 from schemas.errors import DecodeError, EncodeError
-from schemas.messages import ClientUpdate, ModelRequest, ModelVersion
+from schemas.messages import SCHEMA_VERSION, ClientUpdate, ModelRequest, ModelVersion
 
 pytestmark = []
 
@@ -141,7 +141,7 @@ def _reason(body: bytes, **kwargs: object) -> str:
         (b"\x92\xc6\x00\x00\x00\x10abc", "framing"),
         (msgpack.packb([b"\xc1", b""]), "header"),
         (msgpack.packb([msgpack.packb([1, 2]), b""]), "header"),
-        (frame(valid_header(schema_version=2)), "schema-version"),
+        (frame(valid_header(schema_version=SCHEMA_VERSION + 1)), "schema-version"),
         (frame(valid_header(kind="nope")), "unknown-kind"),
         (frame(valid_header(kind="request")), "unexpected-kind"),
         (

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from aggregator.core.aggregator import Aggregator, Applied, Duplicate
+from aggregator.core.fedasync import FedAsync
+from aggregator.core.fedbuff import FedBuff
 from aggregator.core.state import AggregatorState, AppliedWindow
-from aggregator.core.strategy import FedAsync, FedBuff
 from aggregator.core.validation import Rejected
 from schemas.messages import ClientUpdate
 

@@ -83,8 +83,8 @@ def test_the_core_refuses_an_impersonated_update_and_counts_it() -> None:
     import numpy as np
 
     from aggregator.core.aggregator import Aggregator, Applied
+    from aggregator.core.fedasync import FedAsync
     from aggregator.core.state import AggregatorState, AppliedWindow
-    from aggregator.core.strategy import FedAsync
     from aggregator.core.validation import Rejected
     from schemas.messages import ClientUpdate
 

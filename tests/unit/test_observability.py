@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import urllib.request
+from typing import Any
 
 from aggregator.core.aggregator import Applied, Duplicate
+from aggregator.core.reports import PrivacyReport, Progress
 from aggregator.core.validation import Rejected
 from aggregator.settings import AggregatorSettings
 from aggregator.shell.observer import PrometheusObserver
@@ -14,6 +16,25 @@ from worker.claim import claim_order
 
 def applied(staleness: int) -> Applied:
     return Applied("u" * 8, "w", 0, staleness, 0.5, 1, True)
+
+
+def progress(**over: Any) -> Progress:
+    fields: dict[str, Any] = dict(
+        version=1,
+        elapsed=1.0,
+        updates_per_s=0.0,
+        versions_per_s=0.0,
+        staleness_mean=0.0,
+        staleness_max=0,
+        applied=0,
+        rejected=0,
+        duplicates=0,
+        pending=0,
+        workers=0,
+        accuracy=None,
+        loss=None,
+    )
+    return Progress(**{**fields, **over})
 
 
 def test_a_batch_counts_applied_rejected_by_reason_and_duplicates() -> None:
@@ -44,7 +65,7 @@ def test_versions_evaluations_and_progress_become_gauges() -> None:
 
     obs.published(7)
     obs.evaluated(7, 0.25, {"accuracy": 0.9})
-    obs.progress({"updates_per_s": 3.5, "workers": 4})
+    obs.progress(progress(updates_per_s=3.5, workers=4))
 
     value = obs.registry.get_sample_value
     assert value("fedmq_versions_published_total") == 1 and value("fedmq_model_version") == 7
@@ -56,7 +77,8 @@ def test_versions_evaluations_and_progress_become_gauges() -> None:
 def test_epsilon_is_exported_once_the_aggregator_reports_it() -> None:
     obs = PrometheusObserver()
 
-    obs.progress({"updates_per_s": 0.0, "workers": 0, "epsilon": 1.75})
+    privacy = PrivacyReport("central", 1.75, 1e-5, None, 1.0, 1.0, 2, 1, 2, "rdp", False)
+    obs.progress(progress(privacy=privacy))
 
     assert obs.registry.get_sample_value("fedmq_privacy_epsilon") == 1.75
 

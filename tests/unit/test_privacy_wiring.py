@@ -14,7 +14,7 @@ from aggregator.settings import AggregatorSettings
 from aggregator.shell.service import AggregatorService
 from privacy.accountant import epsilon
 from privacy.spending import load_ledger
-from schemas.messages import TrainConfig
+from schemas.messages import ClientPrivacy, TrainConfig
 from tasks.builtin import make_trainer
 from training.trainer import TrainerContext
 from training.weights import l2_norm
@@ -52,27 +52,22 @@ def test_workers_are_told_to_clip_only_when_configured() -> None:
     settings = AggregatorSettings(dp="central", dp_clip=0.3, dp_client_clip=True)
     local = AggregatorSettings(dp="local", dp_clip=0.3, dp_noise_multiplier=2.0)
 
-    assert train_config(settings, build_strategy(settings)).extra == {"dp_clip": 0.3}
-    assert train_config(local, build_strategy(local)).extra == {
-        "dp_clip": 0.3,
-        "dp_local_noise_multiplier": 2.0,
-    }
-    assert (
-        train_config(
-            AggregatorSettings(dp="central"), build_strategy(AggregatorSettings(dp="central"))
-        ).extra
-        == {}
+    assert train_config(settings, build_strategy(settings)).privacy == ClientPrivacy(clip=0.3)
+    assert train_config(local, build_strategy(local)).privacy == ClientPrivacy(
+        clip=0.3, noise_multiplier=2.0
     )
+    central = AggregatorSettings(dp="central")
+    assert train_config(central, build_strategy(central)).privacy is None
 
 
 def test_protect_update_clips_and_in_local_mode_noises() -> None:
     delta = {"w": np.full(100, 1.0, np.float32)}
 
-    clipped = protect_update(delta, {"dp_clip": 0.5}, np.random.default_rng(0))
+    clipped = protect_update(delta, ClientPrivacy(clip=0.5), np.random.default_rng(0))
     noised = protect_update(
-        delta, {"dp_clip": 0.5, "dp_local_noise_multiplier": 4.0}, np.random.default_rng(0)
+        delta, ClientPrivacy(clip=0.5, noise_multiplier=4.0), np.random.default_rng(0)
     )
-    untouched = protect_update(delta, {}, np.random.default_rng(0))
+    untouched = protect_update(delta, None, np.random.default_rng(0))
 
     assert l2_norm(clipped) <= 0.5
     assert np.std(noised["w"] - clipped["w"]) == pytest.approx(2.0, rel=0.25)
@@ -111,7 +106,7 @@ def test_progress_fields_and_summary_show_the_spent_epsilon(tmp_path: Path) -> N
         settings, make_trainer(TrainerContext("aggregator", 0, 4, 0, settings.trainer_options()))
     )
 
-    fields = service.progress_fields(0.0)
+    fields = service.progress().as_record()
 
     assert fields["epsilon"] == 0.0 and fields["delta"] == 1e-5 and fields["dp_clip"] == 1.0
     assert service.summary().privacy is not None

@@ -8,14 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.core.aggregator import Aggregator
+from aggregator.core.fedasync import FedAsync
+from aggregator.core.fedbuff import FedBuff
 from aggregator.core.private import PrivacyConfig, PrivateStrategy, restore_strategy
 from aggregator.core.state import AggregatorState, AppliedWindow
-from aggregator.core.strategy import Contribution, FedAsync, FedBuff, Strategy
+from aggregator.core.strategy import Contribution, Strategy
 from aggregator.core.validation import Rejected
 from aggregator.shell.checkpoint import load_checkpoint, save_checkpoint
 from privacy.accountant import GaussianEvent, Ledger, epsilon
 from privacy.participation import Budget
-from schemas.messages import ClientUpdate
+from schemas.messages import ClientPrivacy, ClientUpdate
 from training.weights import l2_norm
 
 DIM = 6
@@ -221,7 +223,7 @@ def test_local_mode_adds_no_noise_and_charges_every_applied_update() -> None:
         model["w"], 3.0
     )  # 0.5 * 3 twice, unclipped: workers clipped and noised already
     assert strategy.accountant.ledger("a").total() == 2
-    assert strategy.worker_instructions() == {"dp_clip": 1.0, "dp_local_noise_multiplier": 2.0}
+    assert strategy.client_privacy() == ClientPrivacy(clip=1.0, noise_multiplier=2.0)
 
 
 def test_adaptive_clipping_moves_the_clip_toward_the_update_norms() -> None:

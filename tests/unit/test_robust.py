@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from aggregator.core.aggregator import Aggregator, Applied
+from aggregator.core.fedasync import FedAsync
 from aggregator.core.robust import (
     MIN_HISTORY,
     NormBound,
@@ -18,7 +19,7 @@ from aggregator.core.robust import (
 from aggregator.core.robust_fedbuff import RobustFedBuff
 from aggregator.core.staleness import Constant
 from aggregator.core.state import AggregatorState, AppliedWindow
-from aggregator.core.strategy import Contribution, FedAsync
+from aggregator.core.strategy import Contribution
 from aggregator.core.validation import Rejected
 from schemas.messages import ClientUpdate
 

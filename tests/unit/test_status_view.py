@@ -2,49 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aggregator.core.progress import WorkerSeen
-from aggregator.core.status import build_status
+from aggregator.core.reports import PrivacyReport, Progress
+from aggregator.core.status import RunIdentity, build_status
 from broker.connection import Delivery, Properties
 from fedmq.status.peek import DeadLetters, count_reasons, newest_report
 from fedmq.status.queues import QueueRow, QueueTable
 from fedmq.status.render import render, staleness_lines
 from fedmq.status.snapshot import Snapshot
-from schemas.status import decode_status, encode_status
+from schemas.status import Scalar, StatusReport, decode_status, encode_status
 
-FIELDS = {
-    "version": 42,
-    "elapsed": 12.5,
-    "updates_per_s": 7.25,
-    "versions_per_s": 7.0,
-    "staleness_mean": 1.5,
-    "staleness_max": 9,
-    "applied": 40,
-    "rejected": 2,
-    "duplicates": 1,
-    "pending": 0,
-    "workers": 2,
-    "accuracy": 0.91,
-    "loss": 0.3,
-}
+PROGRESS = Progress(
+    version=42,
+    elapsed=12.5,
+    updates_per_s=7.25,
+    versions_per_s=7.0,
+    staleness_mean=1.5,
+    staleness_max=9,
+    applied=40,
+    rejected=2,
+    duplicates=1,
+    pending=0,
+    workers=2,
+    accuracy=0.91,
+    loss=0.3,
+)
 
 
-def report(**extra_fields: object):  # type: ignore[no-untyped-def]
+def report(progress: Progress = PROGRESS, **extra: Scalar) -> StatusReport:
     workers = {
         "old": WorkerSeen(updates=4, staleness_sum=8, train_seconds_sum=2.0, last_seen=900.0),
         "new": WorkerSeen(updates=36, staleness_sum=52, train_seconds_sum=3.6, last_seen=1000.0),
     }
     return build_status(
-        run_id="r1",
-        strategy="fedasync",
-        num_partitions=4,
+        progress,
+        RunIdentity("r1", "fedasync", 4, extra=extra),
         now=1000.5,
-        fields={**FIELDS, **extra_fields},
         rejected={"non-finite": 2, "framing": 0},
         staleness_histogram={0: 10, 1: 20, 9: 10},
         workers=workers,
         eval_version=40,
-        finished=False,
-        stopped_because="",
     )
 
 
@@ -75,12 +74,14 @@ def test_a_report_lists_the_newest_workers_first_with_their_means() -> None:
 
 
 def test_a_report_survives_the_wire_and_keeps_unknown_progress_fields() -> None:
-    rep = report(epsilon=1.25, clip_norm=0.1)
+    privacy = PrivacyReport("central", 1.25, 1e-5, None, 1.0, 0.1, 3, 1, 2, "rdp", False)
+    rep = report(replace(PROGRESS, privacy=privacy), clip_norm=0.1)
 
     back = decode_status(encode_status(rep))
 
     assert back == rep
-    assert back.epsilon == 1.25 and back.extra == {"clip_norm": 0.1}
+    assert back.epsilon == 1.25
+    assert back.extra == {"clip_norm": 0.1, "delta": 1e-5, "dp_clip": 0.1}
     assert back.staleness_histogram == {0: 10, 1: 20, 9: 10}
 
 
@@ -120,7 +121,9 @@ def test_the_text_view_shows_queues_progress_workers_and_dead_letters() -> None:
 
 
 def test_the_privacy_budget_appears_once_reported() -> None:
-    text = render(snapshot(report(epsilon=2.5), DeadLetters(total=0, inspected=0)))
+    privacy = PrivacyReport("central", 2.5, 1e-5, None, 1.0, 0.1, 3, 1, 2, "rdp", False)
+    rep = report(replace(PROGRESS, privacy=privacy))
+    text = render(snapshot(rep, DeadLetters(total=0, inspected=0)))
 
     assert "epsilon 2.500" in text and "dead letters: none" in text
 

@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.core.arithmetic import mix_into, scaled_add, step_into, weighted_average
+from aggregator.core.fedasync import FedAsync
+from aggregator.core.fedbuff import FedBuff
 from aggregator.core.staleness import Constant, Polynomial
-from aggregator.core.strategy import Contribution, FedAsync, FedBuff
+from aggregator.core.strategy import Contribution
 from training.weights import l2_norm
 
 

@@ -1,0 +1,37 @@
+"""Synchronous rounds on the asynchronous pipeline: close a round once every active worker is in."""
+
+from __future__ import annotations
+
+from aggregator.core.activity import ActiveWorkers
+from aggregator.core.aggregator import Aggregator
+from aggregator.core.tracker import RunTracker
+from aggregator.shell.clock import RunClock
+from aggregator.shell.publisher import Publisher
+from aggregator.shell.store import StateStore
+
+
+class RoundControl:
+    """Asks a round-based strategy to step, and commits and publishes the new version if it did."""
+
+    def __init__(
+        self,
+        core: Aggregator,
+        *,
+        active: ActiveWorkers,
+        store: StateStore,
+        publisher: Publisher,
+        tracker: RunTracker,
+        clock: RunClock,
+    ) -> None:
+        self.core, self.active, self.store = core, active, store
+        self.publisher, self.tracker, self.clock = publisher, tracker, clock
+
+    def close(self) -> bool:
+        """True if a round closed (a new version is persisted and published)."""
+        if not self.core.close_round(self.active.active(self.clock.now())):
+            return False
+        self.core.begin_commit()
+        self.tracker.versions(1, self.clock.now())
+        self.store.persist(self.core, self.clock.elapsed())
+        self.publisher.publish_version(final=False)
+        return True
