@@ -11,11 +11,11 @@ import numpy as np
 from bench import Context
 from bench.blob import FLOATS_ENV
 from bench.procs import Process
-from broker.connection import AmqpSession, translated
-from broker.names import BROADCAST_KEY, UPDATE_KEY, Names
+from broker.connection import AmqpSession
+from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
-from broker.topology import declare_topology, delete_topology, worker_queue_arguments
+from broker.topology import declare_listener, declare_topology, delete_resources, delete_topology
 from runtime.eventlog import read_events
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
@@ -53,20 +53,12 @@ class BenchFederation:
             proc.wait(timeout=30)
         self.session.open()
         delete_topology(self.session, self.names)
-        with translated("bench cleanup"):
-            for queue in self.extra_queues:
-                self.session.channel.queue_delete(queue)
-            for exchange in self.extra_exchanges:
-                self.session.channel.exchange_delete(exchange)
+        delete_resources(self.session, queues=self.extra_queues, exchanges=self.extra_exchanges)
         self.session.close()
 
     def listen(self, exchange: str) -> None:
         queue = f"{self.namespace}.{LISTENER}.{len(self.extra_queues)}"
-        with translated("bench listener"):
-            self.session.channel.queue_declare(
-                queue, durable=False, arguments=worker_queue_arguments()
-            )
-            self.session.channel.queue_bind(queue, exchange, routing_key=BROADCAST_KEY)
+        declare_listener(self.session, queue, exchange)
         self.extra_queues.append(queue)
 
     def prefill(

@@ -19,8 +19,7 @@ from aggregator.shell.intake import auto_prefetch
 from bench import Context, Row, at_least, at_most
 from bench.federation import BenchFederation
 from bench.procs import Usage, mb
-from broker.connection import translated
-from broker.topology import QueueLimits, results_queue_arguments
+from broker.topology import QueueLimits, declare_results_queue
 
 CASES = [("40 KB", 10_000, 1500), ("4 MB", 1_000_000, 80), ("40 MB", 10_000_000, 16)]
 QUICK_CASES = [("40 KB", 10_000, 100), ("4 MB", 1_000_000, 6)]
@@ -54,11 +53,8 @@ def aggregator_rate(fed: BenchFederation, floats: int, count: int) -> tuple[floa
 
 def relay_rate(fed: BenchFederation, floats: int, count: int, prefetch: int) -> float:
     queue, exchange = f"{fed.namespace}.relay", f"{fed.namespace}.relay-models"
-    with translated("declare relay"):
-        fed.session.channel.queue_declare(
-            queue, durable=True, arguments=results_queue_arguments(fed.names, QueueLimits())
-        )
-        fed.session.channel.exchange_declare(exchange, "direct", durable=False)
+    declare_results_queue(fed.session, fed.names, queue, QueueLimits())
+    fed.session.declare_exchange(exchange, "direct", durable=False)
     fed.extra_queues.append(queue)
     fed.extra_exchanges.append(exchange)
     fed.listen(exchange)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from broker.connection import Properties
+from broker.delivery import Properties
 from schemas.codec import CONTENT_TYPE
 from schemas.messages import SCHEMA_VERSION
 from schemas.status import STATUS_CONTENT_TYPE

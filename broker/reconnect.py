@@ -1,4 +1,4 @@
-"""Stay attached to the broker through outages: one retry loop, in one place, for every service."""
+"""Stay attached to the broker through outages, for every service (one retry policy: ``broker.retry``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from broker.connection import AmqpSession, backoff_delay
+from broker.connection import AmqpSession
 from broker.errors import BrokerError, BrokerUnavailable, ConnectionLost, NotFound
+from broker.retry import RetryPolicy, retry
 
 T = TypeVar("T")
 
@@ -31,18 +32,32 @@ def serve_attached(
     failure to reach the broker at all is raised: a wrong URL or a broker that
     is not running is a configuration problem, not an outage to sit out.
     """
-    attempt, attached = 0, False
-    while not stop.is_set():
-        try:
-            attach()
-            attempt, attached = 0, True
-            return serve()
-        except OUTAGES as exc:
-            if isinstance(exc, BrokerUnavailable) and not attached:
-                raise
-            delay = backoff_delay(attempt, backoff_max)
-            attempt += 1
+    attached = [False, False]  # ever attached; attached since the last outage
+
+    def attach_and_serve() -> T:
+        attach()
+        attached[:] = [True, True]
+        return serve()
+
+    def transient(exc: Exception) -> bool:
+        return isinstance(exc, OUTAGES) and (attached[0] or not isinstance(exc, BrokerUnavailable))
+
+    def outage(exc: Exception, delay: float) -> None:
+        if isinstance(exc, BrokerError):  # always: transient() admits only broker errors
             on_outage(exc, delay)
-            session.close()
-            stop.wait(delay)
-    return None
+        session.close()
+
+    def progressed() -> bool:
+        was, attached[1] = attached[1], False
+        return was
+
+    if stop.is_set():
+        return None
+    return retry(
+        attach_and_serve,
+        RetryPolicy(attempts=None, backoff_max=backoff_max),
+        transient=transient,
+        on_retry=outage,
+        wait=lambda delay: not stop.wait(delay) and not stop.is_set(),
+        made_progress=progressed,
+    )

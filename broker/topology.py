@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from broker.connection import AmqpSession, translated
+from broker.connection import AmqpSession
 from broker.names import BROADCAST_KEY, REQUEST_KEY, UPDATE_KEY, Names, worker_key
 from broker.settings import BrokerSettings
 
@@ -65,61 +66,83 @@ def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | N
     different ``x-max-length`` is refused (``TopologyMismatch``).
     """
     limits = limits or QueueLimits.from_settings(session.settings)
-    ch = session.channel
-    with translated("declare topology"):
-        ch.exchange_declare(names.models_exchange, "direct", durable=True)
-        ch.exchange_declare(names.inbox_exchange, "direct", durable=True)
-        ch.exchange_declare(names.dead_exchange, "fanout", durable=True)
-        ch.queue_declare(
-            names.dead_queue,
-            durable=True,
-            arguments={
-                "x-max-length": limits.dead_max_length,
-                "x-max-length-bytes": limits.dead_max_bytes,
-            },
-        )
-        ch.queue_bind(names.dead_queue, names.dead_exchange)
-        ch.queue_declare(
-            names.results_queue, durable=True, arguments=results_queue_arguments(names, limits)
-        )
-        ch.queue_bind(names.results_queue, names.inbox_exchange, routing_key=UPDATE_KEY)
-        ch.queue_declare(
-            names.requests_queue,
-            durable=True,
-            arguments={"x-message-ttl": limits.request_ttl_ms, "x-max-length": 1000},
-        )
-        ch.queue_bind(names.requests_queue, names.inbox_exchange, routing_key=REQUEST_KEY)
+    session.declare_exchange(names.models_exchange, "direct")
+    session.declare_exchange(names.inbox_exchange, "direct")
+    session.declare_exchange(names.dead_exchange, "fanout")
+    session.declare_queue(
+        names.dead_queue,
+        durable=True,
+        arguments={
+            "x-max-length": limits.dead_max_length,
+            "x-max-length-bytes": limits.dead_max_bytes,
+        },
+    )
+    session.bind_queue(names.dead_queue, names.dead_exchange)
+    declare_results_queue(session, names, names.results_queue, limits)
+    session.bind_queue(names.results_queue, names.inbox_exchange, UPDATE_KEY)
+    session.declare_queue(
+        names.requests_queue,
+        durable=True,
+        arguments={"x-message-ttl": limits.request_ttl_ms, "x-max-length": 1000},
+    )
+    session.bind_queue(names.requests_queue, names.inbox_exchange, REQUEST_KEY)
+
+
+def declare_results_queue(
+    session: AmqpSession, names: Names, queue: str, limits: QueueLimits
+) -> None:
+    """A results queue (the federation's, or a benchmark's stand-in with the same arguments)."""
+    session.declare_queue(queue, durable=True, arguments=results_queue_arguments(names, limits))
 
 
 def declare_status_queue(session: AmqpSession, names: Names) -> None:
     """The queue ``fedmq status`` reads (without consuming) the aggregator's latest report from."""
-    ch = session.channel
-    with translated(f"declare {names.status_queue}"):
-        # Latest-value, like a worker's model queue; durable because 4.x deprecates transient shared queues.
-        ch.exchange_declare(names.status_exchange, "fanout", durable=True)
-        ch.queue_declare(names.status_queue, durable=True, arguments=worker_queue_arguments())
-        ch.queue_bind(names.status_queue, names.status_exchange)
+    # Latest-value, like a worker's model queue; durable because 4.x deprecates transient shared queues.
+    session.declare_exchange(names.status_exchange, "fanout")
+    session.declare_queue(names.status_queue, durable=True, arguments=worker_queue_arguments())
+    session.bind_queue(names.status_queue, names.status_exchange)
 
 
 def declare_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> str:
     """Declare and bind a worker's own model queue; it lives as long as the worker's connection."""
     queue = names.worker_queue(worker_id)
-    ch = session.channel
-    with translated(f"declare {queue}"):
-        ch.exchange_declare(names.models_exchange, "direct", durable=True, passive=True)
-        ch.queue_declare(
-            queue, exclusive=True, auto_delete=True, arguments=worker_queue_arguments()
-        )
-        ch.queue_bind(queue, names.models_exchange, routing_key=BROADCAST_KEY)
-        ch.queue_bind(queue, names.models_exchange, routing_key=worker_key(worker_id))
+    session.declare_exchange(names.models_exchange, "direct", passive=True)
+    session.declare_queue(
+        queue, exclusive=True, auto_delete=True, arguments=worker_queue_arguments()
+    )
+    session.bind_queue(queue, names.models_exchange, BROADCAST_KEY)
+    session.bind_queue(queue, names.models_exchange, worker_key(worker_id))
     return queue
+
+
+def declare_listener(session: AmqpSession, queue: str, exchange: str) -> None:
+    """A latest-value queue on the broadcast key of ``exchange`` (benchmarks stand in for a worker)."""
+    session.declare_queue(queue, arguments=worker_queue_arguments())
+    session.bind_queue(queue, exchange, BROADCAST_KEY)
+
+
+def declare_partition_claim(session: AmqpSession, names: Names, index: int) -> None:
+    """Claim data partition ``index`` for this connection; ``ResourceLocked`` if another holds it.
+
+    Unbound and ``x-max-length 0``: the queue is a lock, never a mailbox.
+    """
+    session.declare_queue(
+        names.partition_claim(index),
+        exclusive=True,
+        auto_delete=True,
+        arguments={"x-max-length": 0},
+    )
 
 
 def delete_topology(session: AmqpSession, names: Names) -> None:
     """Remove a federation's shared queues and exchanges (tests, `fedmq demo` cleanup)."""
-    ch = session.channel
-    with translated("delete topology"):
-        for queue in names.queues():
-            ch.queue_delete(queue)
-        for exchange in names.exchanges():
-            ch.exchange_delete(exchange)
+    delete_resources(session, queues=names.queues(), exchanges=names.exchanges())
+
+
+def delete_resources(
+    session: AmqpSession, *, queues: Iterable[str] = (), exchanges: Iterable[str] = ()
+) -> None:
+    for queue in queues:
+        session.delete_queue(queue)
+    for exchange in exchanges:
+        session.delete_exchange(exchange)

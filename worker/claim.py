@@ -10,11 +10,24 @@ the queue and the partition is free for the next worker that asks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
 
-from broker.connection import AmqpSession, translated
+from broker.connection import AmqpSession
 from broker.errors import ResourceLocked
 from broker.names import Names
+from broker.topology import declare_partition_claim
+from runtime.eventlog import EventLog
+from training.trainer import Trainer
+from worker.metrics import WorkerMetrics
+
+log = logging.getLogger("fedmq.worker")
+
+#: While every partition is claimed, try again this often.
+CLAIM_RETRY_SECONDS = 2.0
+CLAIM_POLL_SECONDS = 0.2
 
 
 def claim_order(num_partitions: int, prefer: int | None) -> Iterable[int]:
@@ -29,15 +42,68 @@ def claim_partition(
 ) -> int | None:
     """The index of the partition this session now holds, or ``None`` when every one is taken."""
     for index in claim_order(num_partitions, prefer):
-        queue = names.partition_claim(index)
         try:
-            with translated(f"claim {queue}"):
-                # Unbound and x-max-length 0: the queue is a lock, never a mailbox.
-                session.channel.queue_declare(
-                    queue, exclusive=True, auto_delete=True, arguments={"x-max-length": 0}
-                )
+            declare_partition_claim(session, names, index)
         except ResourceLocked:
             session.reset_channel()  # 405 closed the channel; the connection (and any claim) survives
             continue
         return index
     return None
+
+
+class PartitionHolder:
+    """The partition this worker trains on, and the trainer for it (built when first claimed)."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        num_partitions: int,
+        index: int | None,
+        trainer: Trainer | None,
+        trainer_for: Callable[[int], Trainer] | None,
+        events: EventLog,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.worker_id, self.num_partitions = worker_id, num_partitions
+        self.index, self.trainer, self.trainer_for = index, trainer, trainer_for
+        self.events, self.metrics = events, metrics
+        if index is not None:
+            metrics.partition.set(index)
+
+    def claim(self, session: AmqpSession, names: Names, stop: threading.Event) -> bool:
+        """Hold a partition (our previous one if it is free); stand by while all are taken."""
+        standing_by = False
+        while not stop.is_set():
+            index = claim_partition(session, names, self.num_partitions, prefer=self.index)
+            if index is not None:
+                self.use(index)
+                return True
+            if not standing_by:
+                standing_by = True
+                log.warning(
+                    "all %d partitions are claimed by other workers; standing by",
+                    self.num_partitions,
+                )
+                self.events.write("standby", worker_id=self.worker_id)
+            deadline = time.monotonic() + CLAIM_RETRY_SECONDS
+            while not stop.is_set() and time.monotonic() < deadline:
+                session.process_events(CLAIM_POLL_SECONDS)  # keeps heartbeats flowing
+        return False
+
+    def use(self, index: int) -> None:
+        if index == self.index and self.trainer is not None:
+            return
+        if self.index is not None:
+            log.warning(
+                "partition %d was taken by another worker while we were away; switching to %d",
+                self.index,
+                index,
+            )
+        if self.trainer_for is None:
+            raise RuntimeError("claim_partition needs trainer_for")
+        self.trainer = self.trainer_for(index)
+        self.index = index
+        self.metrics.partition.set(index)
+        self.events.write("partition-claimed", worker_id=self.worker_id, partition=index)
+        log.info("worker %s claimed partition %d of %d", self.worker_id, index, self.num_partitions)

@@ -21,7 +21,8 @@ from aggregator.shell.failpoints import Failpoints
 from aggregator.shell.observer import Observer
 from aggregator.shell.publisher import Publisher
 from aggregator.shell.store import StateStore
-from broker.connection import AmqpSession, Delivery
+from broker.connection import AmqpSession
+from broker.delivery import Delivery
 from runtime.eventlog import EventLog
 from schemas.codec import Limits, decode
 from schemas.errors import DecodeError

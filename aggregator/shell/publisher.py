@@ -17,7 +17,8 @@ import numpy as np
 from aggregator.core.aggregator import Aggregator
 from aggregator.core.validation import Rejected
 from aggregator.shell.observer import Observer
-from broker.connection import AmqpSession, Delivery
+from broker.connection import AmqpSession
+from broker.delivery import Delivery
 from broker.errors import PublishFailed
 from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.properties import dead_letter_properties, model_properties, status_properties

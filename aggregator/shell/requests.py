@@ -7,7 +7,8 @@ import logging
 from aggregator.core.activity import ActiveWorkers
 from aggregator.shell.clock import RunClock
 from aggregator.shell.publisher import Publisher
-from broker.connection import AmqpSession, Delivery
+from broker.connection import AmqpSession
+from broker.delivery import Delivery
 from schemas.codec import Limits, decode
 from schemas.errors import DecodeError
 from schemas.messages import ModelRequest

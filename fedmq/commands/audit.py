@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aggregator.shell.checkpoint import CheckpointError, load_checkpoint
-from broker.connection import AmqpSession, Delivery
+from broker.connection import AmqpSession
+from broker.delivery import Delivery
 from broker.names import Names
 from broker.properties import REASON_HEADER
 from broker.settings import BrokerSettings

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.connection import AmqpSession, Delivery
+from broker.connection import AmqpSession
+
+from broker.delivery import Delivery
 from broker.errors import NotFound
 from broker.names import Names
 from broker.properties import REASON_HEADER

@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from broker.connection import AmqpSession, Delivery, Properties
+from broker.connection import AmqpSession
+
+from broker.delivery import Delivery, Properties
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
@@ -68,7 +70,7 @@ def current_model(session: AmqpSession, names: Names) -> ModelVersion:
     got: list[Delivery] = []
     tag = session.consume(declare_worker_queue(session, names, "hostile-observer"), got.append)
     wait_for(lambda: session.process_events(0.05) or got, 30, "a model version")
-    session.channel.basic_cancel(tag)
+    session.cancel(tag)
     return decode(got[-1].body, ModelVersion, content_type=got[-1].properties.content_type)
 
 
@@ -86,7 +88,7 @@ def drain_dead(session: AmqpSession, names: Names) -> list[Delivery]:
     wait_for(
         lambda: session.process_events(0.1) or len(dead) >= ready, 120, f"{ready} dead letters"
     )
-    session.channel.basic_cancel(tag)
+    session.cancel(tag)
     return dead
 
 

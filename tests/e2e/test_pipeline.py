@@ -8,7 +8,9 @@ import uuid
 import numpy as np
 import pytest
 
-from broker.connection import AmqpSession, Delivery
+from broker.connection import AmqpSession
+
+from broker.delivery import Delivery
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
@@ -163,7 +165,7 @@ def test_bad_updates_are_dead_lettered_with_reasons_while_training_carries_on(
         wait_for(
             lambda: session.process_events(0.1) or len(dead) >= len(bad), 20, "the dead letters"
         )
-        session.channel.basic_cancel(tag)
+        session.cancel(tag)
 
     reasons = {d.properties.message_id: d.properties.headers.get("x-fedmq-reason") for d in dead}
     assert reasons == {f"bad-{label}": reason for label, (_, reason) in bad.items()}

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from broker.connection import AmqpSession, Delivery, Properties
+from broker.connection import AmqpSession
+
+from broker.delivery import Delivery, Properties
 from broker.errors import AccessRefused, BrokerUnavailable, PublishFailed
 from broker.names import BROADCAST_KEY, UPDATE_KEY, Names
 from broker.properties import dead_letter_properties
@@ -22,7 +24,7 @@ def drain(session: AmqpSession, queue: str, expected: int, timeout: float = 10.0
     deadline = time.monotonic() + timeout
     while len(got) < expected and time.monotonic() < deadline:
         session.process_events(0.05)
-    session.channel.basic_cancel(tag)
+    session.cancel(tag)
     for d in got:
         session.ack(d.delivery_tag)
     return got

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from broker.connection import AmqpSession, Delivery, Properties
+from broker.connection import AmqpSession
+
+from broker.delivery import Delivery, Properties
 from broker.errors import AccessRefused, BrokerError, BrokerUnavailable, ConnectionLost
 from broker.management import ManagementClient, segment
 from broker.names import BROADCAST_KEY, UPDATE_KEY, Names
@@ -160,11 +162,11 @@ def test_a_worker_cannot_escalate_its_privileges(topology: Provisioned, attempt:
         "publish-default-exchange": lambda s: s.publish(
             "", names.results_queue, b"x", Properties(user_id=a)
         ),
-        "bind-to-inbox": lambda s: s.channel.queue_bind(
+        "bind-to-inbox": lambda s: s.bind_queue(
             declare_worker_queue(s, names, a), names.inbox_exchange, UPDATE_KEY
         ),
         "read-other-worker-queue": lambda s: s.consume(names.worker_queue(b), lambda d: None),
-        "declare-shared-queue": lambda s: s.channel.queue_declare(
+        "declare-shared-queue": lambda s: s.declare_queue(
             names.results_queue, durable=True, arguments={"x-queue-type": "quorum"}
         ),
     }
@@ -175,7 +177,7 @@ def test_a_worker_cannot_escalate_its_privileges(topology: Provisioned, attempt:
 
 
 def _translated(action, session: AmqpSession) -> None:  # type: ignore[no-untyped-def]
-    from broker.connection import translated
+    from broker.translate import translated
 
     with translated("attempt"):
         action(session)
@@ -252,7 +254,7 @@ def test_amqps_with_verification_connects(provisioned: Provisioned) -> None:
     )
 
     with AmqpSession(settings) as session:
-        assert session.connection.is_open
+        assert session.is_open
 
 
 def test_amqps_with_a_client_certificate_connects(provisioned: Provisioned) -> None:
@@ -269,7 +271,7 @@ def test_amqps_with_a_client_certificate_connects(provisioned: Provisioned) -> N
     )
 
     with AmqpSession(settings) as session:
-        assert session.connection.is_open
+        assert session.is_open
 
 
 def test_amqps_refuses_a_broker_certificate_from_an_unknown_ca(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.connection import connection_parameters
+from broker.parameters import connection_parameters
 from broker.management import ManagementSettings
 from broker.settings import BrokerSettings
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from aggregator.core.progress import WorkerSeen
 from aggregator.core.reports import PrivacyReport, Progress
 from aggregator.core.status import RunIdentity, build_status
-from broker.connection import Delivery, Properties
+from broker.delivery import Delivery, Properties
 from fedmq.status.peek import DeadLetters, count_reasons, newest_report
 from fedmq.status.queues import QueueRow, QueueTable
 from fedmq.status.render import render, staleness_lines

@@ -1,0 +1,59 @@
+"""The newest model version: received on the worker's own latest-value queue, asked for on attach."""
+
+from __future__ import annotations
+
+import logging
+
+from runtime.eventlog import EventLog
+from schemas.codec import Limits, decode
+from schemas.errors import DecodeError
+from schemas.messages import ModelVersion
+from worker.metrics import WorkerMetrics
+
+log = logging.getLogger("fedmq.worker")
+
+#: While no model has arrived, ask for one this often.
+REQUEST_EVERY = 5.0
+
+
+class ModelInbox:
+    """Keeps the newest model of the current run; remembers whether the final one came."""
+
+    def __init__(self, *, limits: Limits, events: EventLog, metrics: WorkerMetrics) -> None:
+        self.limits, self.events, self.metrics = limits, events, metrics
+        self.latest: ModelVersion | None = None
+        self.final = False
+        self.received = 0
+        self._last_request = float("-inf")
+        self._logged_first = False
+
+    def attached(self) -> None:
+        """A new connection: ask again at once, and log the first model it brings."""
+        self._last_request = float("-inf")
+        self._logged_first = False
+
+    def request_due(self, now: float) -> bool:
+        """Whether to (re)send a model request: nothing received yet, and none sent recently."""
+        if self.latest is not None or now - self._last_request < REQUEST_EVERY:
+            return False
+        self._last_request = now
+        return True
+
+    def deliver(self, body: bytes, content_type: str | None) -> None:
+        """Take a model message (an invalid one or an older version of the same run is ignored)."""
+        try:
+            model = decode(body, ModelVersion, content_type=content_type, limits=self.limits)
+        except DecodeError as exc:
+            log.warning("ignoring an invalid model message: %s", exc)
+            return
+        latest = self.latest
+        same_run = latest is not None and latest.run_id == model.run_id
+        if same_run and latest is not None and model.version < latest.version and not model.final:
+            return
+        self.latest = model
+        self.final = self.final or model.final
+        if not self._logged_first:
+            self._logged_first = True
+            self.events.write("model-received", version=model.version, run_id=model.run_id)
+        self.received += 1
+        self.metrics.models_received.inc()

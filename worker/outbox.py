@@ -1,0 +1,110 @@
+"""The update on its way out: published with a confirm, retried with the same id until confirmed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from broker.connection import AmqpSession
+
+from broker.retry import backoff_delay
+from broker.errors import ConnectionLost, MessageTooLarge, PublishFailed
+from broker.names import UPDATE_KEY, Names
+from broker.properties import update_properties
+from runtime.eventlog import EventLog
+from schemas.messages import ClientUpdate
+from worker.metrics import WorkerMetrics
+
+log = logging.getLogger("fedmq.worker")
+
+MAX_PUBLISH_BACKOFF = 10.0
+
+
+@dataclass
+class Outgoing:
+    """One encoded update and its publish attempts so far."""
+
+    update: ClientUpdate
+    body: bytes
+    attempts: int = 0
+    not_before: float = 0.0
+
+
+class Outbox:
+    """Holds at most one update until the broker confirms it (or it is given up)."""
+
+    def __init__(self, names: Names, *, events: EventLog, metrics: WorkerMetrics) -> None:
+        self.names, self.events, self.metrics = names, events, metrics
+        self.pending: Outgoing | None = None
+        self.confirmed = 0
+        self.retries = 0
+
+    def put(self, update: ClientUpdate, body: bytes) -> None:
+        self.pending = Outgoing(update, body)
+
+    def due(self, now: float) -> bool:
+        return self.pending is not None and now >= self.pending.not_before
+
+    def send(
+        self, session: AmqpSession, *, final: bool, partition: int | None
+    ) -> ClientUpdate | None:
+        """Publish the pending update; the update once it is settled (confirmed or given up).
+
+        ``ConnectionLost`` propagates: after the reconnect the same update (same id) goes again.
+        """
+        out = self.pending
+        if out is None:
+            return None
+        props = update_properties(out.update.update_id, session.username, out.update.base_version)
+        try:
+            session.publish(self.names.inbox_exchange, UPDATE_KEY, out.body, props, mandatory=True)
+        except PublishFailed as exc:
+            return self._refused(out, exc, final=final)
+        except MessageTooLarge as exc:
+            log.error("dropping update %s: %s", out.update.update_id, exc)
+            self.events.write("dropped", update_id=out.update.update_id, reason=str(exc))
+            return self._settled(out)
+        except ConnectionLost:
+            out.attempts += 1
+            self.retries += 1
+            raise
+        self._confirmed(out, partition)
+        return self._settled(out)
+
+    def _refused(self, out: Outgoing, exc: PublishFailed, *, final: bool) -> ClientUpdate | None:
+        if final:
+            # Training is over: no aggregator will apply it, and a full queue stays full.
+            log.info("run finished; abandoning update %s (%s)", out.update.update_id, exc)
+            self.events.write("abandoned", update_id=out.update.update_id, reason=str(exc))
+            self.pending = None
+            return None
+        out.attempts += 1
+        self.retries += 1
+        self.metrics.publish_retries.inc()
+        delay = backoff_delay(out.attempts, MAX_PUBLISH_BACKOFF)
+        out.not_before = time.monotonic() + delay
+        log.warning(
+            "update %s not accepted (%s); retrying in %.1fs", out.update.update_id, exc, delay
+        )
+        self.events.write("publish-refused", update_id=out.update.update_id, reason=str(exc))
+        return None
+
+    def _confirmed(self, out: Outgoing, partition: int | None) -> None:
+        self.confirmed += 1
+        self.metrics.updates_confirmed.inc()
+        self.metrics.train_seconds.observe(out.update.train_seconds)
+        self.events.write(
+            "confirmed",
+            update_id=out.update.update_id,
+            worker_id=out.update.worker_id,
+            base_version=out.update.base_version,
+            num_examples=out.update.num_examples,
+            train_seconds=round(out.update.train_seconds, 4),
+            partition=partition,
+        )
+        log.debug("update %s on v%d confirmed", out.update.update_id, out.update.base_version)
+
+    def _settled(self, out: Outgoing) -> ClientUpdate:
+        self.pending = None
+        return out.update
