@@ -11,7 +11,8 @@ import os
 import numpy as np
 
 from schemas.messages import TrainConfig
-from training.trainer import EvalResult, FitResult, TrainerContext, Weights
+from training.trainer import EvalResult, FitResult, TrainerContext
+from training.weights import Weights
 
 FLOATS_ENV = "BENCH_MODEL_FLOATS"
 

@@ -18,7 +18,7 @@ from broker.settings import BrokerSettings
 from broker.topology import declare_listener, declare_topology, delete_resources, delete_topology
 from runtime.eventlog import read_events
 from schemas.codec import encode
-from schemas.messages import ClientUpdate
+from schemas.messages import ClientUpdate, UpdateKind
 
 LISTENER = "bench-listener"
 
@@ -62,7 +62,12 @@ class BenchFederation:
         self.extra_queues.append(queue)
 
     def prefill(
-        self, floats: int, count: int, *, kind: str = "weights", queue: str | None = None
+        self,
+        floats: int,
+        count: int,
+        *,
+        kind: UpdateKind = "weights",
+        queue: str | None = None,
     ) -> None:
         """Publish ``count`` distinct updates (persistent, confirmed) to the results queue or ``queue``."""
         arrays = {"w": np.zeros(floats, np.float32)}
@@ -74,7 +79,7 @@ class BenchFederation:
                 num_examples=100,
                 update_kind=kind,
                 train_seconds=0.0,
-                arrays=arrays,  # type: ignore[arg-type]
+                arrays=arrays,
             )
             props = update_properties(update.update_id, self.session.username, 0)
             if queue is None:

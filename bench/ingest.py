@@ -75,7 +75,7 @@ def relay_rate(fed: BenchFederation, floats: int, count: int, prefetch: int) -> 
     if usage.returncode != 0 or not lines:
         raise RuntimeError(f"relay failed ({usage.returncode}): {proc.tail()}")
     result = json.loads(lines[-1])
-    return result["count"] / result["seconds"]
+    return float(result["count"] / result["seconds"])
 
 
 def run(ctx: Context) -> Iterable[Row]:

@@ -21,7 +21,8 @@ from aggregator.core.state import AggregatorState, AppliedWindow
 from aggregator.factory import build_strategy, train_config
 from aggregator.settings import AggregatorSettings
 from schemas.messages import ModelVersion
-from training.trainer import Trainer, Weights
+from training.trainer import Trainer
+from training.weights import Weights
 from worker.update import build_update
 
 

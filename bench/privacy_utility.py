@@ -18,6 +18,7 @@ one process (``bench.privacy_sim``): asynchrony is simulated, not networked.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -164,7 +165,7 @@ def user_level(args: argparse.Namespace, epsilon: float | None, split: Any, seed
         spent,
         result.accuracy,
         result.versions,
-        result.applied,  # type: ignore[arg-type]
+        result.applied,
         result.stopped_because,
         round(time.monotonic() - started, 1),
     )
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[Row] = []
     if args.only in (None, "record"):
         rows += [
-            over_seeds(lambda seed, eps=eps: record_level(args, eps, seed), args.seeds)
+            over_seeds(functools.partial(record_level, args, eps), args.seeds)
             for eps in [*EPSILONS, None]
         ]
     if args.only in (None, "user"):
@@ -241,10 +242,11 @@ def main(argv: list[str] | None = None) -> None:
             federated_split({"dataset": "synthetic", "synthetic_iid": True}, args.clients, seed)
             for seed in range(args.seeds)
         ]
-        rows += [
-            over_seeds(lambda seed, eps=eps: user_level(args, eps, splits[seed], seed), args.seeds)
-            for eps in [*EPSILONS, None]
-        ]
+
+        def user_run(eps: float | None) -> Callable[[int], Row]:
+            return lambda seed: user_level(args, eps, splits[seed], seed)
+
+        rows += [over_seeds(user_run(eps), args.seeds) for eps in [*EPSILONS, None]]
     print_table(rows)
     if args.json:
         with open(args.json, "w") as fh:

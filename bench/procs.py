@@ -46,8 +46,8 @@ class Process:
             if time.monotonic() > deadline:
                 os.kill(self.popen.pid, signal.SIGKILL)
                 self._reap(0)
-            else:
-                self._reap(os.WNOHANG) or time.sleep(0.05)
+            elif not self._reap(os.WNOHANG):
+                time.sleep(0.05)
         return self.usage
 
     def _reap(self, flags: int) -> bool:

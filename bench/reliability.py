@@ -269,7 +269,7 @@ def rejection_rate(workdir: Path, task: TaskSettings, count: int) -> float:
         lines = wait_for(rejected, 1800, f"{count - 1} rejections", interval=0.5)
         agg.send_signal(signal.SIGTERM)
         agg.wait(timeout=60)
-    return (len(lines) - 1) / (lines[-1]["time"] - lines[0]["time"])
+    return float((len(lines) - 1) / (lines[-1]["time"] - lines[0]["time"]))
 
 
 def describe_rate(f: Figures) -> str:

@@ -18,6 +18,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.attacks import ATTACKS
 from harness.robust_runs import Scenario, run_scenario
@@ -33,7 +34,7 @@ def scenarios(attacks: list[str], attackers: list[int]) -> list[Scenario]:
     return out
 
 
-def table(results: dict[str, dict]) -> str:
+def table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown: one row per (strategy, attack, attackers), one column per defence."""
     lines = [
         "| strategy | attack | attackers | "
@@ -62,7 +63,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     for scenario in scenarios(args.attacks.split(","), [int(k) for k in args.attackers.split(",")]):
         started = time.monotonic()
         summary = run_scenario(amqp_url, out, scenario)

@@ -183,13 +183,14 @@ class AmqpSession:
             )
 
         with translated(f"consume {queue}"):
-            return self._ch().basic_consume(
+            tag: str = self._ch().basic_consume(
                 queue,
                 _callback,
                 auto_ack=False,
                 exclusive=exclusive,
                 arguments=dict(arguments or {}),
             )
+        return tag
 
     def cancel(self, consumer_tag: str) -> None:
         """Stop a consumer started with ``consume`` (its unacked deliveries go back to the queue)."""

@@ -37,7 +37,10 @@ def new_password() -> str:
 
 
 def get_user(client: ManagementClient, name: str) -> dict[str, Any] | None:
-    return client.request("GET", f"users/{segment(name)}", allow_missing=True)
+    user: dict[str, Any] | None = client.request(
+        "GET", f"users/{segment(name)}", allow_missing=True
+    )
+    return user
 
 
 def _tags(user: dict[str, Any]) -> list[str]:

@@ -15,13 +15,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 BACKOFF_BASE = 0.25
+_JITTER = random.Random()
 
 
 def backoff_delay(attempt: int, maximum: float, rng: random.Random | None = None) -> float:
     """Exponential backoff with full jitter in its upper half: attempt 0 waits ~BACKOFF_BASE."""
-    rng = rng or random  # type: ignore[assignment]
     ceiling = min(maximum, BACKOFF_BASE * (2**attempt))
-    return ceiling * rng.uniform(0.5, 1.0)
+    return float(ceiling * (rng or _JITTER).uniform(0.5, 1.0))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import numpy as np
 
 from schemas.messages import TrainConfig
 from tasks.builtin import BuiltinTrainer, make_trainer
-from training.trainer import EvalResult, FitResult, TrainerContext, Weights
+from training.trainer import EvalResult, FitResult, TrainerContext
+from training.weights import Weights
 
 Corruption = Callable[[Weights, Weights, np.random.Generator], Weights]
 

@@ -47,7 +47,10 @@ def update_fields(**over: Any) -> dict[str, Any]:
 
 def raw_frame(header: dict[str, Any], payload: bytes) -> bytes:
     """A well-framed body with any header at all (no validation on our side)."""
-    return msgpack.packb([msgpack.packb(header, use_bin_type=True), payload], use_bin_type=True)
+    body: bytes = msgpack.packb(
+        [msgpack.packb(header, use_bin_type=True), payload], use_bin_type=True
+    )
+    return body
 
 
 #: What msgpack can carry.
@@ -214,6 +217,6 @@ def hostile_messages(model: Weights, max_bytes: int) -> st.SearchStrategy[Hostil
 
 
 def _with_value(array: np.ndarray, index: int, value: float) -> np.ndarray:
-    out = array.copy()
+    out: np.ndarray = array.copy()
     out.reshape(-1)[index] = value
     return out

@@ -18,7 +18,9 @@ from runtime.eventlog import read_events
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, *, interval: float = 0.1) -> T:
+def wait_for(
+    predicate: Callable[[], T | None], timeout: float, what: str, *, interval: float = 0.1
+) -> T:
     """Poll until ``predicate`` returns something truthy; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

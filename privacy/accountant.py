@@ -30,7 +30,8 @@ def _dp() -> ModuleType:
     import dp_accounting.pld
     import dp_accounting.rdp
 
-    return dp_accounting
+    module: ModuleType = dp_accounting
+    return module
 
 
 @dataclass(frozen=True, order=True)

@@ -47,7 +47,8 @@ def per_example_norms(grads: Mapping[str, np.ndarray]) -> np.ndarray:
     squares = [
         np.square(g.reshape(g.shape[0], -1), dtype=np.float64).sum(axis=1) for g in grads.values()
     ]
-    return np.sqrt(np.sum(squares, axis=0))
+    norms: np.ndarray = np.sqrt(np.sum(squares, axis=0))
+    return norms
 
 
 def clipped_sum(grads: Mapping[str, np.ndarray], clip: float) -> Weights:

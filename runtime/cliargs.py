@@ -6,7 +6,7 @@ import argparse
 import sys
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
@@ -48,8 +48,8 @@ def add_settings_arguments(
     parser: argparse.ArgumentParser,
     settings_cls: type[BaseSettings],
     *,
-    skip: set[str] = frozenset(),
-) -> None:  # type: ignore[assignment]
+    skip: Set[str] = frozenset(),
+) -> None:
     """One flag per settings field; unset flags fall back to the environment, then the default."""
     for name, field in settings_cls.model_fields.items():
         if name in skip:

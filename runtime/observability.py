@@ -66,7 +66,7 @@ def serve_metrics(
     server, thread = start_http_server(
         settings.metrics_port, addr=settings.metrics_address, registry=registry
     )
-    address, port = server.server_address[:2]
+    address, port = str(server.server_address[0]), int(server.server_address[1])
     log.info("Prometheus metrics on http://%s:%d/metrics", address, port)
     return MetricsServer(server, thread, address, port)
 

@@ -85,7 +85,7 @@ def _header_bytes(fields: dict[str, Any], specs: list[dict[str, Any]] | None) ->
         fields = {**fields, "arrays": specs}
     unpadded = msgpack.packb({**fields, "pad": ""}, use_bin_type=True)
     extra = -(1 + 5 + len(unpadded) + 5) % ALIGNMENT
-    packed = msgpack.packb({**fields, "pad": "\0" * _pad_length(extra)}, use_bin_type=True)
+    packed: bytes = msgpack.packb({**fields, "pad": "\0" * _pad_length(extra)}, use_bin_type=True)
     if (1 + 5 + len(packed) + 5) % ALIGNMENT:
         raise EncodeError("internal: header padding did not align the payload")
     return packed
@@ -122,7 +122,7 @@ def frame_parts(
         bytes((_BIN32,)) + offset.to_bytes(4, "big"),
     ]
     for arr in wire.values():
-        parts.append(memoryview(arr.reshape(-1).view(np.uint8)))
+        parts.append(memoryview(arr.reshape(-1).view(np.uint8).data))
         parts.append(bytes(_align(arr.nbytes) - arr.nbytes))  # zero gap: never leak memory
     return parts
 
@@ -150,9 +150,9 @@ def unpack_frame(
 
 def encode(message: Message) -> bytes:
     """Encode ``message`` to a body ready for ``basic_publish``."""
-    has_arrays = "arrays" in type(message).model_fields
+    arrays: Mapping[str, np.ndarray] | None = getattr(message, "arrays", None)
     fields = message.model_dump(mode="python", exclude={"arrays"})
-    return pack_frame(fields, message.arrays if has_arrays else None)
+    return pack_frame(fields, arrays)
 
 
 def _read_bin(body: memoryview, pos: int) -> tuple[int, int]:

@@ -8,14 +8,14 @@ valid message is.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Final, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.arrays import Arrays
 
 #: 2: ``TrainConfig.privacy`` replaced the ``dp_*`` entries of ``TrainConfig.extra``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Final = 2
 
 WorkerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 UpdateId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{8,80}$")]

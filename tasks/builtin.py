@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +26,8 @@ from tasks.data.synthetic import N_CLASSES, N_FEATURES, split_user, synthetic_us
 from tasks.models import Model, get_model
 from tasks.models.losses import cross_entropy, softmax
 from tasks.sgd import sgd
-from training.trainer import EvalResult, FitResult, TrainerContext, Weights
+from training.trainer import EvalResult, FitResult, Options, TrainerContext
+from training.weights import Weights
 
 TEST_FRACTION = 0.2
 
@@ -45,7 +45,7 @@ class FederatedSplit:
         return FederatedData(self.parts[partition], self.test, self.n_features, self.n_classes)
 
 
-def federated_split(opts: Mapping[str, object], num_partitions: int, seed: int) -> FederatedSplit:
+def federated_split(opts: Options, num_partitions: int, seed: int) -> FederatedSplit:
     """All partitions of the configured dataset (deterministic under ``seed``)."""
     dataset = str(opts.get("dataset", "digits"))
     if dataset == "digits":
@@ -53,14 +53,14 @@ def federated_split(opts: Mapping[str, object], num_partitions: int, seed: int) 
         if opts.get("partition", "dirichlet") == "iid":
             parts = iid_partition(len(train), num_partitions, seed)
         else:
-            alpha = float(opts.get("dirichlet_alpha", 0.5))  # type: ignore[arg-type]
+            alpha = float(opts.get("dirichlet_alpha", 0.5))
             parts = dirichlet_partition(train.y, num_partitions, alpha, seed)
         return FederatedSplit([train.subset(p) for p in parts], test, train.x.shape[1], 10)
     if dataset == "synthetic":
         users = synthetic_users(
             num_partitions,
-            float(opts.get("synthetic_alpha", 0.5)),  # type: ignore[arg-type]
-            float(opts.get("synthetic_beta", 0.5)),  # type: ignore[arg-type]
+            float(opts.get("synthetic_alpha", 0.5)),
+            float(opts.get("synthetic_beta", 0.5)),
             seed,
             iid=bool(opts.get("synthetic_iid", False)),
         )
@@ -74,7 +74,7 @@ def federated_split(opts: Mapping[str, object], num_partitions: int, seed: int) 
 
 @functools.lru_cache(maxsize=4)
 def _cached_split(
-    options: tuple[tuple[str, object], ...], num_partitions: int, seed: int
+    options: tuple[tuple[str, str | int | float | bool], ...], num_partitions: int, seed: int
 ) -> FederatedSplit:
     """Cached: a simulator builds thousands of trainers on one split."""
     return federated_split(dict(options), num_partitions, seed)
@@ -103,7 +103,7 @@ class DpSgdSetup:
     rng: np.random.Generator
 
 
-def dpsgd_setup(opts: Mapping[str, object]) -> DpSgdSetup | None:
+def dpsgd_setup(opts: Options) -> DpSgdSetup | None:
     """From the trainer options; ``None`` when DP-SGD is off."""
     if not opts.get("dpsgd"):
         return None
@@ -112,13 +112,13 @@ def dpsgd_setup(opts: Mapping[str, object]) -> DpSgdSetup | None:
     return DpSgdSetup(
         params=DpSgdParams(
             float(opts.get("dpsgd_clip", 1.0)), float(opts.get("dpsgd_noise_multiplier", 1.0))
-        ),  # type: ignore[arg-type]
+        ),
         spending=Spending(
-            delta=float(opts.get("dpsgd_delta", 1e-5)),  # type: ignore[arg-type]
-            accountant=str(opts.get("dpsgd_accountant", "rdp")),  # type: ignore[arg-type]
+            delta=float(opts.get("dpsgd_delta", 1e-5)),
+            accountant="pld" if opts.get("dpsgd_accountant") == "pld" else "rdp",
             path=str(ledger) if ledger else None,
         ),
-        rng=entropy_generator(int(seed) if seed is not None else None),  # type: ignore[call-overload]
+        rng=entropy_generator(int(seed) if seed is not None else None),
     )
 
 
@@ -192,8 +192,8 @@ class BuiltinTrainer:
 
 def make_trainer(ctx: TrainerContext) -> BuiltinTrainer:
     """Factory for ``--trainer builtin``."""
-    opts: Mapping[str, object] = ctx.options
-    model = get_model(str(opts.get("model", "logreg")), hidden=int(opts.get("hidden", 64)))  # type: ignore[arg-type]
+    opts: Options = ctx.options
+    model = get_model(str(opts.get("model", "logreg")), hidden=int(opts.get("hidden", 64)))
     return BuiltinTrainer(
         model,
         federated_data(ctx),

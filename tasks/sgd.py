@@ -8,7 +8,7 @@ import numpy as np
 
 from tasks.data import Dataset
 from tasks.models import Model
-from training.trainer import Weights
+from training.weights import Weights
 
 
 @dataclass(frozen=True)

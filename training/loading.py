@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import cast
 
 from training.settings import TaskSettings
 from training.trainer import Role, Trainer, TrainerContext, TrainerFactory
@@ -24,7 +25,7 @@ def load_factory(path: str) -> TrainerFactory:
         raise ValueError(f"cannot load trainer {path!r}: {exc}") from exc
     if not callable(factory):
         raise ValueError(f"trainer {path!r} is not callable")
-    return factory
+    return cast(TrainerFactory, factory)
 
 
 def load_trainer(

@@ -15,6 +15,8 @@ from schemas.messages import MetricValue, TrainConfig
 from training.weights import Weights
 
 Role = Literal["worker", "aggregator", "simulator"]
+#: Trainer-specific options (the task settings' ``trainer_options``).
+Options = Mapping[str, str | int | float | bool]
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class TrainerContext:
     partition: int
     num_partitions: int
     seed: int
-    options: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    options: Options = field(default_factory=dict)
     model_seed: int = (
         0  # seeds ``initial_weights``; ``seed`` seeds the data split, identical everywhere
     )

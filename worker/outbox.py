@@ -7,11 +7,10 @@ import time
 from dataclasses import dataclass
 
 from broker.connection import AmqpSession
-
-from broker.retry import backoff_delay
 from broker.errors import ConnectionLost, MessageTooLarge, PublishFailed
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
+from broker.retry import backoff_delay
 from runtime.eventlog import EventLog
 from schemas.messages import ClientUpdate
 from worker.metrics import WorkerMetrics

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from broker.connection import AmqpSession
-
 from broker.delivery import Delivery
 from broker.errors import AccessRefused, BrokerError, NotFound, PublishFailed, TopologyMismatch
 from broker.names import REQUEST_KEY, Names

@@ -59,7 +59,10 @@ def weighted_average(results: Iterable[tuple[Mapping[str, np.ndarray], float]]) 
     total = sum(w for _, w in results)
     if total <= 0:
         raise ValueError("weights must sum to a positive number")
-    names = results[0][0].keys()
-    return {
-        name: sum(w * np.asarray(x[name], np.float64) for x, w in results) / total for name in names
-    }
+    out: Weights = {}
+    for name in results[0][0]:
+        acc = np.zeros(np.shape(results[0][0][name]), np.float64)
+        for x, w in results:
+            acc += w * np.asarray(x[name], np.float64)
+        out[name] = acc / total
+    return out

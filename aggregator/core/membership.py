@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -97,11 +98,11 @@ class BufferMembership:
             "arrivals": list(self._arrivals),
         }, arrays
 
-    def restore(self, scalars: Mapping[str, object], arrays: Mapping[str, np.ndarray]) -> None:
-        self.members = [str(w) for w in scalars.get("members", [])]  # type: ignore[union-attr]
+    def restore(self, scalars: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        self.members = [str(w) for w in scalars.get("members", [])]
         self._arrivals.clear()
-        self._arrivals.extend(str(w) for w in scalars.get("arrivals", []))  # type: ignore[union-attr]
-        self.held = [_held(i, meta, arrays) for i, meta in enumerate(scalars.get("held", []))]  # type: ignore[arg-type]
+        self._arrivals.extend(str(w) for w in scalars.get("arrivals", []))
+        self.held = [_held(i, meta, arrays) for i, meta in enumerate(scalars.get("held", []))]
 
 
 def _held(index: int, meta: Mapping[str, object], arrays: Mapping[str, np.ndarray]) -> Contribution:

@@ -125,7 +125,8 @@ class NormBound:
 
 def coordinate_median(stack: np.ndarray) -> np.ndarray:
     """Median over the first axis (one row per update), coordinate by coordinate."""
-    return np.median(stack, axis=0)
+    median: np.ndarray = np.median(stack, axis=0)
+    return median
 
 
 def trimmed_mean(stack: np.ndarray, trim: int) -> np.ndarray:
@@ -133,10 +134,9 @@ def trimmed_mean(stack: np.ndarray, trim: int) -> np.ndarray:
     rows = stack.shape[0]
     if trim < 0 or 2 * trim >= rows:
         raise ValueError(f"cannot trim {trim} from each end of {rows} values")
-    if trim == 0:
-        return stack.mean(axis=0)
-    ordered = np.sort(stack, axis=0)
-    return ordered[trim : rows - trim].mean(axis=0)
+    kept = stack if trim == 0 else np.sort(stack, axis=0)[trim : rows - trim]
+    mean: np.ndarray = kept.mean(axis=0)
+    return mean
 
 
 def trim_count(rows: int, fraction: float) -> int:

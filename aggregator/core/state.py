@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from training.weights import Weights
 
@@ -55,13 +56,13 @@ class Counters:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Counters:
+    def from_dict(cls, data: Mapping[str, Any]) -> Counters:
         rejected = data.get("rejected", {})
         return cls(
-            applied=int(data.get("applied", 0)),  # type: ignore[arg-type]
-            duplicates=int(data.get("duplicates", 0)),  # type: ignore[arg-type]
+            applied=int(data.get("applied", 0)),
+            duplicates=int(data.get("duplicates", 0)),
             rejected=Counter(rejected if isinstance(rejected, dict) else {}),
-            published=int(data.get("published", 0)),  # type: ignore[arg-type]
+            published=int(data.get("published", 0)),
         )
 
 

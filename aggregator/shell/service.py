@@ -237,7 +237,7 @@ class AggregatorService:
         self.publisher.publish_version(final=True)
         self.reporter.publish_status(self.reporter.progress(), self._stopped_because)
         run_path = self.settings.run_path
-        np.savez(run_path / "final_model.npz", **self.core.state.weights)
+        np.savez(run_path / "final_model.npz", **self.core.state.weights)  # type: ignore[arg-type]
         (run_path / "summary.json").write_text(json.dumps(self.summary().as_dict(), indent=2))
         log.info(
             "finished run %s at version %d: %s",

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aggregator.settings import AggregatorSettings
 from broker.connection import AmqpSession
@@ -208,7 +209,7 @@ def _cleanup(settings: AggregatorSettings) -> None:
 
 
 def print_summary(
-    summary: dict,
+    summary: dict[str, Any],
     wall: float,
     slowdowns: list[float],
     settings: AggregatorSettings,

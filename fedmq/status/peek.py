@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker.connection import AmqpSession
-
 from broker.delivery import Delivery
 from broker.errors import NotFound
 from broker.names import Names

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from training.trainer import Weights
+from training.weights import Weights
 
 
 class Model(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tasks.models.losses import cross_entropy, softmax, softmax_grad
-from training.trainer import Weights
+from training.weights import Weights
 
 
 class LogisticRegression:

@@ -8,7 +8,8 @@ import numpy as np
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+    probs: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return probs
 
 
 def cross_entropy(probs: np.ndarray, y: np.ndarray) -> float:
@@ -19,6 +20,6 @@ def cross_entropy(probs: np.ndarray, y: np.ndarray) -> float:
 
 def softmax_grad(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """d(sum of per-example losses)/d(logits): probabilities minus one-hot labels."""
-    g = probs.copy()
+    g: np.ndarray = probs.copy()
     g[np.arange(len(y)), y] -= 1.0
     return g

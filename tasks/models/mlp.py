@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tasks.models.losses import cross_entropy, softmax, softmax_grad
-from training.trainer import Weights
+from training.weights import Weights
 
 
 @dataclass(frozen=True)

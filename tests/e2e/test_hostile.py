@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from broker.connection import AmqpSession
-
 from broker.delivery import Delivery, Properties
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties

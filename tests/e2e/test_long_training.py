@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from broker.connection import AmqpSession
-
 from broker.delivery import Delivery, Properties
 from broker.errors import ConnectionLost
 from broker.names import UPDATE_KEY, Names

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from broker.connection import AmqpSession
-
 from broker.delivery import Delivery
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties

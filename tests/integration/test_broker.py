@@ -7,7 +7,6 @@ import time
 import pytest
 
 from broker.connection import AmqpSession
-
 from broker.delivery import Delivery, Properties
 from broker.errors import AccessRefused, BrokerUnavailable, PublishFailed
 from broker.names import BROADCAST_KEY, UPDATE_KEY, Names

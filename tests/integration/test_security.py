@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import pytest
 
 from broker.connection import AmqpSession
-
 from broker.delivery import Delivery, Properties
 from broker.errors import AccessRefused, BrokerError, BrokerUnavailable, ConnectionLost
 from broker.management import ManagementClient, segment

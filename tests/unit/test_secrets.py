@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.parameters import connection_parameters
 from broker.management import ManagementSettings
+from broker.parameters import connection_parameters
 from broker.settings import BrokerSettings
 
 
