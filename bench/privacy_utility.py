@@ -36,6 +36,7 @@ from privacy.noise import entropy_generator
 from privacy.spending import Spending
 from tasks.builtin import BuiltinTrainer, DpSgdSetup, federated_split
 from tasks.models import get_model
+from training.trainer import Options
 
 DELTA = 1e-5
 EPSILONS = [1.0, 3.0, 8.0, math.inf]
@@ -82,23 +83,15 @@ def _z(epsilon: float, ledger_for: Any) -> float:
 
 def record_level(args: argparse.Namespace, epsilon: float | None, seed: int) -> Row:
     """Digits, DP-SGD in every worker (``epsilon=None``: plain SGD)."""
-    split = federated_split(
-        {"dataset": "digits", "partition": "dirichlet", "dirichlet_alpha": 0.5}, args.workers, seed
-    )
+    opts: Options = {"dataset": "digits", "partition": "dirichlet", "dirichlet_alpha": 0.5}
+    split = federated_split(opts, args.workers, seed)
     model = get_model("logreg")
     trainers, zs = [], []
     for i in range(args.workers):
         setup = None
         if epsilon is not None:
-            q = sampling_rate(args.batch, len(split.parts[i]))
-            steps = steps_for(1, q) * args.fits
-            z = _z(epsilon, lambda z, q=q, steps=steps: Ledger().add(GaussianEvent(z, q), steps))
-            zs.append(z)
-            setup = DpSgdSetup(
-                DpSgdParams(args.record_clip, z),
-                Spending(delta=DELTA),
-                entropy_generator(seed * 1000 + i),
-            )
+            setup = _dpsgd_setup(args, epsilon, len(split.parts[i]), seed * 1000 + i)
+            zs.append(setup.params.noise_multiplier)
         trainers.append(BuiltinTrainer(model, split.data(i), seed, i, setup))
     settings = AggregatorSettings(
         strategy="fedbuff",
@@ -113,25 +106,26 @@ def record_level(args: argparse.Namespace, epsilon: float | None, seed: int) -> 
     started = time.monotonic()
     result = sim.run(concurrency=args.workers, max_versions=10**9, max_fits=args.fits)
     spent = max(result.worker_epsilon.values()) if result.worker_epsilon else None
-    return Row(
-        "record",
-        epsilon,
-        max(zs) if zs else None,
-        spent,
-        result.accuracy,
-        result.versions,
-        result.applied,
-        result.stopped_because,
-        round(time.monotonic() - started, 1),
+    z = max(zs) if zs else None
+    return _row("record", epsilon, z, spent, result, started)
+
+
+def _dpsgd_setup(args: argparse.Namespace, epsilon: float, rows: int, seed: int) -> DpSgdSetup:
+    """DP-SGD calibrated so that ``args.fits`` local epochs on ``rows`` examples spend ``epsilon``."""
+    q = sampling_rate(args.batch, rows)
+    steps = steps_for(1, q) * args.fits
+    z = _z(epsilon, lambda z: Ledger().add(GaussianEvent(z, q), steps))
+    return DpSgdSetup(
+        DpSgdParams(args.record_clip, z), Spending(delta=DELTA), entropy_generator(seed)
     )
 
 
 def user_level(args: argparse.Namespace, epsilon: float | None, split: Any, seed: int) -> Row:
-    """Synthetic IID with many clients, central DP at the aggregator (``epsilon=None``: no DP at all)."""
+    """Synthetic IID with many clients, central DP at the aggregator (``epsilon=None``: no DP)."""
     model = get_model("logreg")
     trainers = [BuiltinTrainer(model, split.data(i), seed, i) for i in range(args.clients)]
     releases = args.passes * args.clients // args.buffer
-    base = dict(
+    base: dict[str, Any] = dict(
         strategy="fedbuff",
         buffer_size=args.buffer,
         sample_weighting=False,
@@ -139,36 +133,37 @@ def user_level(args: argparse.Namespace, epsilon: float | None, split: Any, seed
         server_lr=args.server_lr,
         max_staleness=None,
     )
-    if epsilon is None:
-        settings = AggregatorSettings(**base)
-        z = None
-    else:
-        z = _z(epsilon, lambda z: Ledger().add(GaussianEvent(z), args.passes))
+    z = (
+        None
+        if epsilon is None
+        else _z(epsilon, lambda z: Ledger().add(GaussianEvent(z), args.passes))
+    )
+    if z is not None and epsilon is not None:
         target = None if math.isinf(epsilon) else epsilon
-        settings = AggregatorSettings(
-            **base,
-            dp="central",
-            dp_clip=args.user_clip,
-            dp_noise_multiplier=z,
-            target_epsilon=target,
-            target_delta=DELTA,
-            dp_seed=seed,
-        )
+        base.update(
+            dp="central", dp_clip=args.user_clip, dp_noise_multiplier=z,
+            target_epsilon=target, target_delta=DELTA, dp_seed=seed,
+        )  # fmt: skip
+    settings = AggregatorSettings(**base)
     sim = Simulation(settings, trainers, trainers[0], trainers[0].initial_weights(), seed=seed)
     started = time.monotonic()
     result = sim.run(concurrency=2 * args.buffer, max_versions=releases)
     spent = result.privacy.epsilon if result.privacy else None
+    return _row("user", epsilon, z, spent, result, started)
+
+
+def _row(
+    level: str,
+    epsilon: float | None,
+    z: float | None,
+    spent: float | None,
+    result: Any,
+    started: float,
+) -> Row:
     return Row(
-        "user",
-        epsilon,
-        z,
-        spent,
-        result.accuracy,
-        result.versions,
-        result.applied,
-        result.stopped_because,
-        round(time.monotonic() - started, 1),
-    )
+        level, epsilon, z, spent, result.accuracy, result.versions, result.applied,
+        result.stopped_because, round(time.monotonic() - started, 1),
+    )  # fmt: skip
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

@@ -291,60 +291,45 @@ def bench_throughput(workdir: Path, count: int, task: TaskSettings) -> Figures:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.reliability", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "which", nargs="*", help=f"Which figures: {', '.join(BENCHMARKS)} (default: all)."
-    )
-    parser.add_argument(
-        "--kills", type=int, default=5, help="restart: how many SIGKILLs (default 5)."
-    )
-    parser.add_argument(
-        "--sizes", default="1,40", help="checkpoint: model sizes in MiB (default 1,40)."
-    )
-    parser.add_argument(
-        "--window",
-        type=int,
-        default=20_000,
-        help="checkpoint: update ids in the window (default 20000).",
-    )
-    parser.add_argument(
-        "--updates", type=int, default=2000, help="throughput: preloaded updates (default 2000)."
-    )
-    parser.add_argument(
-        "--model",
-        default="logreg",
-        choices=["logreg", "mlp"],
-        help="throughput: the built-in model.",
-    )
-    parser.add_argument("--hidden", type=int, default=64, help="throughput: MLP hidden units.")
-    parser.add_argument(
-        "--workdir",
-        help="Where run and state directories go (default a temporary directory under ./runs).",
-    )
-    parser.add_argument("--json", help="Also write the figures to this JSON file.")
+    add = parser.add_argument
+    add("which", nargs="*", help=f"Which figures: {', '.join(BENCHMARKS)} (default: all).")
+    add("--kills", type=int, default=5, help="restart: how many SIGKILLs (default 5).")
+    add("--sizes", default="1,40", help="checkpoint: model sizes in MiB (default 1,40).")
+    add("--window", type=int, default=20_000, help="checkpoint: update ids in the window.")
+    add("--updates", type=int, default=2000, help="throughput: preloaded updates (default 2000).")
+    add("--model", default="logreg", choices=["logreg", "mlp"], help="throughput: the model.")
+    add("--hidden", type=int, default=64, help="throughput: MLP hidden units.")
+    add("--workdir", help="Where run and state directories go (default: a new one under ./runs).")
+    add("--json", help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.which) - set(BENCHMARKS))
     if unknown:
         parser.error(
             f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
         )
+    return args
+
+
+def run_one(which: str, workdir: Path, args: argparse.Namespace) -> Figures:
+    if which == "restart":
+        return bench_restart(workdir, args.kills, seed=0)
+    if which == "checkpoint":
+        return bench_checkpoint(workdir, [float(s) for s in args.sizes.split(",")], args.window)
+    task = TaskSettings(model=args.model, hidden=args.hidden)
+    return bench_throughput(workdir, args.updates, task)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     Path("runs").mkdir(exist_ok=True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-reliability-", dir="runs"))
-    results: dict[str, Figures] = {}
-    for which in dict.fromkeys(args.which or BENCHMARKS):
-        if which == "restart":
-            results[which] = bench_restart(workdir, args.kills, seed=0)
-        elif which == "checkpoint":
-            results[which] = bench_checkpoint(
-                workdir, [float(s) for s in args.sizes.split(",")], args.window
-            )
-        else:
-            results[which] = bench_throughput(
-                workdir, args.updates, TaskSettings(model=args.model, hidden=args.hidden)
-            )
+    results = {
+        which: run_one(which, workdir, args) for which in dict.fromkeys(args.which or BENCHMARKS)
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -9,12 +9,13 @@ the staleness distribution, and the aggregator's CPU and peak memory.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from bench import Context, Row
 from bench.federation import BenchFederation
-from bench.procs import Process, mb
+from bench.procs import Process, Usage, mb
 from bench.waiting import wait_until
 
 DELAY = 1.0
@@ -50,6 +51,18 @@ def _swarms(
 
 def run(ctx: Context) -> Iterable[Row]:
     workers, processes, seconds = (10, 1, 10.0) if ctx.quick else (100, 4, 60.0)
+    audit, usage, tail = _federate(ctx, workers, processes, seconds)
+    applied = [e for e in audit if e["event"] == "applied"]
+    if usage.returncode != 0 or not applied:
+        raise RuntimeError(f"scale run failed: {tail}")
+    rejected = sum(1 for e in audit if e["event"] == "rejected")
+    yield from _rows(ctx, workers, applied, rejected, usage)
+
+
+def _federate(
+    ctx: Context, workers: int, processes: int, seconds: float
+) -> tuple[list[dict[str, Any]], Usage, str]:
+    """``workers`` simulated devices in ``processes`` swarms against one FedBuff aggregator."""
     with BenchFederation(ctx, "scale") as fed:
         swarms = _swarms(ctx, fed, workers, processes, seconds + 120)
         wait_until(
@@ -58,27 +71,18 @@ def run(ctx: Context) -> Iterable[Row]:
             f"{workers} workers to attach",
         )
         agg = fed.aggregator(
-            "--num-partitions",
-            str(workers),
-            "--partition",
-            "iid",
-            "--strategy",
-            "fedbuff",
-            "--buffer-size",
-            "10",
-            "--max-seconds",
-            str(seconds),
-            "--eval-every",
-            "20",
+            *("--num-partitions", str(workers), "--partition", "iid", "--strategy", "fedbuff"),
+            *("--buffer-size", "10", "--max-seconds", str(seconds), "--eval-every", "20"),
         )
         usage = agg.wait(timeout=seconds + 120)
         for swarm in swarms:
             swarm.wait(timeout=60)
-        audit = fed.audit()
-        summary_rejected = sum(1 for e in audit if e["event"] == "rejected")
-    applied = [e for e in audit if e["event"] == "applied"]
-    if usage.returncode != 0 or not applied:
-        raise RuntimeError(f"scale run failed: {agg.tail()}")
+        return fed.audit(), usage, agg.tail()
+
+
+def _rows(
+    ctx: Context, workers: int, applied: list[dict[str, Any]], rejected: int, usage: Usage
+) -> Iterable[Row]:
     start, end = applied[0]["time"], applied[-1]["time"]
     warm = start + (end - start) / 5
     window = [e for e in applied if e["time"] >= warm]
@@ -86,32 +90,14 @@ def run(ctx: Context) -> Iterable[Row]:
     offered = workers / DELAY
     staleness = np.array([e["staleness"] for e in window])
     p50, p90, p99 = (float(np.percentile(staleness, q)) for q in (50, 90, 99))
-    ctx.log(
-        f"scale: {workers} workers, {rate:.1f} upd/s of {offered:.0f} offered, cpu {usage.cpu / usage.wall:.2f} cores"
-    )
+    cores = usage.cpu / usage.wall
+    ctx.log(f"scale: {workers} workers, {rate:.1f} upd/s of {offered:.0f} offered, cpu {cores:.2f}")
     case = f"{workers} workers, logreg on digits, FedBuff K=10"
-    yield Row(
-        "scale",
-        f"{case}: update rate",
-        f"{rate:.1f} upd/s",
-        f"{offered:.0f} upd/s offered",
-        rate / offered,
-        "",
-        None,
-        f"{len(window)} updates after warm-up, {summary_rejected} rejected",
-    )
-    yield Row(
-        "scale",
-        f"{case}: staleness",
-        f"mean {staleness.mean():.1f}, p50 {p50:.0f}, p90 {p90:.0f}, p99 {p99:.0f}, max {staleness.max()}",
-    )
-    yield Row(
-        "scale",
-        f"{case}: aggregator",
-        f"{usage.cpu / usage.wall:.2f} cores, peak RSS {mb(usage.peak_rss)}",
-        "",
-        None,
-        "",
-        None,
-        f"over {usage.wall:.0f} s of process life",
-    )
+    after = f"{len(window)} updates after warm-up, {rejected} rejected"
+    yield Row("scale", f"{case}: update rate", f"{rate:.1f} upd/s", f"{offered:.0f} upd/s offered",
+              rate / offered, "", None, after)  # fmt: skip
+    spread = f"p50 {p50:.0f}, p90 {p90:.0f}, p99 {p99:.0f}, max {staleness.max()}"
+    yield Row("scale", f"{case}: staleness", f"mean {staleness.mean():.1f}, {spread}")
+    peak = f"{cores:.2f} cores, peak RSS {mb(usage.peak_rss)}"
+    lifetime = f"over {usage.wall:.0f} s of process life"
+    yield Row("scale", f"{case}: aggregator", peak, "", None, "", None, lifetime)

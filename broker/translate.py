@@ -9,12 +9,41 @@ import pika.exceptions as pe
 
 from broker.errors import (
     AccessRefused,
+    BrokerError,
     ConnectionLost,
     NotFound,
     PublishFailed,
     ResourceLocked,
     TopologyMismatch,
 )
+
+
+#: What a channel closed by the broker means, by reply code (406 by what its text says).
+_CHANNEL_CLOSES: dict[int, type[BrokerError]] = {
+    403: AccessRefused,
+    404: NotFound,
+    405: ResourceLocked,
+}
+_PRECONDITIONS: tuple[tuple[str, type[BrokerError]], ...] = (
+    ("user_id", AccessRefused),
+    ("inequivalent", TopologyMismatch),
+)
+
+
+def channel_closed(action: str, code: int, text: str | None) -> BrokerError:
+    """The error a channel closed by the broker with ``code`` and ``text`` stands for."""
+    kind = _CHANNEL_CLOSES.get(code)
+    if code == 406:
+        kind = next((k for word, k in _PRECONDITIONS if word in (text or "")), None)
+    if kind is None:
+        return ConnectionLost(f"{action}: channel closed by broker ({code} {text})")
+    return kind(f"{action}: {text}")
+
+
+def connection_closed(action: str, code: int, text: str | None) -> BrokerError:
+    if code == 403:
+        return AccessRefused(f"{action}: {text}")
+    return ConnectionLost(f"{action}: connection closed by broker ({code} {text})")
 
 
 @contextlib.contextmanager
@@ -25,9 +54,8 @@ def translated(action: str) -> Iterator[None]:
     except pe.UnroutableError as exc:
         raise PublishFailed(f"{action}: message was unroutable", unroutable=True) from exc
     except pe.NackError as exc:
-        raise PublishFailed(
-            f"{action}: broker refused the message (nack; is the queue full?)"
-        ) from exc
+        refused = f"{action}: broker refused the message (nack; is the queue full?)"
+        raise PublishFailed(refused) from exc
     except (
         pe.ProbableAuthenticationError,
         pe.ProbableAccessDeniedError,
@@ -35,24 +63,8 @@ def translated(action: str) -> Iterator[None]:
     ) as exc:
         raise AccessRefused(f"{action}: access refused ({exc})") from exc
     except pe.ChannelClosedByBroker as exc:
-        if exc.reply_code == 403:
-            raise AccessRefused(f"{action}: {exc.reply_text}") from exc
-        if exc.reply_code == 404:
-            raise NotFound(f"{action}: {exc.reply_text}") from exc
-        if exc.reply_code == 405:
-            raise ResourceLocked(f"{action}: {exc.reply_text}") from exc
-        if exc.reply_code == 406 and "user_id" in (exc.reply_text or ""):
-            raise AccessRefused(f"{action}: {exc.reply_text}") from exc
-        if exc.reply_code == 406 and "inequivalent" in (exc.reply_text or ""):
-            raise TopologyMismatch(f"{action}: {exc.reply_text}") from exc
-        raise ConnectionLost(
-            f"{action}: channel closed by broker ({exc.reply_code} {exc.reply_text})"
-        ) from exc
+        raise channel_closed(action, exc.reply_code, exc.reply_text) from exc
     except pe.ConnectionClosedByBroker as exc:
-        if exc.reply_code == 403:
-            raise AccessRefused(f"{action}: {exc.reply_text}") from exc
-        raise ConnectionLost(
-            f"{action}: connection closed by broker ({exc.reply_code} {exc.reply_text})"
-        ) from exc
+        raise connection_closed(action, exc.reply_code, exc.reply_text) from exc
     except (pe.AMQPError, OSError) as exc:
         raise ConnectionLost(f"{action}: {type(exc).__name__}: {exc}") from exc

@@ -85,52 +85,56 @@ class AggregatorService:
 
     def _wire(self, settings: AggregatorSettings) -> None:
         """Build the collaborators that share the session, the logs, the clock and the tracker."""
-        limits = Limits(max_message_bytes=settings.max_message_bytes)
+        self.limits = Limits(max_message_bytes=settings.max_message_bytes)
         self.audit = EventLog(settings.run_path / "audit.jsonl")
         self.metrics = EventLog(settings.run_path / "metrics.jsonl")
         self.clock = RunClock(self.core.state.elapsed)
-        self.tracker = RunTracker(
-            version_at_start=self.core.state.version, started=self.clock.now()
-        )
-        active = ActiveWorkers(settings.worker_timeout)
+        state = self.core.state
+        self.tracker = RunTracker(version_at_start=state.version, started=self.clock.now())
+        self.active = ActiveWorkers(settings.worker_timeout)
         self.publisher = Publisher(
             self._session,
             self.names,
             self.core,
             audit=self.audit,
             observer=self.observer,
-            config=lambda: train_config(
-                settings, self.strategy
-            ),  # per version: a DP clip may adapt
+            # per version: a DP clip may adapt
+            config=lambda: train_config(settings, self.strategy),
             max_message_bytes=settings.max_message_bytes,
             audit_digests=settings.audit_digests,
         )
         self.requests = ModelRequests(
-            self._session, self.publisher, active=active, limits=limits, clock=self.clock
+            self._session, self.publisher, active=self.active, limits=self.limits, clock=self.clock
         )
+        self._wire_intake(settings)
+        self._wire_reporter(settings)
+
+    def _wire_intake(self, settings: AggregatorSettings) -> None:
         self.intake = Intake(
             self._session,
             self.core,
-            limits=limits,
+            limits=self.limits,
             max_batch=settings.max_batch or self.prefetch,
             store=self.store,
             publisher=self.publisher,
             tracker=self.tracker,
             audit=self.audit,
             observer=self.observer,
-            active=active,
+            active=self.active,
             failpoints=Failpoints(settings.failpoint),
             clock=self.clock,
             unanswered_below=self.requests.lowest_tag,
         )
         self.rounds = RoundControl(
             self.core,
-            active=active,
+            active=self.active,
             store=self.store,
             publisher=self.publisher,
             tracker=self.tracker,
             clock=self.clock,
         )
+
+    def _wire_reporter(self, settings: AggregatorSettings) -> None:
         self.reporter = Reporter(
             self.core,
             self.trainer,

@@ -64,73 +64,29 @@ def _flags(settings: AggregatorSettings, names: list[str]) -> list[str]:
     return out
 
 
+#: Task settings every process of the federation must agree on.
+TASK_FIELDS = [
+    "trainer", "dataset", "model", "hidden", "partition", "dirichlet_alpha",
+    "synthetic_alpha", "synthetic_beta", "data_seed",
+]  # fmt: skip
+#: Queue bounds every declarer must agree on.
+BOUND_FIELDS = ["results_max_length", "results_max_bytes", "delivery_limit"]
+
+
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 256:
         raise CliError("--workers must be between 1 and 256")
-    namespace = f"demo-{uuid.uuid4().hex[:8]}"
-    defaults = (
-        {"max_versions": 2000}
-        if not any(
-            getattr(args, k, None) for k in ("max_versions", "max_seconds", "target_accuracy")
-        )
-        else {}
-    )
-    settings = settings_from_args(
-        AggregatorSettings, args, namespace=namespace, num_partitions=args.workers, **defaults
-    )
+    settings = _demo_settings(args, f"demo-{uuid.uuid4().hex[:8]}")
     slowdowns = _slowdowns(args.slowdowns, args.workers)
     run_dir = settings.run_path
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_broker(settings)
     print(
-        f"fedmq demo: namespace {namespace}, {args.workers} workers, run directory {run_dir}",
+        f"fedmq demo: namespace {settings.namespace}, {args.workers} workers, "
+        f"run directory {run_dir}",
         flush=True,
     )
-    task = [
-        "trainer",
-        "dataset",
-        "model",
-        "hidden",
-        "partition",
-        "dirichlet_alpha",
-        "synthetic_alpha",
-        "synthetic_beta",
-        "data_seed",
-    ]
-    bounds = [
-        "results_max_length",
-        "results_max_bytes",
-        "delivery_limit",
-    ]  # every declarer must agree on them
-    common = [
-        "--namespace",
-        namespace,
-        "--num-partitions",
-        str(args.workers),
-        *_flags(settings, ["amqp_url", *bounds, *task]),
-    ]
-    agg_flags = [
-        *common,
-        *_flags(
-            settings,
-            [
-                n
-                for n in AggregatorSettings.model_fields
-                if n not in {"namespace", "num_partitions", "amqp_url", *bounds, *task}
-            ],
-        ),
-    ]
-    agg_flags += ["--run-dir", str(run_dir)]
-    started = time.monotonic()
-    aggregator = subprocess.Popen([sys.executable, "-m", "aggregator", *agg_flags])
-    workers = [_start_worker(i, slowdowns[i], common, run_dir) for i in range(args.workers)]
-    try:
-        code = aggregator.wait()
-    except KeyboardInterrupt:
-        aggregator.send_signal(signal.SIGTERM)
-        code = aggregator.wait()
-    wall = time.monotonic() - started
-    _stop_workers(workers)
+    code, wall = _run_federation(settings, slowdowns)
     if not args.keep:
         _cleanup(settings)
     summary_path = run_dir / "summary.json"
@@ -140,10 +96,42 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print_summary(
-        json.loads(summary_path.read_text()), wall, slowdowns, settings, _ceiling(settings)
-    )
+    summary = json.loads(summary_path.read_text())
+    print_summary(summary, wall, slowdowns, settings, _ceiling(settings))
     return 0
+
+
+def _demo_settings(args: argparse.Namespace, namespace: str) -> AggregatorSettings:
+    """The flags' settings, with one partition per worker and 2000 versions unless told otherwise."""
+    stops = ("max_versions", "max_seconds", "target_accuracy")
+    defaults = {} if any(getattr(args, k, None) for k in stops) else {"max_versions": 2000}
+    return settings_from_args(
+        AggregatorSettings, args, namespace=namespace, num_partitions=args.workers, **defaults
+    )
+
+
+def _run_federation(settings: AggregatorSettings, slowdowns: list[float]) -> tuple[int, float]:
+    """Run the aggregator and the workers to the end: the aggregator's exit status, wall seconds."""
+    common = [
+        "--namespace", settings.namespace, "--num-partitions", str(settings.num_partitions),
+        *_flags(settings, ["amqp_url", *BOUND_FIELDS, *TASK_FIELDS]),
+    ]  # fmt: skip
+    shared = {"namespace", "num_partitions", "amqp_url", *BOUND_FIELDS, *TASK_FIELDS}
+    own = [n for n in AggregatorSettings.model_fields if n not in shared]
+    agg_flags = [*common, *_flags(settings, own), "--run-dir", str(settings.run_path)]
+    started = time.monotonic()
+    aggregator = subprocess.Popen([sys.executable, "-m", "aggregator", *agg_flags])
+    workers = [
+        _start_worker(i, factor, common, settings.run_path) for i, factor in enumerate(slowdowns)
+    ]
+    try:
+        code = aggregator.wait()
+    except KeyboardInterrupt:
+        aggregator.send_signal(signal.SIGTERM)
+        code = aggregator.wait()
+    wall = time.monotonic() - started
+    _stop_workers(workers)
+    return code, wall
 
 
 def _ceiling(settings: AggregatorSettings) -> float | None:
@@ -215,26 +203,41 @@ def print_summary(
     settings: AggregatorSettings,
     ceiling: float | None,
 ) -> None:
-    acc = summary.get("accuracy")
-    rejected = summary.get("rejected") or {}
     print()
     print("=" * 64)
     print(
-        f" fedmq demo summary ({settings.strategy}, {settings.dataset}/{settings.model}, {len(slowdowns)} workers)"
+        f" fedmq demo summary ({settings.strategy}, {settings.dataset}/{settings.model}, "
+        f"{len(slowdowns)} workers)"
     )
     print("=" * 64)
-    rows = [
+    for key, value in _summary_rows(summary, wall, ceiling):
+        print(f" {key:<24} {value}")
+    print("-" * 64)
+    print(f" {'worker':<12} {'slowdown':>9} {'updates':>9} {'mean staleness':>16}")
+    for i, factor in enumerate(slowdowns):
+        w = summary.get("workers", {}).get(f"worker-{i}", {})
+        name = f"worker-{i}"
+        print(
+            f" {name:<12} {factor:>8g}x {w.get('updates', 0):>9} {w.get('mean_staleness', 0.0):>16}"
+        )
+    print("=" * 64)
+
+
+def _summary_rows(
+    summary: dict[str, Any], wall: float, ceiling: float | None
+) -> list[tuple[str, object]]:
+    acc, loss = summary.get("accuracy"), summary.get("loss")
+    rejected = summary.get("rejected") or {}
+    ceiling_text = "n/a"
+    if ceiling is not None:
+        ceiling_text = f"{ceiling:.4f} (same model, all data, {CEILING_EPOCHS} epochs)"
+    return [
         ("stopped because", summary.get("stopped_because")),
         ("wall-clock time", f"{wall:.1f} s"),
         ("final version", summary.get("version")),
         ("test accuracy", f"{acc:.4f}" if acc is not None else "n/a"),
-        ("test loss", f"{summary.get('loss'):.4f}" if summary.get("loss") is not None else "n/a"),
-        (
-            "centralised ceiling",
-            f"{ceiling:.4f} (same model, all data, {CEILING_EPOCHS} epochs)"
-            if ceiling is not None
-            else "n/a",
-        ),
+        ("test loss", f"{loss:.4f}" if loss is not None else "n/a"),
+        ("centralised ceiling", ceiling_text),
         ("updates applied", summary.get("applied")),
         ("updates rejected", sum(rejected.values()) if rejected else 0),
         ("duplicates ignored", summary.get("duplicates")),
@@ -246,13 +249,3 @@ def print_summary(
         ),
         ("stale updates applied", f"{100 * summary.get('stale_share', 0):.1f} %"),
     ]
-    for key, value in rows:
-        print(f" {key:<24} {value}")
-    print("-" * 64)
-    print(f" {'worker':<12} {'slowdown':>9} {'updates':>9} {'mean staleness':>16}")
-    for i, factor in enumerate(slowdowns):
-        w = summary.get("workers", {}).get(f"worker-{i}", {})
-        print(
-            f" {'worker-' + str(i):<12} {factor:>8g}x {w.get('updates', 0):>9} {w.get('mean_staleness', 0.0):>16}"
-        )
-    print("=" * 64)
