@@ -24,17 +24,23 @@ class DefenceSettings(BaseSettings):
 
     identity: IdentityMode = Field(
         "open",
-        description="strict: trust only the broker-validated user_id, which must equal the update's worker_id "
-        "(production); open: check nothing (the single-user guest demo).",
+        description=(
+            "strict: trust only the broker-validated user_id, which must equal the update's "
+            "worker_id "
+            "(production); open: check nothing (the single-user guest demo)."
+        ),
     )
     roster_file: str | None = Field(
         None,
-        description="Strict identity: JSON roster of active and revoked workers (kept by `fedmq broker`); re-read when it changes.",
+        description=(
+            "Strict identity: JSON roster of active and revoked workers (kept by `fedmq broker`); "
+            "re-read when it changes."
+        ),
     )
     norm_bound: float | None = Field(
         None,
         gt=1,
-        description="Refuse updates larger than this many times the running median update norm (e.g. 3).",
+        description="Refuse updates over this many times the running median update norm (e.g. 3).",
     )
     norm_action: NormAction = Field(
         "reject", description="What the norm bound does with a large update: reject or clip."
@@ -44,7 +50,9 @@ class DefenceSettings(BaseSettings):
     )
     aggregation: Literal["mean", "median", "trimmed-mean"] = Field(
         "mean",
-        description="FedBuff: how the buffer is combined (median and trimmed-mean resist poisoned deltas).",
+        description=(
+            "FedBuff: how the buffer is combined (median and trimmed-mean resist poisoned deltas)."
+        ),
     )
     trim_fraction: float = Field(
         0.2, ge=0, lt=0.5, description="Trimmed mean: share cut from each end per coordinate."

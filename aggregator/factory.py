@@ -30,7 +30,8 @@ def check_combination(settings: AggregatorSettings) -> None:
         )
     if settings.dp != "off" and robust:
         raise ValueError(
-            "--aggregation median/trimmed-mean cannot be combined with --dp (the clip does not bound its sensitivity)"
+            "--aggregation median/trimmed-mean cannot be combined with --dp (the clip does not "
+            "bound its sensitivity)"
         )
 
 
@@ -105,7 +106,7 @@ def build_norm_bound(settings: AggregatorSettings) -> NormBound | None:
 
 
 def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfig:
-    """What every model version tells workers to do (with DP: how to clip, and noise in local mode)."""
+    """What every model version tells workers to do (with DP: how to clip, and local noise)."""
     return TrainConfig(
         update_kind=strategy.update_kind,
         local_epochs=settings.local_epochs,

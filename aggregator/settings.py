@@ -43,7 +43,7 @@ class AggregatorSettings(
     worker_timeout: float = Field(
         60.0,
         gt=0,
-        description="FedAvg: a worker not heard from for this many seconds is no longer waited for.",
+        description="FedAvg: a worker not heard from for this many seconds is not waited for.",
     )
     sample_weighting: bool | None = Field(
         None,
@@ -85,8 +85,11 @@ class AggregatorSettings(
     failpoint: str | None = Field(
         None,
         pattern=FAILPOINT_PATTERN,
-        description="Fault-injection tests only: SIGKILL this process the Nth time it reaches a point of the batch loop "
-        "(before-checkpoint, after-checkpoint, after-publish), e.g. after-publish:3.",
+        description=(
+            "Fault-injection tests only: SIGKILL this process the Nth time it reaches a point of "
+            "the batch loop "
+            "(before-checkpoint, after-checkpoint, after-publish), e.g. after-publish:3."
+        ),
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -96,7 +99,8 @@ class AggregatorSettings(
         # at most a full results queue (plus what is in flight) behind it.
         if self.applied_window < self.results_max_length:
             raise ValueError(
-                f"applied_window {self.applied_window} must be at least results_max_length {self.results_max_length}"
+                f"applied_window {self.applied_window} must be at least results_max_length "
+                f"{self.results_max_length}"
             )
         return self
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: fedmq's figure, the baseline's, their ratio and the floor it must meet."""
+    """One line of the table: fedmq's figure, the baseline's, their ratio and the floor it must
+    meet.
+    """
 
     benchmark: str
     case: str

@@ -1,4 +1,6 @@
-"""``python -m bench [--quick] [--only a,b] [--output table.md]``: run the benchmarks, print the table."""
+"""``python -m bench [--quick] [--only a,b] [--output table.md]``: run the benchmarks, print the
+table.
+"""
 
 from __future__ import annotations
 
@@ -50,10 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from runtime.memory import tune_allocator
 
-    tune_allocator()
-    signal.signal(
-        signal.SIGTERM, signal.default_int_handler
-    )  # clean up federations and processes on SIGTERM too  # the same allocator policy as the aggregator and worker processes
+    tune_allocator()  # the same allocator policy as the aggregator and worker processes
+    # clean up federations and processes on SIGTERM too
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     benchmarks = discover()
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(only) - set(benchmarks))

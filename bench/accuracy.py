@@ -1,4 +1,5 @@
-"""Time to accuracy: FedAsync and FedBuff against synchronous FedAvg on the same heterogeneous workers.
+"""Time to accuracy: FedAsync and FedBuff against synchronous FedAvg on the same heterogeneous
+workers.
 
 Eight workers on a Dirichlet(0.5) split of digits (logistic regression):
 six fast, one 5x and one 10x slower (``--delay``: emulated device time per

@@ -1,4 +1,5 @@
-"""A trainer whose model is one float32 vector of ``BENCH_MODEL_FLOATS`` elements (for size benchmarks).
+"""A trainer whose model is one float32 vector of ``BENCH_MODEL_FLOATS`` elements (for size
+benchmarks).
 
 ``fit`` adds a small seeded step; ``evaluate`` is nearly free, so what is
 measured is fedmq moving and applying the model, not learning.
@@ -40,7 +41,9 @@ def make_trainer(ctx: TrainerContext) -> BlobTrainer:
 
 
 def main() -> None:
-    """``python -m bench.blob``: what a worker process holds for its trainer alone (same imports, one fit)."""
+    """``python -m bench.blob``: what a worker process holds for its trainer alone (same imports,
+    one fit).
+    """
     import worker.service  # noqa: F401  (the worker's imports, so the baseline includes them)
     from runtime.memory import tune_allocator
 

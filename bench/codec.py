@@ -1,7 +1,10 @@
-"""Codec throughput: encode + decode of an update against one numpy copy (memcpy) and pickle protocol 5."""
+"""Codec throughput: encode + decode of an update against one numpy copy (memcpy) and pickle
+protocol 5.
+"""
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections.abc import Iterable
 
@@ -45,12 +48,13 @@ def run(ctx: Context) -> Iterable[Row]:
         update = _update(floats)
         arr = update.arrays["w"]
         fields = {**update.model_dump(exclude={"arrays"}), "arrays": {"w": np.array(arr)}}
-        ours = best_seconds(lambda: _round_trip(update), repeat)
-        memcpy = best_seconds(lambda: arr.copy(), repeat)
-        pickled = best_seconds(lambda: _pickle_round_trip(fields), repeat)
+        ours = best_seconds(functools.partial(_round_trip, update), repeat)
+        memcpy = best_seconds(arr.copy, repeat)
+        pickled = best_seconds(functools.partial(_pickle_round_trip, fields), repeat)
         nbytes = arr.nbytes
         ctx.log(
-            f"codec {label}: fedmq {gbps(nbytes, ours):.2f} GB/s, memcpy {gbps(nbytes, memcpy):.2f}, pickle5 {gbps(nbytes, pickled):.2f}"
+            f"codec {label}: fedmq {gbps(nbytes, ours):.2f} GB/s, "
+            f"memcpy {gbps(nbytes, memcpy):.2f}, pickle5 {gbps(nbytes, pickled):.2f}"
         )
         yield Row(
             "codec encode+decode",

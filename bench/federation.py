@@ -1,4 +1,6 @@
-"""A benchmark's federation on the broker: a unique namespace, prefilled updates, aggregator runs, cleanup."""
+"""A benchmark's federation on the broker: a unique namespace, prefilled updates, aggregator runs,
+cleanup.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ LISTENER = "bench-listener"
 
 
 class BenchFederation:
-    """Owns a namespace for the length of a ``with`` block; everything it declared is deleted after."""
+    """Owns a namespace for a ``with`` block; everything it declared is deleted after."""
 
     def __init__(self, ctx: Context, label: str) -> None:
         self.ctx = ctx
@@ -69,7 +71,9 @@ class BenchFederation:
         kind: UpdateKind = "weights",
         queue: str | None = None,
     ) -> None:
-        """Publish ``count`` distinct updates (persistent, confirmed) to the results queue or ``queue``."""
+        """Publish ``count`` distinct updates (persistent, confirmed) to the results queue or
+        ``queue``.
+        """
         arrays = {"w": np.zeros(floats, np.float32)}
         for i in range(count):
             update = ClientUpdate(
@@ -94,7 +98,8 @@ class BenchFederation:
         name: str = "aggregator",
         profile: Path | None = None,
     ) -> Process:
-        """``python -m aggregator`` on this namespace: the blob trainer of ``floats`` elements, else the built-in one.
+        """``python -m aggregator`` on this namespace: the blob trainer of ``floats`` elements, else
+        the built-in one.
 
         With ``profile``, it runs under cProfile and leaves its statistics there.
         """
@@ -149,7 +154,9 @@ class BenchFederation:
         floats: int | None = None,
         env: dict[str, str] | None = None,
     ) -> Process:
-        """``python -m module args``, logged to ``<name>.log``, terminated at the latest when the block ends."""
+        """``python -m module args``, logged to ``<name>.log``, terminated at the latest when the
+        block ends.
+        """
         proc = Process(
             module, args, self.run_dir / f"{name}.log", env={**self._env(floats), **(env or {})}
         )

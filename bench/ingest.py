@@ -1,4 +1,5 @@
-"""Aggregator ingest: updates per second end to end against a raw pika relay; the aggregator's peak RSS.
+"""Aggregator ingest: updates per second end to end against a raw pika relay; the aggregator's peak
+RSS.
 
 The results queue is filled first, then the aggregator (FedAsync, its
 default prefetch, batching and checkpointing) drains it: consume, decode,
@@ -27,7 +28,9 @@ RSS_SLACK = 150e6
 
 
 def aggregator_rate(fed: BenchFederation, floats: int, count: int) -> tuple[float, Usage]:
-    """Updates per second from the first publish (consumers registered) to the version that applied them all."""
+    """Updates per second from the first publish (consumers registered) to the version that applied
+    them all.
+    """
     fed.prefill(floats, count)
     proc = fed.aggregator(
         "--strategy",
@@ -86,7 +89,8 @@ def run(ctx: Context) -> Iterable[Row]:
             ours, usage = aggregator_rate(fed, floats, count)
         model = floats * 4
         ctx.log(
-            f"ingest {label}: aggregator {ours:.1f} upd/s, relay {relay:.1f} msg/s, peak RSS {mb(usage.peak_rss)}"
+            f"ingest {label}: aggregator {ours:.1f} upd/s, relay {relay:.1f} msg/s, peak RSS "
+            f"{mb(usage.peak_rss)}"
         )
         note = f"{count} updates, prefetch {prefetch}"
         yield Row(

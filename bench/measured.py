@@ -1,4 +1,5 @@
-"""``python -m bench.measured REPORT MODULE [ARGS...]``: run MODULE as ``__main__``, then write its peak RSS to REPORT.
+"""``python -m bench.measured REPORT MODULE [ARGS...]``: run MODULE as ``__main__``, then write its
+peak RSS to REPORT.
 
 The kernel's ``ru_maxrss`` for a child counts the parent's pages from
 before ``exec`` (the benchmark process can be the larger), so each process

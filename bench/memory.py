@@ -1,4 +1,5 @@
-"""A worker's resident memory beyond its trainer's (the aggregator's peak RSS is measured by ``ingest``).
+"""A worker's resident memory beyond its trainer's (the aggregator's peak RSS is measured by
+``ingest``).
 
 One worker trains three updates of a blob model against a real aggregator;
 its peak RSS is compared with a process that has the same imports and
@@ -37,7 +38,8 @@ def run(ctx: Context) -> Iterable[Row]:
         beyond = worker_usage.peak_rss - baseline.peak_rss
         model = floats * 4
         ctx.log(
-            f"worker {label}: peak {mb(worker_usage.peak_rss)}, trainer alone {mb(baseline.peak_rss)}"
+            f"worker {label}: peak {mb(worker_usage.peak_rss)}, trainer alone "
+            f"{mb(baseline.peak_rss)}"
         )
         yield Row(
             "memory: worker RSS beyond its trainer",

@@ -50,7 +50,9 @@ class _Flight:
 
 
 class Simulation:
-    """Clients ``trainers`` against an aggregator built from ``settings``; ``evaluator`` scores the model."""
+    """Clients ``trainers`` against an aggregator built from ``settings``; ``evaluator`` scores the
+    model.
+    """
 
     def __init__(
         self,
@@ -116,7 +118,9 @@ class Simulation:
         )
 
     def run(self, *, concurrency: int, max_versions: int, max_fits: int | None = None) -> SimResult:
-        """Until the budget closes the strategy, ``max_versions`` is reached, or every client has done ``max_fits``."""
+        """Until the budget closes the strategy, ``max_versions`` is reached, or every client has
+        done ``max_fits``.
+        """
         for _ in range(concurrency):
             self._start(0.0, max_fits)
         worker_eps: dict[str, float] = {}

@@ -1,4 +1,5 @@
-"""The privacy-utility table of docs/privacy.md: test accuracy at epsilon in {1, 3, 8, inf}, delta = 1e-5.
+"""The privacy-utility table of docs/privacy.md: test accuracy at epsilon in {1, 3, 8, inf}, delta =
+1e-5.
 
 * Record-level DP (DP-SGD in each worker) on digits, W workers, Dirichlet(0.5) split.
   Each worker's noise multiplier is calibrated with dp-accounting so that its
@@ -58,7 +59,9 @@ class Row:
 
 
 def over_seeds(run: Callable[[int], Row], seeds: int) -> Row:
-    """Run with seeds 0..seeds-1: mean accuracy (and its std), the largest epsilon spent, mean versions."""
+    """Run with seeds 0..seeds-1: mean accuracy (and its std), the largest epsilon spent, mean
+    versions.
+    """
     rows = [run(seed) for seed in range(seeds)]
     spent = [r.epsilon_spent for r in rows if r.epsilon_spent is not None]
     acc = np.array([r.accuracy for r in rows])
@@ -111,7 +114,7 @@ def record_level(args: argparse.Namespace, epsilon: float | None, seed: int) -> 
 
 
 def _dpsgd_setup(args: argparse.Namespace, epsilon: float, rows: int, seed: int) -> DpSgdSetup:
-    """DP-SGD calibrated so that ``args.fits`` local epochs on ``rows`` examples spend ``epsilon``."""
+    """DP-SGD calibrated so ``args.fits`` local epochs on ``rows`` examples spend ``epsilon``."""
     q = sampling_rate(args.batch, rows)
     steps = steps_for(1, q) * args.fits
     z = _z(epsilon, lambda z: Ledger().add(GaussianEvent(z, q), steps))
@@ -174,13 +177,15 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 def print_table(rows: list[Row]) -> None:
     print(
-        f"{'table':<7} {'target eps':>10} {'z':>7} {'spent eps':>10} {'accuracy':>16} {'versions':>9} {'applied':>8}  stopped"
+        f"{'table':<7} {'target eps':>10} {'z':>7} {'spent eps':>10} {'accuracy':>16} "
+        f"{'versions':>9} {'applied':>8}  stopped"
     )
     for r in rows:
         target = "no DP" if r.epsilon_target is None else _fmt(r.epsilon_target)
         accuracy = f"{r.accuracy:.4f} +- {r.accuracy_std:.4f}"
         print(
-            f"{r.table:<7} {target:>10} {_fmt(r.noise_multiplier):>7} {_fmt(r.epsilon_spent):>10} {accuracy:>16} "
+            f"{r.table:<7} {target:>10} {_fmt(r.noise_multiplier):>7} {_fmt(r.epsilon_spent):>10} "
+            f"{accuracy:>16} "
             f"{r.versions:>9} {r.applied:>8}  {r.stopped_because} ({r.seconds}s, {r.seeds} seeds)"
         )
 

@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Usage:
-    """What a finished process used: exit status, wall seconds, CPU seconds, peak resident set (bytes)."""
+    """What a finished process used: exit status, wall seconds, CPU seconds, peak resident set
+    (bytes).
+    """
 
     returncode: int
     wall: float
@@ -24,7 +26,9 @@ class Usage:
 
 
 class Process:
-    """``python -m module args`` whose CPU (``wait4``) and peak RSS (``bench.measured``) are collected at exit."""
+    """``python -m module args`` whose CPU (``wait4``) and peak RSS (``bench.measured``) are
+    collected at exit.
+    """
 
     def __init__(
         self, module: str, args: list[str], log: Path, env: dict[str, str] | None = None
@@ -66,7 +70,9 @@ class Process:
         return True
 
     def terminate(self) -> None:
-        """SIGTERM, unless it has already been reaped (never ``Popen.poll``: that would reap it without its usage)."""
+        """SIGTERM, unless it has already been reaped (never ``Popen.poll``: that would reap it
+        without its usage).
+        """
         if self.usage is None:
             os.kill(self.popen.pid, signal.SIGTERM)
 

@@ -1,4 +1,5 @@
-"""``python -m bench.profile [--floats N] [--updates N]``: cProfile the aggregator draining prefilled updates.
+"""``python -m bench.profile [--floats N] [--updates N]``: cProfile the aggregator draining
+prefilled updates.
 
 The profile behind docs/performance.md: the same run as ``bench.ingest``
 (FedAsync, default prefetch and checkpointing) under cProfile, then the
@@ -48,7 +49,8 @@ def main() -> None:
             )
             usage = proc.wait(timeout=900)
         print(
-            f"aggregator: exit {usage.returncode}, {usage.wall:.1f} s wall, {usage.cpu:.2f} s CPU, peak RSS {usage.peak_rss / 1e6:.0f} MB"
+            f"aggregator: exit {usage.returncode}, {usage.wall:.1f} s wall, {usage.cpu:.2f} s "
+            f"CPU, peak RSS {usage.peak_rss / 1e6:.0f} MB"
         )
         report = pstats.Stats(str(stats))
         report.sort_stats("tottime").print_stats(args.top)

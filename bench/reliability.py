@@ -1,8 +1,11 @@
 """Reliability figures for docs/reliability.md, each reproducible with one command.
 
-    python -m bench.reliability restart     # SIGKILL the aggregator, restart it: time to its first new version
-    python -m bench.reliability checkpoint  # cost of one checkpoint (one version) for a 1 MB and a 40 MB model
-    python -m bench.reliability throughput  # updates/s with group commit (default batch) and without (--max-batch 1)
+    python -m bench.reliability restart     # SIGKILL the aggregator, restart it: time to its first
+    new version
+    python -m bench.reliability checkpoint  # cost of one checkpoint (one version) for a 1 MB and a
+    40 MB model
+    python -m bench.reliability throughput  # updates/s with group commit (default batch) and
+    without (--max-batch 1)
     python -m bench.reliability             # all three
 
 ``restart`` and ``throughput`` run real processes against ``AMQP_URL`` (the
@@ -12,6 +15,7 @@ local broker by default) on a fresh namespace, deleted afterwards.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -85,7 +89,9 @@ def after_last_start(
 
 
 def first_new_version(fed: Federation, lives: int) -> tuple[float, float] | None:
-    """Times of the ``lives``-th life's start line and of its first version above the one it resumed at."""
+    """Times of the ``lives``-th life's start line and of its first version above the one it resumed
+    at.
+    """
     audit = fed.audit()
     if sum(e["event"] == "start" for e in audit) < lives:
         return None
@@ -97,7 +103,7 @@ def first_new_version(fed: Federation, lives: int) -> tuple[float, float] | None
 
 
 def steady(ns: Namespace, since: int) -> bool:
-    """50 versions past ``since`` and no backlog: what a kill interrupts is the normal batch loop."""
+    """50 versions past ``since`` and no backlog: a kill interrupts the normal batch loop."""
     if ns.fed.latest_version() < since + 50:
         return False
     with AmqpSession(ns.settings, name="fedmq-bench") as session:
@@ -114,7 +120,7 @@ def bench_restart(workdir: Path, kills: int, seed: int) -> Figures:
             fed.worker(i, "--delay", str(DEVICE_SECONDS))
         for life in range(2, kills + 2):
             mark = fed.latest_version()
-            wait_for(lambda: steady(ns, mark), 300, "steady progress")
+            wait_for(functools.partial(steady, ns, mark), 300, "steady progress")
             time.sleep(rng.uniform(0.0, 0.3))  # a random moment in the batch loop
             killed = time.time()
             agg.send_signal(signal.SIGKILL)
@@ -122,14 +128,15 @@ def bench_restart(workdir: Path, kills: int, seed: int) -> Figures:
             restarted = time.time()
             agg = fed.aggregator("--max-seconds", "3600")
             start, new = wait_for(
-                lambda: first_new_version(fed, life), 300, "the first new version"
+                functools.partial(first_new_version, fed, life), 300, "the first new version"
             )
             to_start.append(start - restarted)
             start_to_new.append(new - start)
             to_new.append(new - restarted)
             kill_to_new.append(new - killed)
     return report(
-        f"restart after SIGKILL (aggregator + 4 workers with {DEVICE_SECONDS * 1000:.0f} ms fits, digits logreg, {kills} kills)",
+        f"restart after SIGKILL (aggregator + 4 workers with {DEVICE_SECONDS * 1000:.0f} ms fits, "
+        f"digits logreg, {kills} kills)",
         {
             "restart -> running (imports, trainer data, checkpoint)": summary_ms(to_start),
             "running -> first new version (attach, republish, batch)": summary_ms(start_to_new),
@@ -185,14 +192,15 @@ def bench_checkpoint(workdir: Path, sizes: list[float], window: int) -> Figures:
                 f"{summary_ms(times)}, {rate:.0f} MB/s"
             )
     return report(
-        f"checkpoint per version (write, fsync, rename, fsync dir; {window} update ids) in {workdir}",
+        f"checkpoint per version (write, fsync, rename, fsync dir; {window} update ids) in "
+        f"{workdir}",
         figures,
     )
 
 
 # -- throughput with and without group commit ---------------------------------------------
 def preload(settings: BrokerSettings, task: TaskSettings, count: int, seed: int) -> None:
-    """``count`` valid updates waiting in the results queue, as if from many workers at version 0."""
+    """``count`` valid updates in the results queue, as if from many workers at version 0."""
     shapes = load_trainer(task, role="aggregator", partition=0).initial_weights()
     rng = np.random.default_rng(seed)
     names = Names(settings.namespace)
@@ -221,7 +229,9 @@ def preload(settings: BrokerSettings, task: TaskSettings, count: int, seed: int)
 
 
 def drain_rate(workdir: Path, task: TaskSettings, count: int, batch_flags: list[str]) -> Figures:
-    """Preload ``count`` updates, start an aggregator, time it from its first application to its last."""
+    """Preload ``count`` updates, start an aggregator, time it from its first application to its
+    last.
+    """
     with Namespace("throughput", workdir) as ns:
         preload(ns.settings, task, count, seed=1)
         flags = [
@@ -248,7 +258,9 @@ def drain_rate(workdir: Path, task: TaskSettings, count: int, batch_flags: list[
 
 
 def rejection_rate(workdir: Path, task: TaskSettings, count: int) -> float:
-    """Late updates rejected per second: all but the first preloaded update are too stale (max staleness 0)."""
+    """Late updates rejected per second: all but the first preloaded update are too stale (max
+    staleness 0).
+    """
     with Namespace("late", workdir) as ns:
         preload(ns.settings, task, count, seed=2)
         agg = ns.fed.aggregator(
@@ -273,7 +285,8 @@ def rejection_rate(workdir: Path, task: TaskSettings, count: int) -> float:
 
 
 def describe_rate(f: Figures) -> str:
-    return f"{f['updates/s']:.0f} updates/s ({f['applied']} updates in {f['seconds']:.1f} s, {f['checkpoints']} checkpoints)"
+    during = f"{f['applied']} updates in {f['seconds']:.1f} s, {f['checkpoints']} checkpoints"
+    return f"{f['updates/s']:.0f} updates/s ({during})"
 
 
 def bench_throughput(workdir: Path, count: int, task: TaskSettings) -> Figures:
@@ -286,7 +299,9 @@ def bench_throughput(workdir: Path, count: int, task: TaskSettings) -> Figures:
             "group commit (default: batch = prefetch)": describe_rate(grouped),
             "no group commit (--max-batch 1)": describe_rate(single),
             "speed-up from group commit": f"{grouped['updates/s'] / single['updates/s']:.1f}x",
-            "late updates rejected (too-stale)": f"{rejection_rate(workdir, task, count):.0f} updates/s",
+            "late updates rejected (too-stale)": (
+                f"{rejection_rate(workdir, task, count):.0f} updates/s"
+            ),
         },
     )
 

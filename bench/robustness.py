@@ -1,6 +1,7 @@
 """Robust-aggregation table: final accuracy per attack, attacker count and defence.
 
-    python -m bench.robustness [--out runs/bench-robustness] [--attacks scale,flip] [--attackers 1,2]
+    python -m bench.robustness [--out runs/bench-robustness] [--attacks scale,flip] [--attackers
+    1,2]
 
 Needs the broker at ``AMQP_URL`` (default guest on localhost). Every cell is
 one real run: an aggregator and 8 worker processes, IID digits, logistic
@@ -79,7 +80,8 @@ def main() -> None:
             "seconds": round(time.monotonic() - started, 1),
         }
         print(
-            f"{scenario.label:<40} accuracy {summary['accuracy']:.3f}  rejected {summary['rejected']}",
+            f"{scenario.label:<40} accuracy {summary['accuracy']:.3f}  rejected "
+            f"{summary['rejected']}",
             flush=True,
         )
         (out / "robustness.json").write_text(json.dumps(results, indent=1))

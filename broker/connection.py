@@ -38,7 +38,8 @@ class AmqpSession(BrokerLink):
         """Publish and wait for the broker's confirm; ``PublishFailed`` if nacked or unroutable."""
         if len(body) > self.settings.max_message_bytes:
             raise MessageTooLarge(
-                f"message of {len(body)} bytes exceeds max_message_bytes={self.settings.max_message_bytes}"
+                f"message of {len(body)} bytes exceeds "
+                f"max_message_bytes={self.settings.max_message_bytes}"
             )
         with translated(f"publish to {exchange or 'amq.default'}/{routing_key}"):
             self._ch().basic_publish(
@@ -77,7 +78,7 @@ class AmqpSession(BrokerLink):
         return tag
 
     def cancel(self, consumer_tag: str) -> None:
-        """Stop a consumer started with ``consume`` (its unacked deliveries go back to the queue)."""
+        """Stop a consumer started with ``consume`` (its unacked deliveries go back)."""
         with translated(f"cancel {consumer_tag}"):
             self._ch().basic_cancel(consumer_tag)
 
@@ -139,7 +140,8 @@ class AmqpSession(BrokerLink):
         return self.declare_queue(queue, passive=True)
 
     def peek(self, queue: str, limit: int) -> list[Delivery]:
-        """Up to ``limit`` messages from the head of ``queue``, all put back (``basic.get`` then requeue).
+        """Up to ``limit`` messages from the head of ``queue``, all put back (``basic.get`` then
+        requeue).
 
         Needs read permission on the queue; the messages' ``redelivered`` flag is set afterwards.
         """

@@ -24,7 +24,9 @@ class NotFound(BrokerError):
 
 
 class ResourceLocked(BrokerError):
-    """An exclusive queue belongs to another connection (405 RESOURCE_LOCKED); the channel must be reset."""
+    """An exclusive queue belongs to another connection (405 RESOURCE_LOCKED); the channel must be
+    reset.
+    """
 
 
 class TopologyMismatch(BrokerError):

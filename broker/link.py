@@ -81,7 +81,8 @@ class BrokerLink:
         self.reset_channel()
 
     def reset_channel(self) -> None:
-        """A fresh confirming channel on the same connection (after a channel-level error such as 404 or 405).
+        """A fresh confirming channel on the same connection (after a channel-level error such as
+        404 or 405).
 
         Unlike ``open`` this keeps the connection, and with it every exclusive queue it owns.
         """

@@ -35,7 +35,9 @@ class ManagementError(BrokerError):
 
 
 class ManagementSettings(BaseSettings):
-    """Where the management API is and the administrator credentials it takes (environment or files only)."""
+    """Where the management API is and the administrator credentials it takes (environment or files
+    only).
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True
@@ -102,7 +104,9 @@ class ManagementClient:
         allow_missing: bool = False,
         headers: dict[str, str] | None = None,
     ) -> Any:
-        """``method /api/<path>``; the decoded JSON answer, or ``None`` (also for a 404 when ``allow_missing``)."""
+        """``method /api/<path>``; the decoded JSON answer, or ``None`` (also for a 404 when
+        ``allow_missing``).
+        """
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.url}/api/{path}", data=data, method=method)
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()

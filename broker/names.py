@@ -63,11 +63,13 @@ class Names:
         return f"{self.namespace}.partition."
 
     def partition_claim(self, index: int) -> str:
-        """Exclusive queue whose existence says "partition ``index`` is taken" (see worker/claim.py)."""
+        """Exclusive queue whose existence says "partition ``index`` is taken" (see
+        worker/claim.py).
+        """
         return f"{self.claim_prefix}{index}"
 
     def queues(self) -> list[str]:
-        """The federation's durable queues (worker queues and partition claims are per connection)."""
+        """The federation's durable queues (worker queues and claims are per connection)."""
         return [self.results_queue, self.requests_queue, self.dead_queue, self.status_queue]
 
     def exchanges(self) -> list[str]:

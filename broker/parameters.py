@@ -1,4 +1,6 @@
-"""pika connection parameters from settings: credentials, heartbeats, timeouts, TLS with verification."""
+"""pika connection parameters from settings: credentials, heartbeats, timeouts, TLS with
+verification.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ BLOCKED_CONNECTION_TIMEOUT = 60.0
 
 
 def _with_password_slot(url: str) -> str:
-    """``amqps://user@host/`` -> ``amqps://user:@host/``: pika cannot parse a user without a password
+    """``amqps://user@host/`` -> ``amqps://user:@host/``: pika cannot parse a user without a
+    password
     (the password then comes from ``amqp_password_file``)."""
     parts = urlsplit(url)
     if parts.username is None or parts.password is not None:

@@ -46,7 +46,9 @@ class Permissions:
         return {"configure": self.configure, "write": self.write, "read": self.read}
 
     def allows(self, kind: str, resource: str) -> bool:
-        """Does the ``kind`` regex (configure | write | read) match ``resource``, as RabbitMQ matches it?"""
+        """Does the ``kind`` regex (configure | write | read) match ``resource``, as RabbitMQ
+        matches it?
+        """
         return re.search(getattr(self, kind), resource) is not None
 
 
@@ -56,7 +58,9 @@ def exactly(*names: str) -> str:
 
 
 def worker_permissions(names: Names, worker_id: str) -> Permissions:
-    """A worker owns its model queue, may claim a data partition and publish to the inbox, nothing more."""
+    """A worker owns its model queue, may claim a data partition and publish to the inbox, nothing
+    more.
+    """
     own_queue = names.worker_queue(worker_id)
     return Permissions(
         configure=exactly(own_queue) + "|" + f"^{re.escape(names.claim_prefix)}[0-9]+$",

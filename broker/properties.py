@@ -18,7 +18,9 @@ REQUEST_TTL_MS = 60_000
 
 
 def update_properties(update_id: str, user_id: str | None, base_version: int) -> Properties:
-    """A worker's update: persistent, deduplicated by ``message_id``, ``user_id`` validated by the broker."""
+    """A worker's update: persistent, deduplicated by ``message_id``, ``user_id`` validated by the
+    broker.
+    """
     return Properties(
         content_type=CONTENT_TYPE,
         message_id=update_id,
@@ -31,7 +33,7 @@ def update_properties(update_id: str, user_id: str | None, base_version: int) ->
 
 
 def model_properties(version: int) -> Properties:
-    """A model version: transient (worker queues are not durable; the aggregator's checkpoint is)."""
+    """A model version: transient (worker queues are not durable; the checkpoint is)."""
     return Properties(
         content_type=CONTENT_TYPE,
         message_id=f"model-{version}",

@@ -117,7 +117,9 @@ def _close(client: ManagementClient, name: str) -> None:
 
 
 def remove_worker(client: ManagementClient, worker_id: str) -> int:
-    """Revoke a worker: delete its user (no new connection) and close its connections; returns how many."""
+    """Revoke a worker: delete its user (no new connection) and close its connections; returns how
+    many.
+    """
     user = get_user(client, worker_id)
     if user is not None and _tags(user):
         raise ProvisionError(

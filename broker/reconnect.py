@@ -1,4 +1,6 @@
-"""Stay attached to the broker through outages, for every service (one retry policy: ``broker.retry``)."""
+"""Stay attached to the broker through outages, for every service (one retry policy:
+``broker.retry``).
+"""
 
 from __future__ import annotations
 

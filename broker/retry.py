@@ -26,7 +26,7 @@ def backoff_delay(attempt: int, maximum: float, rng: random.Random | None = None
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often to try (``attempts=None``: until stopped) and how long to back off between tries."""
+    """How often to try (``attempts=None``: until stopped), how long to back off at most."""
 
     attempts: int | None
     backoff_max: float

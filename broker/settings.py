@@ -40,12 +40,15 @@ class BrokerSettings(BaseSettings):
     )
     amqp_password_file: str | None = Field(
         None,
-        description="Read the broker password from this file (e.g. a Docker secret) instead of the URL.",
+        description="Read the broker password from this file (e.g. a Docker secret), not the URL.",
     )
     results_max_length: int = Field(
         10_000,
         ge=1,
-        description="Results queue: most updates waiting; beyond it the broker refuses publishes (nack) and workers back off.",
+        description=(
+            "Results queue: most updates waiting; beyond it the broker refuses publishes (nack) "
+            "and workers back off."
+        ),
     )
     results_max_bytes: int = Field(
         2 << 30, ge=1 << 10, description="Results queue: most bytes waiting (same back-off)."
@@ -53,7 +56,10 @@ class BrokerSettings(BaseSettings):
     delivery_limit: int = Field(
         5,
         ge=1,
-        description="Results queue: an update returned unacknowledged more than this many times is dead-lettered as poison.",
+        description=(
+            "Results queue: an update returned unacknowledged more than this many times is "
+            "dead-lettered as poison."
+        ),
     )
     tls_ca_file: str | None = Field(None, description="CA bundle to verify the broker (amqps).")
     tls_cert_file: str | None = Field(None, description="Client certificate for mutual TLS.")

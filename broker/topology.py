@@ -4,7 +4,8 @@
 
     workers --(update)--> [ns.inbox] --> ns.results   (quorum, bounded, DLX -> ns.dead)
             --(request)-> [ns.inbox] --> ns.requests  (short TTL)
-    aggregator --(broadcast | worker.<id>)--> [ns.models] --> ns.models.<id>  (exclusive, max-length 1)
+    aggregator --(broadcast | worker.<id>)--> [ns.models] --> ns.models.<id>  (exclusive, max-length
+    1)
     aggregator / broker --(rejected, poison)--> [ns.dead] --> ns.dead
     aggregator --(status)--> [ns.models] --> ns.status  (max-length 1: the latest status report)
     worker: ns.partition.<i>  (exclusive, unbound: a claim on data partition i)
@@ -43,7 +44,9 @@ class QueueLimits:
 
 
 def results_queue_arguments(names: Names, limits: QueueLimits) -> dict[str, Any]:
-    """Quorum queue: replicated, delivery-limited (poison messages), bounded with publisher back-off."""
+    """Quorum queue: replicated, delivery-limited (poison messages), bounded with publisher back-
+    off.
+    """
     return {
         "x-queue-type": "quorum",
         "x-dead-letter-exchange": names.dead_exchange,
@@ -97,7 +100,8 @@ def declare_results_queue(
 
 def declare_status_queue(session: AmqpSession, names: Names) -> None:
     """The queue ``fedmq status`` reads (without consuming) the aggregator's latest report from."""
-    # Latest-value, like a worker's model queue; durable because 4.x deprecates transient shared queues.
+    # Latest-value, like a worker's model queue; durable because 4.x deprecates transient shared
+    # queues.
     session.declare_exchange(names.status_exchange, "fanout")
     session.declare_queue(names.status_queue, durable=True, arguments=worker_queue_arguments())
     session.bind_queue(names.status_queue, names.status_exchange)
@@ -116,7 +120,7 @@ def declare_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> 
 
 
 def declare_listener(session: AmqpSession, queue: str, exchange: str) -> None:
-    """A latest-value queue on the broadcast key of ``exchange`` (benchmarks stand in for a worker)."""
+    """A latest-value queue on ``exchange``'s broadcast key (a benchmark's stand-in worker)."""
     session.declare_queue(queue, arguments=worker_queue_arguments())
     session.bind_queue(queue, exchange, BROADCAST_KEY)
 

@@ -1,4 +1,4 @@
-"""pika's exceptions, translated at the boundary into ``broker.errors`` (with what we were doing)."""
+"""pika's exceptions, translated at the boundary into ``broker.errors`` (with the action)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from broker.errors import (
     ResourceLocked,
     TopologyMismatch,
 )
-
 
 #: What a channel closed by the broker means, by reply code (406 by what its text says).
 _CHANNEL_CLOSES: dict[int, type[BrokerError]] = {

@@ -68,8 +68,10 @@ class AuditReport:
         out = [f"aggregator lives: {len(self.lives)} ({max(len(self.lives) - 1, 0)} restarts)"]
         for i, life in enumerate(self.lives):
             out.append(
-                f"  life {i}: from commit {life.start_commit} (v{life.start_version}): applied {life.applied}"
-                f" (void {life.void}), duplicates {life.duplicates}, rejected {life.rejected}, published {life.published}"
+                f"life {i}: from commit {life.start_commit} (v{life.start_version}): applied "
+                f"{life.applied}"
+                f"(void {life.void}), duplicates {life.duplicates}, rejected {life.rejected}, "
+                f"published {life.published}"
             )
         out.append(f"applied: {self.applied} updates ({self.void} void lines from crashed commits)")
         fates = ", ".join(f"{name} {count}" for name, count in sorted(self.fates.items())) or "none"
@@ -89,7 +91,9 @@ class AuditReport:
 
 
 def split_lives(audit: Iterable[Event]) -> list[list[Event]]:
-    """The audit log cut at each ``start`` line (lines before the first start form a life of their own)."""
+    """The audit log cut at each ``start`` line (lines before the first start form a life of their
+    own).
+    """
     lives: list[list[Event]] = []
     for event in audit:
         if event.get("event") == "start" or not lives:
@@ -112,7 +116,7 @@ def effective_applications(
     counted: list[Event] = []
     summaries: list[Life] = []
     problems: list[str] = []
-    for index, (life, limit) in enumerate(zip(lives, durable)):
+    for index, (life, limit) in enumerate(zip(lives, durable, strict=False)):
         start = _start_commit(life)
         applied = [e for e in life if e.get("event") == "applied"]
         last = max((int(e["commit"]) for e in applied), default=start)
@@ -172,43 +176,60 @@ def check_run(evidence: RunEvidence) -> AuditReport:
     """Every confirmed update accounted for exactly once; every version one set of weights."""
     counted, lives, problems = effective_applications(evidence.audit, evidence.final_commit)
     times = Counter(str(e["update_id"]) for e in counted)
-    problems += [f"update {u} was applied {n} times" for u, n in sorted(times.items()) if n > 1]
     rejected = {
         str(e.get("message_id")): str(e.get("reason"))
         for e in evidence.audit
         if e.get("event") == "rejected"
     }
-    problems += [
-        f"update {u} was applied and also rejected ({rejected[u]})"
-        for u in sorted(times)
-        if u in rejected
-    ]
+    problems += application_problems(times, rejected)
     confirmed = set(evidence.confirmed)
-    fates: Counter[str] = Counter()
-    for update_id in sorted(confirmed):
-        fate = fate_of(update_id, times[update_id], rejected, evidence)
-        fates[fate] += 1
-        if fate == "lost":
-            problems.append(
-                f"update {update_id} was confirmed to its worker but never applied, rejected or queued"
-            )
+    fates, lost = confirmed_fates(confirmed, times, rejected, evidence)
+    problems += lost
     versions, conflicts = digest_conflicts(evidence.audit)
     problems += conflicts
     if evidence.final_applied is not None and evidence.final_applied != len(counted):
         problems.append(
-            f"the checkpoint counts {evidence.final_applied} applied updates, the audit log {len(counted)}"
+            f"the checkpoint counts {evidence.final_applied} applied updates, the audit log "
+            f"{len(counted)}"
         )
-    reasons = Counter({**evidence.dead, **rejected}.values())
     return AuditReport(
         lives=lives,
         applied=len(counted),
         void=sum(life.void for life in lives),
         confirmed=len(confirmed),
         fates=fates,
-        rejections=reasons,
+        rejections=Counter({**evidence.dead, **rejected}.values()),
         versions=versions,
         problems=problems,
     )
+
+
+def application_problems(times: Counter[str], rejected: dict[str, str]) -> list[str]:
+    """Updates applied more than once, or applied and rejected."""
+    problems = [f"update {u} was applied {n} times" for u, n in sorted(times.items()) if n > 1]
+    problems += [
+        f"update {u} was applied and also rejected ({rejected[u]})"
+        for u in sorted(times)
+        if u in rejected
+    ]
+    return problems
+
+
+def confirmed_fates(
+    confirmed: set[str], times: Counter[str], rejected: dict[str, str], evidence: RunEvidence
+) -> tuple[Counter[str], list[str]]:
+    """What became of each confirmed update, and a problem for each one lost."""
+    fates: Counter[str] = Counter()
+    problems = []
+    for update_id in sorted(confirmed):
+        fate = fate_of(update_id, times[update_id], rejected, evidence)
+        fates[fate] += 1
+        if fate == "lost":
+            problems.append(
+                f"update {update_id} was confirmed to its worker but never applied, rejected or "
+                f"queued"
+            )
+    return fates, problems
 
 
 def confirmed_ids(worker_events: Iterable[Event]) -> list[str]:

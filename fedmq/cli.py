@@ -33,7 +33,8 @@ def _commands() -> dict[
             broker.setup,
         ),
         "audit": (
-            "check a run's logs: every confirmed update applied exactly once, one set of weights per version",
+            "check a run's logs: every confirmed update applied exactly once, one set of weights "
+            "per version",
             audit.setup,
         ),
     }

@@ -1,4 +1,4 @@
-"""Render the configuration reference (``python -m fedmq.configdoc`` writes docs/configuration.md)."""
+"""The configuration reference (``python -m fedmq.configdoc`` writes docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ SECTIONS: list[tuple[str, type[BaseSettings], tuple[type[BaseSettings], ...], st
         "Simulator (`fedmq simulate`)",
         SimulationSettings,
         (AggregatorSettings,),
-        "Also takes the task and aggregator settings that concern neither a broker nor a disk; times are virtual seconds.",
+        "Also takes the task and aggregator settings that concern neither a broker nor a disk; "
+        "times are virtual seconds.",
     ),
 ]
 

@@ -38,7 +38,7 @@ def _eval_curve(x_key: str, x_label: str, y_key: str, title: str) -> Panel:
             if e.get(x_key) is not None and e.get(y_key) is not None
         ]
         if points:
-            ax.plot(*zip(*points), marker=".", markersize=3, linewidth=1.2)
+            ax.plot(*zip(*points, strict=False), marker=".", markersize=3, linewidth=1.2)
         ax.set(xlabel=x_label, ylabel=f"test {y_key}", title=title)
         ax.grid(alpha=0.3)
 
@@ -52,7 +52,7 @@ def update_rate(ax: Axes, data: RunData) -> None:
         if "updates_per_s" in p and "elapsed" in p
     ]
     if points:
-        ax.plot(*zip(*points), linewidth=1.2, color="tab:purple")
+        ax.plot(*zip(*points, strict=False), linewidth=1.2, color="tab:purple")
     ax.set(xlabel="training time (s)", ylabel="updates / s", title="Applied updates per second")
     ax.grid(alpha=0.3)
 
@@ -71,7 +71,7 @@ def staleness(ax: Axes, data: RunData) -> None:
 def per_worker(ax: Axes, data: RunData) -> None:
     counts, mean_staleness = data.updates_per_worker(), data.worker_staleness()
     bars = ax.bar(list(counts), list(counts.values()), color="tab:green")
-    for bar, worker in zip(bars, counts):
+    for bar, worker in zip(bars, counts, strict=False):
         ax.annotate(
             f"{mean_staleness[worker]:.1f}",
             (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -92,8 +92,8 @@ def draw(data: RunData, panels: list[list[Panel]], path: Path, size: tuple[float
     """Panels in a grid (rows of columns), saved as one PNG."""
     plt = _pyplot()
     fig, axes = plt.subplots(len(panels), len(panels[0]), figsize=size, squeeze=False)
-    for row, row_panels in zip(axes, panels):
-        for ax, panel in zip(row, row_panels):
+    for row, row_panels in zip(axes, panels, strict=False):
+        for ax, panel in zip(row, row_panels, strict=False):
             panel(ax, data)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)

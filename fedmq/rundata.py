@@ -1,4 +1,6 @@
-"""What a run directory says about a run: evaluations, progress, applied updates (pure reading, no plotting)."""
+"""What a run directory says about a run: evaluations, progress, applied updates (pure reading, no
+plotting).
+"""
 
 from __future__ import annotations
 
@@ -46,7 +48,9 @@ class RunDirError(ValueError):
 
 
 def load_run(run_dir: str | Path) -> RunData:
-    """Read ``metrics.jsonl``, ``audit.jsonl`` and ``summary.json`` (whichever exist; one log is required)."""
+    """Read ``metrics.jsonl``, ``audit.jsonl`` and ``summary.json`` (whichever exist; one log is
+    required).
+    """
     path = Path(run_dir)
     metrics, audit = path / "metrics.jsonl", path / "audit.jsonl"
     if not metrics.exists() and not audit.exists():

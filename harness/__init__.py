@@ -1,1 +1,1 @@
-"""Support for tests and benchmarks: real processes, private broker nodes, attacks, hostile input."""
+"""Support for tests and benchmarks: processes, private broker nodes, attacks, hostile input."""

@@ -1,4 +1,5 @@
-"""Malicious workers, as trainer plugins: ``--trainer harness.attacks:scale`` (or flip, noise, nan, constant).
+"""Malicious workers, as trainer plugins: ``--trainer harness.attacks:scale`` (or flip, noise, nan,
+constant).
 
 Each trains honestly on its partition, then corrupts the result before it is
 sent, so the attack lands exactly where a real compromised worker's would.

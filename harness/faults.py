@@ -1,4 +1,6 @@
-"""A seeded plan of faults for the fault-injection run, and what each aggregator crash left in the audit log."""
+"""A seeded plan of faults for the fault-injection run, and what each aggregator crash left in the
+audit log.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +11,17 @@ from typing import Any
 
 from fedmq.audit import Life
 
-#: Aggregator crashes: two at a random moment, one at each failpoint (the gaps random kills rarely hit).
+#: Aggregator crashes: two at a random moment, one at each failpoint (the gaps random kills rarely
+#: hit).
 AGGREGATOR_KILLS = ("timed", "timed", "before-checkpoint", "after-checkpoint", "after-publish")
 OTHER_FAULTS = ("restart-broker", "kill-worker")
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One fault; a timed one fires once the run has made ``gap`` more versions since the previous fault."""
+    """One fault; a timed one fires once the run has made ``gap`` more versions since the previous
+    fault.
+    """
 
     kind: str
     gap: int = 0
@@ -67,7 +72,7 @@ def make_plan(
 
 
 def next_failpoint(plan: list[Fault], done: int) -> str | None:
-    """The failpoint to arm a new aggregator with: that of the next aggregator kill, if it is one."""
+    """The failpoint to arm a new aggregator with: the next aggregator kill's, if it is one."""
     upcoming = [fault for fault in plan[done:] if fault.kills_aggregator]
     return upcoming[0].failpoint if upcoming else None
 
@@ -79,7 +84,8 @@ def crash_effect(crashed: Life, restarted: Life) -> str:
             f"between audit and checkpoint ({crashed.void} applications voided, re-applied later)"
         )
     if restarted.duplicates:
-        return f"after the checkpoint, before the ack ({restarted.duplicates} redeliveries recognised as duplicates)"
+        duplicates = f"{restarted.duplicates} redeliveries recognised as duplicates"
+        return f"after the checkpoint, before the ack ({duplicates})"
     return "between batches (nothing in flight)"
 
 

@@ -110,7 +110,7 @@ class RabbitNode:
                 ).returncode == 0 and port_open(self.port):
                     return self
             except subprocess.TimeoutExpired:
-                pass  # a loaded machine: rabbitmqctl itself can be slow to answer; keep polling until the deadline
+                pass  # on a loaded machine rabbitmqctl can be slow: poll until the deadline
             time.sleep(0.5)
         raise RuntimeError(f"RabbitMQ node {self.node} did not start; see {self.base / 'log'}")
 

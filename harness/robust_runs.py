@@ -1,4 +1,5 @@
-"""One robustness run: an aggregator and 8 workers (some malicious) on the shared broker, real processes.
+"""One robustness run: an aggregator and 8 workers (some malicious) on the shared broker, real
+processes.
 
 Used by ``tests/e2e/test_robustness.py`` (a compact matrix) and
 ``bench/robustness.py`` (the full table). Data is split IID so that
@@ -20,7 +21,8 @@ from broker.topology import delete_topology
 from harness.procs import Federation
 
 WORKERS = 8
-#: Seconds added to every fit: keeps 8 workers from spinning on two shared cores, which would make staleness (not the attack) decide the result.
+#: Seconds added to every fit: keeps 8 workers from spinning on two shared cores, which would make
+#: staleness (not the attack) decide the result.
 FIT_DELAY = "0.1"
 DEFENCES: dict[str, tuple[str, ...]] = {
     "none": (),

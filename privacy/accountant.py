@@ -36,7 +36,9 @@ def _dp() -> ModuleType:
 
 @dataclass(frozen=True, order=True)
 class GaussianEvent:
-    """One Gaussian mechanism with noise multiplier z (noise std / sensitivity), Poisson-sampled at rate q < 1 if given."""
+    """One Gaussian mechanism with noise multiplier z (noise std / sensitivity), Poisson-sampled at
+    rate q < 1 if given.
+    """
 
     noise_multiplier: float
     sampling_rate: float = 1.0
@@ -73,7 +75,9 @@ class Ledger:
         return sum(self._counts.values())
 
     def dominates(self, other: Ledger) -> bool:
-        """Every event at least as often as in ``other``: this party's epsilon is at least the other's."""
+        """Every event at least as often as in ``other``: this party's epsilon is at least the
+        other's.
+        """
         return all(self._counts.get(e, 0) >= n for e, n in other._counts.items())
 
     def dp_event(self) -> dp_accounting.DpEvent:
@@ -148,7 +152,8 @@ def calibrate_noise_multiplier(
     ledger_for: Callable[[float], Ledger],
     accountant: AccountantName = "rdp",
 ) -> float:
-    """The smallest z (to dp-accounting's tolerance) with epsilon(ledger_for(z)) <= target_epsilon at ``delta``.
+    """The smallest z (to dp-accounting's tolerance) with epsilon(ledger_for(z)) <= target_epsilon
+    at ``delta``.
 
     ``ledger_for`` says what will be composed for a given z, e.g. 10 releases:
     ``lambda z: Ledger().add(GaussianEvent(z), 10)``.

@@ -52,7 +52,9 @@ class AdaptiveClip:
             raise ValueError("target_quantile must be in [0, 1]")
 
     def step(self, unclipped: int, contributions: int, rng: np.random.Generator) -> float:
-        """Move C after a release of ``contributions`` updates, ``unclipped`` of them within C; returns the new C."""
+        """Move C after a release of ``contributions`` updates, ``unclipped`` of them within C;
+        returns the new C.
+        """
         if contributions <= 0:
             return self.clip
         noisy_fraction = (unclipped + rng.normal(0.0, self.count_stddev)) / contributions

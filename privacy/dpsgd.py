@@ -1,4 +1,5 @@
-"""DP-SGD (Abadi et al. 2016) over a built-in model: Poisson sampling, per-example clipping, Gaussian noise.
+"""DP-SGD (Abadi et al. 2016) over a built-in model: Poisson sampling, per-example clipping,
+Gaussian noise.
 
 Each step samples every example independently with rate q = batch_size / n,
 clips each sampled example's gradient to L2 norm C, adds N(0, (zC)^2) to the
@@ -49,7 +50,7 @@ def sampling_rate(batch_size: int, n: int) -> float:
 
 
 def steps_for(epochs: int, q: float) -> int:
-    """Steps that visit each example ``epochs`` times in expectation: round(epochs / q), at least 1."""
+    """Steps that visit each example ``epochs`` times in expectation: round(epochs / q) >= 1."""
     return max(1, int(round(epochs / q)))
 
 
@@ -83,7 +84,9 @@ def dp_sgd(
     params: DpSgdParams,
     rng: np.random.Generator,
 ) -> DpSgdResult:
-    """Run DP-SGD from ``weights`` (not modified) on (x, y); returns the weights and the steps taken."""
+    """Run DP-SGD from ``weights`` (not modified) on (x, y); returns the weights and the steps
+    taken.
+    """
     n = len(y)
     q = sampling_rate(batch_size, n)
     steps = steps_for(epochs, q)

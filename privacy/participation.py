@@ -1,4 +1,5 @@
-"""User-level accounting over asynchronous releases: each worker is charged for the releases it took part in.
+"""User-level accounting over asynchronous releases: each worker is charged for the releases it took
+part in.
 
 Asynchronous arrival is not random sampling, so no amplification is claimed:
 every release a worker contributed to is one full Gaussian mechanism for that
@@ -42,7 +43,9 @@ class Spent:
 
 
 class ParticipationAccountant:
-    """Per-worker ledgers of released events; epsilon is computed by ``dp-accounting`` and cached per ledger."""
+    """Per-worker ledgers of released events; epsilon is computed by ``dp-accounting`` and cached
+    per ledger.
+    """
 
     def __init__(self, *, delta: float, accountant: AccountantName = "rdp") -> None:
         self.delta = delta

@@ -1,4 +1,6 @@
-"""Privacy fields of the aggregator's and the worker's settings (each becomes a flag and a FEDMQ_* variable)."""
+"""Privacy fields of the aggregator's and the worker's settings (each becomes a flag and a FEDMQ_*
+variable).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ class AggregatorPrivacySettings(BaseModel):
 
     dp: Literal["off", "central", "local"] = Field(
         "off",
-        description="User-level DP: off, central (aggregator clips and noises), local (workers clip and noise).",
+        description=(
+            "User-level DP: off, central (aggregator clips and noises), local (workers clip and "
+            "noise)."
+        ),
     )
     dp_clip: float = Field(
         1.0,
@@ -68,7 +73,8 @@ class AggregatorPrivacySettings(BaseModel):
             )
         if self.dp_adaptive_clip and (self.dp == "local" or self.dp_client_clip):
             raise ValueError(
-                "adaptive clipping needs the aggregator to see unclipped norms (not with --dp local or --dp-client-clip)"
+                "adaptive clipping needs the aggregator to see unclipped norms (not with --dp "
+                "local or --dp-client-clip)"
             )
         if self.dp_adaptive_clip:
             per_release = (
@@ -85,7 +91,7 @@ class WorkerPrivacySettings(BaseModel):
 
     dpsgd: bool = Field(
         False,
-        description="DP-SGD in the built-in trainer: Poisson sampling, per-example clipping, noise.",
+        description="DP-SGD in the built-in trainer: Poisson sampling, per-example clips, noise.",
     )
     dpsgd_clip: float = Field(1.0, gt=0, description="DP-SGD: per-example gradient L2 bound C.")
     dpsgd_noise_multiplier: float = Field(
@@ -104,7 +110,10 @@ class WorkerPrivacySettings(BaseModel):
     )
     dpsgd_ledger: str | None = Field(
         None,
-        description="DP-SGD: file keeping this worker's spending across restarts (without it, it restarts at zero).",
+        description=(
+            "DP-SGD: file keeping this worker's spending across restarts (without it, it restarts "
+            "at zero)."
+        ),
     )
 
     def dpsgd_options(self) -> dict[str, str | int | float | bool]:

@@ -1,4 +1,6 @@
-"""A party's own privacy spending: a ledger, its epsilon, and (optionally) a file so it survives restarts."""
+"""A party's own privacy spending: a ledger, its epsilon, and (optionally) a file so it survives
+restarts.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ def load_ledger(path: str | os.PathLike[str]) -> Ledger:
 
 
 def save_ledger(path: str | os.PathLike[str], ledger: Ledger, **summary: float) -> None:
-    """Write atomically (temp file, fsync, rename); ``summary`` (e.g. epsilon) is stored for people to read."""
+    """Write atomically (temp file, fsync, rename); ``summary`` (e.g. epsilon) is stored for people
+    to read.
+    """
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(file.name + ".tmp")

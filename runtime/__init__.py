@@ -1,1 +1,3 @@
-"""Process plumbing the services share: flags, logging, signals, event logs, metrics, background work."""
+"""Process plumbing the services share: flags, logging, signals, event logs, metrics, background
+work.
+"""

@@ -75,7 +75,9 @@ SECRET_HINTS = ("password", "secret", "token")
 
 
 def describe_settings(settings: BaseModel) -> str:
-    """``name=value`` for every setting, URLs and anything secret-looking masked (for the startup line)."""
+    """``name=value`` for every setting, URLs and anything secret-looking masked (for the startup
+    line).
+    """
     parts = []
     for name, value in settings.model_dump().items():
         if value is None:

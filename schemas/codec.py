@@ -102,7 +102,9 @@ def pack_frame(fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None) 
 def frame_parts(
     fields: dict[str, Any], arrays: Mapping[str, np.ndarray] | None
 ) -> list[bytes | memoryview]:
-    """The pieces of ``pack_frame``'s body, arrays as views: write them in order to stream a frame uncopied."""
+    """The pieces of ``pack_frame``'s body, arrays as views: write them in order to stream a frame
+    uncopied.
+    """
     wire = {name: _wire_array(name, arr) for name, arr in (arrays or {}).items()}
     specs, offset = [], 0
     for name, arr in wire.items():
@@ -237,7 +239,8 @@ def _check_spec(spec: Any, payload_len: int) -> tuple[str, np.dtype, tuple[int, 
     if offset + nbytes > payload_len:
         raise DecodeError(
             "byte-length",
-            f"array {name!r}: shape {shape} needs {nbytes} bytes at offset {offset}, payload has {payload_len}",
+            f"array {name!r}: shape {shape} needs {nbytes} bytes at offset {offset}, payload has "
+            f"{payload_len}",
         )
     return name, dtype, tuple(shape), offset, nbytes
 
@@ -258,7 +261,7 @@ def _decode_arrays(specs: Any, body: memoryview, p_start: int, p_len: int) -> di
         arrays[name] = arr
         spans.append((offset, offset + nbytes))
     spans.sort()
-    if any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])):
+    if any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False)):
         raise DecodeError("bad-array", "array byte ranges overlap")
     return arrays
 

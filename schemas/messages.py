@@ -8,7 +8,7 @@ valid message is.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Final, Literal, Union
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,7 +19,7 @@ SCHEMA_VERSION: Final = 2
 
 WorkerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 UpdateId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{8,80}$")]
-MetricValue = Union[int, float, str, bool]
+MetricValue = int | float | str | bool
 UpdateKind = Literal["weights", "delta"]
 
 
@@ -117,7 +117,7 @@ class ModelRequest(Message):
     )
 
 
-WireMessage = Union[ModelVersion, ClientUpdate, ModelRequest]
+WireMessage = ModelVersion | ClientUpdate | ModelRequest
 MESSAGE_TYPES: dict[str, type[Message]] = {
     "model": ModelVersion,
     "update": ClientUpdate,

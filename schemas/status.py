@@ -1,4 +1,5 @@
-"""The aggregator's status report: a small JSON message kept in the latest-value queue ``{ns}.status``.
+"""The aggregator's status report: a small JSON message kept in the latest-value queue
+``{ns}.status``.
 
 It is for people and scripts (``fedmq status``, the management UI's "Get
 messages"), not for training, so it is JSON rather than msgpack; like every
@@ -7,7 +8,7 @@ other message it is a frozen pydantic model with a schema version.
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -15,7 +16,7 @@ from schemas.errors import DecodeError
 
 STATUS_CONTENT_TYPE = "application/json"
 
-Scalar = Union[int, float, str, bool, None]
+Scalar = int | float | str | bool | None
 
 
 class WorkerStatus(BaseModel):

@@ -1,1 +1,1 @@
-"""A discrete-event simulator of a federation: fedmq's strategies and trainers on a virtual clock."""
+"""A discrete-event simulator of a federation: the strategies and trainers on a virtual clock."""

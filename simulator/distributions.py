@@ -18,7 +18,9 @@ _SAMPLERS: dict[str, tuple[int, Callable[[np.random.Generator, tuple[float, ...]
 
 @dataclass(frozen=True)
 class Distribution:
-    """``constant:x``, ``uniform:a,b``, ``exponential:mean``, ``lognormal:mu,sigma``, ``gamma:shape,scale``."""
+    """``constant:x``, ``uniform:a,b``, ``exponential:mean``, ``lognormal:mu,sigma``,
+    ``gamma:shape,scale``.
+    """
 
     kind: str
     params: tuple[float, ...]

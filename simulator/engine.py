@@ -72,7 +72,9 @@ class _Check:
 
 
 class Simulation:
-    """One configured run; ``run()`` returns a ``SimulationResult``. Deterministic under ``sim_seed``."""
+    """One configured run; ``run()`` returns a ``SimulationResult``. Deterministic under
+    ``sim_seed``.
+    """
 
     def __init__(self, settings: SimulationSettings, factory: TrainerFactory | None = None) -> None:
         self.settings = settings

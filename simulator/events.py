@@ -1,4 +1,4 @@
-"""A virtual clock: a priority queue of events, ordered by time then by insertion (deterministic)."""
+"""A virtual clock: a priority queue of events by time, then insertion (deterministic)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Simulation configuration: the aggregator's settings (same strategy, same trainer) plus the workload."""
+"""Simulation configuration: the aggregator's settings (same strategy, same trainer) plus the
+workload.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from aggregator.settings import AggregatorSettings
 from simulator.distributions import parse_distribution
 from simulator.workload import parse_speeds
 
-#: Aggregator settings that only concern a broker or a disk; ``fedmq simulate`` has no flags for them.
+#: Aggregator settings that only concern a broker or a disk; ``fedmq simulate`` has no flags for
+#: them.
 SERVICE_ONLY = frozenset(
     {
         "amqp_url",
@@ -40,12 +43,16 @@ class SimulationSettings(AggregatorSettings):
         None,
         ge=1,
         le=1_000_000,
-        description="Simulated clients (default: num_partitions); client i trains partition i mod num_partitions.",
+        description=(
+            "Simulated clients (default: num_partitions); client i trains partition i mod "
+            "num_partitions."
+        ),
     )
     workload: Literal["closed", "poisson", "trace"] = Field(
         "closed",
         description="closed: every client trains again as soon as it uploads (like fedmq workers); "
-        "poisson: participations arrive at --arrival-rate, each by a random idle client; trace: from --trace-file.",
+        "poisson: participations arrive at --arrival-rate, each by a random idle client; trace: "
+        "from --trace-file.",
     )
     arrival_rate: float = Field(
         10.0, gt=0, description="poisson: participations per virtual second."
@@ -63,7 +70,10 @@ class SimulationSettings(AggregatorSettings):
     )
     duration: str = Field(
         "constant:1",
-        description="Fit time of a speed-1 client: constant:x, uniform:a,b, exponential:m, lognormal:mu,s, gamma:k,t.",
+        description=(
+            "Fit time of a speed-1 client: constant:x, uniform:a,b, exponential:m, "
+            "lognormal:mu,s, gamma:k,t."
+        ),
     )
     speeds: str = Field(
         "1", description="Slowdown factors cycled over the clients, e.g. 1,1,1,1,1,1,5,10."

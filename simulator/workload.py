@@ -13,7 +13,9 @@ from simulator.distributions import Distribution
 
 @dataclass(frozen=True)
 class Participation:
-    """A client becomes available at ``time``, trains once, uploads (``duration``: from the trace, or drawn)."""
+    """A client becomes available at ``time``, trains once, uploads (``duration``: from the trace,
+    or drawn).
+    """
 
     time: float
     client: int
@@ -23,7 +25,9 @@ class Participation:
 def client_speeds(
     count: int, factors: list[float], distribution: Distribution | None, rng: np.random.Generator
 ) -> np.ndarray:
-    """Each client's slowdown: drawn from ``distribution``, else ``factors`` cycled over the clients."""
+    """Each client's slowdown: drawn from ``distribution``, else ``factors`` cycled over the
+    clients.
+    """
     if distribution is not None:
         return np.array([max(distribution.sample(rng), 1e-9) for _ in range(count)])
     return np.array([factors[i % len(factors)] for i in range(count)], dtype=np.float64)
@@ -45,7 +49,7 @@ def parse_speeds(text: str) -> list[float]:
 
 
 def read_trace(path: str | Path, clients: int) -> list[Participation]:
-    """A CSV with a header ``time,client,duration`` (duration may be empty: drawn), sorted by time."""
+    """A CSV with header ``time,client,duration`` (an empty duration is drawn), sorted by time."""
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -64,7 +68,8 @@ def read_trace(path: str | Path, clients: int) -> list[Participation]:
                 ) from None
             if not 0 <= client < clients or time < 0 or (duration is not None and duration < 0):
                 raise ValueError(
-                    f"trace {path} line {line}: client must be in [0, {clients}), times non-negative"
+                    f"trace {path} line {line}: client must be in [0, {clients}), times "
+                    f"non-negative"
                 )
             rows.append(Participation(time, client, duration))
     return sorted(rows, key=lambda p: (p.time, p.client))

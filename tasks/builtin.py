@@ -164,7 +164,9 @@ class BuiltinTrainer:
         )
 
     def _fit_private(self, weights: Weights, config: TrainConfig, dp: DpSgdSetup) -> FitResult:
-        """DP-SGD, charged to this worker's own ledger. No training loss is reported: it is not private."""
+        """DP-SGD, charged to this worker's own ledger. No training loss is reported: it is not
+        private.
+        """
         train = self.data.train
         result = dp_sgd(
             self.model,

@@ -32,7 +32,8 @@ def amqp_url() -> str:
             pass
     except BrokerError as exc:
         pytest.fail(
-            f"RabbitMQ is required for this test and is unreachable at {settings.masked_url()}: {exc}"
+            f"RabbitMQ is required for this test and is unreachable at {settings.masked_url()}: "
+            f"{exc}"
         )
     return AMQP_URL
 
@@ -79,7 +80,9 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode
 
 @pytest.fixture(scope="session")
 def secure_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNode]:
-    """One private node with the management API and TLS, shared by the security tests (each uses its own vhost)."""
+    """One private node with the management API and TLS, shared by the security tests (each uses its
+    own vhost).
+    """
     from harness.secure_node import start_secure_node
 
     secure = start_secure_node(tmp_path_factory.mktemp("secure-rabbit"))

@@ -1,1 +1,1 @@
-"""Local training as every role sees it: the trainer contract, model arrays, task settings, loading."""
+"""Local training as every role sees it: the trainer contract, arrays, task settings, loading."""

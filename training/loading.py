@@ -31,7 +31,9 @@ def load_factory(path: str) -> TrainerFactory:
 def load_trainer(
     settings: TaskSettings, *, role: Role, partition: int, model_seed: int = 0
 ) -> Trainer:
-    """Build the configured trainer for this process's role and partition (data split seeded by ``data_seed``)."""
+    """Build the configured trainer for this process's role and partition (data split seeded by
+    ``data_seed``).
+    """
     factory = load_factory(settings.trainer)
     context = TrainerContext(
         role=role,

@@ -1,4 +1,6 @@
-"""Which trainer and data a federation uses: identical on the aggregator, the workers and the simulator."""
+"""Which trainer and data a federation uses: identical on the aggregator, the workers and the
+simulator.
+"""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ class EvalResult:
 
 @dataclass(frozen=True)
 class TrainerContext:
-    """Who is asking for a trainer: a worker for its partition, or the aggregator for the test set."""
+    """Who asks for a trainer: a worker for its partition, or the aggregator for the test set."""
 
     role: Role
     partition: int

@@ -15,7 +15,9 @@ CHUNK = 1 << 18
 
 
 def squared_distance(a: np.ndarray, b: np.ndarray | None = None) -> float:
-    """sum((a - b)^2) (or sum(a^2)) in float64, slice by slice: no full-size temporary, no float32 overflow."""
+    """sum((a - b)^2) (or sum(a^2)) in float64, slice by slice: no full-size temporary, no float32
+    overflow.
+    """
     flat_a = np.asarray(a).reshape(-1)
     flat_b = None if b is None else np.asarray(b).reshape(-1)
     total = 0.0
@@ -30,7 +32,8 @@ def squared_distance(a: np.ndarray, b: np.ndarray | None = None) -> float:
 def l2_norm(
     arrays: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray] | None = None
 ) -> float:
-    """L2 norm of all arrays together, as if concatenated; with ``reference``, of ``arrays - reference``.
+    """L2 norm of all arrays together, as if concatenated; with ``reference``, of ``arrays -
+    reference``.
 
     Names are those of ``reference`` when it is given (the model an update is checked against).
     """

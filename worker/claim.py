@@ -45,7 +45,7 @@ def claim_partition(
         try:
             declare_partition_claim(session, names, index)
         except ResourceLocked:
-            session.reset_channel()  # 405 closed the channel; the connection (and any claim) survives
+            session.reset_channel()  # 405 closed the channel; the connection and its claims live
             continue
         return index
     return None

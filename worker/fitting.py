@@ -81,7 +81,9 @@ class Fitting:
         return update, encode(update)
 
     def collect(self) -> tuple[ClientUpdate, bytes] | None:
-        """The finished fit's update and body, if a fit finished (a failed fit is logged and skipped)."""
+        """The finished fit's update and body, if a fit finished (a failed fit is logged and
+        skipped).
+        """
         if self.task is None or not self.task.done():
             return None
         task, self.task = self.task, None

@@ -1,4 +1,4 @@
-"""The newest model version: received on the worker's own latest-value queue, asked for on attach."""
+"""The newest model version: from the worker's own latest-value queue, asked for on attach."""
 
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ FIT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.
 
 
 class WorkerMetrics:
-    """Counters the worker service updates as it goes; cheap enough to keep when nobody scrapes them."""
+    """Counters the worker service updates as it goes; cheap enough to keep when nobody scrapes
+    them.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()

@@ -36,7 +36,10 @@ class WorkerSettings(ObservabilitySettings, TaskSettings, BrokerSettings, Worker
     )
     claim_partition: bool = Field(
         False,
-        description="Claim the first free partition on the broker instead of --partition-index (scaled replicas); stand by while all are taken.",
+        description=(
+            "Claim the first free partition on the broker instead of --partition-index (scaled "
+            "replicas); stand by while all are taken."
+        ),
     )
     delay: float = Field(
         0.0, ge=0, description="Emulate a slow device: seconds added to every fit."
@@ -47,14 +50,20 @@ class WorkerSettings(ObservabilitySettings, TaskSettings, BrokerSettings, Worker
     fresh_wait: float = Field(
         0.05,
         ge=0,
-        description="After an update, wait up to this long (and at most half a fit) for a newer version before retraining.",
+        description=(
+            "After an update, wait up to this long (and at most half a fit) for a newer version "
+            "before retraining."
+        ),
     )
     max_updates: int | None = Field(
         None, ge=1, description="Stop after this many confirmed updates."
     )
     events_file: str | None = Field(
         None,
-        description="Append a JSON line per event (attached, training, confirmed, publish-refused, abandoned, dropped) here.",
+        description=(
+            "Append a JSON line per event (attached, training, confirmed, publish-refused, "
+            "abandoned, dropped) here."
+        ),
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -65,6 +74,7 @@ class WorkerSettings(ObservabilitySettings, TaskSettings, BrokerSettings, Worker
     def _partition_in_range(self) -> WorkerSettings:
         if self.partition_index >= self.num_partitions:
             raise ValueError(
-                f"partition_index {self.partition_index} must be below num_partitions {self.num_partitions}"
+                f"partition_index {self.partition_index} must be below num_partitions "
+                f"{self.num_partitions}"
             )
         return self

@@ -45,7 +45,9 @@ def build_update(
     *,
     rng: np.random.Generator | None = None,
 ) -> ClientUpdate:
-    """The ``ClientUpdate`` for ``fit``, trained from ``model`` (clipped/noised if the model's config says so)."""
+    """The ``ClientUpdate`` for ``fit``, trained from ``model`` (clipped/noised if the model's
+    config says so).
+    """
     kind = model.config.update_kind
     arrays = update_arrays(model.arrays, fit.weights, kind)
     if kind == "delta" and model.config.privacy is not None:

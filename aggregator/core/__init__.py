@@ -1,1 +1,3 @@
-"""The aggregator's functional core: strategies, staleness, validation, defences, DP, state (no I/O)."""
+"""The aggregator's functional core: strategies, staleness, validation, defences, DP, state (no
+I/O).
+"""

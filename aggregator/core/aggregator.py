@@ -6,8 +6,8 @@ decides what to persist, publish and acknowledge from the outcomes.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
-from typing import AbstractSet
 
 from aggregator.core.identity import IdentityPolicy, check_claim, check_sender
 from aggregator.core.robust import NormBound, Screened
@@ -65,7 +65,9 @@ class Aggregator:
         return self.reject(refused) if refused else None
 
     def handle(self, update: ClientUpdate, *, sender: str | None = None) -> Outcome:
-        """Apply ``update`` (sent by the broker-validated user ``sender``) unless refused, a duplicate or invalid."""
+        """Apply ``update`` (sent by the broker-validated user ``sender``) unless refused, a
+        duplicate or invalid.
+        """
         state = self.state
         refused = check_sender(self.identity, sender) or check_claim(
             self.identity, sender, update.worker_id
@@ -97,15 +99,17 @@ class Aggregator:
             return self.reject(refusal)
         return self._apply(update, verdict, screened)
 
-    def close_round(self, active: AbstractSet[str]) -> bool:
-        """Let a round-based strategy step now that ``active`` are the live workers; True if it did."""
+    def close_round(self, active: Set[str]) -> bool:
+        """Let a round-based strategy step, ``active`` being the live workers; True if it did."""
         if not self.strategy.close_round(self.state.weights, active):
             return False
         self.state.version += 1
         return True
 
     def begin_commit(self) -> int:
-        """Number the batch about to be persisted (audit lines of later commits are voided on restart)."""
+        """Number the batch about to be persisted (audit lines of later commits are voided on
+        restart).
+        """
         self.state.commit += 1
         return self.state.commit
 

@@ -10,8 +10,7 @@ With every worker contributing once this is exactly sample-weighted FedAvg.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import AbstractSet
+from collections.abc import Mapping, Set
 
 import numpy as np
 
@@ -56,12 +55,12 @@ class FedAvg(Strategy):
         self._mass += examples
         return StepOutcome(float(examples), stepped=False)
 
-    def round_complete(self, active: AbstractSet[str]) -> bool:
+    def round_complete(self, active: Set[str]) -> bool:
         """Every active worker has contributed, and enough have."""
         contributors = self._contributors
         return len(contributors) >= self.min_updates and active <= contributors
 
-    def close_round(self, model: Weights, active: AbstractSet[str]) -> bool:
+    def close_round(self, model: Weights, active: Set[str]) -> bool:
         if self._acc is None or not self.round_complete(active):
             return False
         step_into(model, self._acc, self.server_lr / self._mass)

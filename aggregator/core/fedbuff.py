@@ -65,7 +65,8 @@ class FedBuff(Strategy):
         return self._count
 
     def release_scale(self) -> float | None:
-        # Unit weights make the divisor sum(n_k) exactly K, so a step is (eta / K) * sum s(tau_i) d_i.
+        # Unit weights make the divisor sum(n_k) exactly K, so a step is (eta / K) * sum s(tau_i)
+        # d_i.
         return None if self.sample_weighting else self.server_lr / self.buffer_size
 
     def state(self) -> tuple[Scalars, Weights]:

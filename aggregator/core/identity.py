@@ -54,7 +54,7 @@ class Roster:
 
     @classmethod
     def from_json(cls, text: str) -> Roster:
-        """Parse a roster file; ``ValueError`` if it is not ``{"active": [...], "revoked": [...]}``."""
+        """Parse a roster; ``ValueError`` unless it is ``{"active": [...], "revoked": [...]}``."""
         data = json.loads(text)
         if not isinstance(data, dict) or set(data) - {"active", "revoked"}:
             raise ValueError('a roster is a JSON object with the lists "active" and "revoked"')
@@ -67,7 +67,9 @@ class Roster:
 
 @dataclass(frozen=True)
 class IdentityPolicy:
-    """How much the aggregator demands of a sender. ``roster=None``: any authenticated user may contribute."""
+    """How much the aggregator demands of a sender. ``roster=None``: any authenticated user may
+    contribute.
+    """
 
     mode: IdentityMode = "open"
     roster: Roster | None = None

@@ -41,13 +41,15 @@ class BufferMembership:
         self._arrivals: deque[str] = deque(maxlen=ARRIVALS_PER_PLACE * per_buffer)
 
     def share(self) -> int:
-        """Places of one buffer a worker may fill: 1 when strict, else ceil(K / workers seen recently)."""
+        """Places of one buffer a worker may fill: 1 when strict, else ceil(K / workers seen
+        recently).
+        """
         if self.strict:
             return 1
         return max(1, math.ceil(self.per_buffer / max(len(set(self._arrivals)), 1)))
 
     def refuse(self, worker_id: str) -> Rejected | None:
-        """Count a valid arrival; refuse it when its worker's share is full and one is already held."""
+        """Count a valid arrival; refuse it when its worker's share is full and one is held."""
         self._arrivals.append(worker_id)
         if self.must_wait(worker_id) and any(h.worker_id == worker_id for h in self.held):
             return Rejected(

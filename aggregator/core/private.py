@@ -1,4 +1,5 @@
-"""User-level differential privacy around a strategy: clip, noise each release, account, enforce a budget.
+"""User-level differential privacy around a strategy: clip, noise each release, account, enforce a
+budget.
 
 ``PrivateStrategy`` wraps any strategy whose steps have the linear form
 model += c * sum_i w_i u_i with 0 <= w_i <= 1 (``Strategy.release_scale``):
@@ -62,7 +63,8 @@ class PrivateStrategy(Strategy):
         self.scale = inner.release_scale()
         if self.scale is None or inner.update_kind != "delta":
             raise ValueError(
-                f"{inner.name} as configured cannot be made private: it needs deltas and unit weights"
+                f"{inner.name} as configured cannot be made private: it needs deltas and unit "
+                f"weights"
             )
         self.inner, self.config, self.rng, self.per_release = inner, config, rng, per_release
         self.name, self.update_kind = inner.name, inner.update_kind
@@ -106,7 +108,8 @@ class PrivateStrategy(Strategy):
         return self._admit(model, contribution)
 
     def _add_local(self, model: Weights, contribution: Contribution) -> StepOutcome:
-        # Workers already clipped and noised (local DP); each applied update is one release of its worker's data.
+        # Workers already clipped and noised (local DP); each applied update is one release of its
+        # worker's data.
         outcome = self.inner.add(model, contribution)
         self.accountant.record_release(self.event, [contribution.worker_id])
         self._check_budget()
@@ -122,7 +125,9 @@ class PrivateStrategy(Strategy):
         return outcome
 
     def _release(self, model: Weights) -> None:
-        """The inner strategy stepped: noise the release, charge its members, adapt C, check the budget."""
+        """The inner strategy stepped: noise the release, charge its members, adapt C, check the
+        budget.
+        """
         add_gaussian_noise(model, float(self.scale) * self.update_multiplier * self.clip, self.rng)  # type: ignore[arg-type]
         self.accountant.record_release(self.event, self.membership.members)
         if self.config.adaptive:
@@ -141,7 +146,8 @@ class PrivateStrategy(Strategy):
         after = self.accountant.epsilon_after(self.event)
         if not budget.allows(after):
             self._closed = (
-                f"the next release would bring epsilon to {after:.4g} > target {budget.target_epsilon:g} "
+                f"the next release would bring epsilon to {after:.4g} > target "
+                f"{budget.target_epsilon:g} "
                 f"(delta {budget.delta:g}); spent {self.accountant.epsilon():.4g}"
             )
 
@@ -214,7 +220,8 @@ class PrivateStrategy(Strategy):
 def restore_strategy(
     strategy: Strategy, scalars: Scalars, arrays: Mapping[str, np.ndarray]
 ) -> None:
-    """Restore a checkpoint, refusing to switch differential privacy on or off in the middle of a run.
+    """Restore a checkpoint, refusing to switch differential privacy on or off in the middle of a
+    run.
 
     Releases made without DP have no guarantee, and a DP run's spending would be
     forgotten without it: either way the epsilon reported afterwards would be false.
@@ -223,6 +230,7 @@ def restore_strategy(
     if private != recorded:
         was, now = ("with", "without") if recorded else ("without", "with")
         raise ValueError(
-            f"this run was checkpointed {was} --dp and cannot continue {now} it; start a new run (another --state-dir)"
+            f"this run was checkpointed {was} --dp and cannot continue {now} it; start a new run "
+            f"(another --state-dir)"
         )
     strategy.restore(scalars, arrays)

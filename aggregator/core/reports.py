@@ -30,7 +30,7 @@ class PrivacyReport:
 
 @dataclass(frozen=True)
 class Progress:
-    """One moment of a run: a progress line, a metrics record, a status report, Prometheus gauges."""
+    """One moment of a run: a progress line, a metrics record, a status report, gauges."""
 
     version: int
     elapsed: float

@@ -23,14 +23,17 @@ from schemas.messages import UpdateKind
 from training.weights import Weights, l2_norm
 
 NormAction = Literal["reject", "clip"]
-#: Norms (including the current one) needed before the bound applies: a median of five survives two outliers.
+#: Norms (including the current one) needed before the bound applies: a median of five survives two
+#: outliers.
 MIN_HISTORY = 5
 
 
 def update_norm(
     arrays: Mapping[str, np.ndarray], model: Mapping[str, np.ndarray], kind: UpdateKind
 ) -> float:
-    """How far an update would move the model: ||delta||, or ||weights - model|| for a weights update."""
+    """How far an update would move the model: ||delta||, or ||weights - model|| for a weights
+    update.
+    """
     if kind == "delta":
         return l2_norm({name: arrays[name] for name in model})
     return l2_norm(arrays, model)
@@ -130,7 +133,9 @@ def coordinate_median(stack: np.ndarray) -> np.ndarray:
 
 
 def trimmed_mean(stack: np.ndarray, trim: int) -> np.ndarray:
-    """Mean over the first axis after dropping the ``trim`` largest and smallest values per coordinate."""
+    """Mean over the first axis after dropping the ``trim`` largest and smallest values per
+    coordinate.
+    """
     rows = stack.shape[0]
     if trim < 0 or 2 * trim >= rows:
         raise ValueError(f"cannot trim {trim} from each end of {rows} values")

@@ -16,7 +16,9 @@ class StopRules:
     def reason(
         self, *, version: int, elapsed: float, accuracy: float | None, closed: str | None
     ) -> str | None:
-        """Why the run should stop now (``closed``: the strategy takes no more updates), or ``None``."""
+        """Why the run should stop now (``closed``: the strategy takes no more updates), or
+        ``None``.
+        """
         if self.max_versions is not None and version >= self.max_versions:
             return f"reached {self.max_versions} versions"
         if self.max_seconds is not None and elapsed >= self.max_seconds:

@@ -8,9 +8,9 @@ state they need, which the aggregator checkpoints through ``state``/``restore``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from typing import AbstractSet, Any
+from typing import Any
 
 import numpy as np
 
@@ -57,30 +57,34 @@ class Strategy(ABC):
         """Scalars and arrays to checkpoint."""
         return {}, {}
 
-    def restore(self, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
-        """Load what ``state`` returned."""
+    def restore(self, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:  # noqa: B027
+        """Load what ``state`` returned (a strategy without state has nothing to load)."""
 
     def pending(self) -> int:
         """Contributions received but not yet reflected in the model."""
         return 0
 
-    def close_round(self, model: Weights, active: AbstractSet[str]) -> bool:
+    def close_round(self, model: Weights, active: Set[str]) -> bool:
         """Round-based strategies step here once ``active`` workers have all contributed."""
         return False
 
     def refuse(self, worker_id: str) -> Rejected | None:
-        """Why a valid update from ``worker_id`` cannot be taken now (e.g. the privacy budget is spent).
+        """Why a valid update from ``worker_id`` cannot be taken now (e.g. the privacy budget is
+        spent).
 
         Called after validation, just before ``add``.
         """
         return None
 
     def closed(self) -> str | None:
-        """Why this strategy takes no more updates at all, or ``None``: the service stops when it is set."""
+        """Why this strategy takes no more updates at all, or ``None``: the service stops when it is
+        set.
+        """
         return None
 
     def release_scale(self) -> float | None:
-        """c such that every step is model += c * sum_i w_i u_i, with data-independent 0 <= w_i <= 1.
+        """c such that every step is model += c * sum_i w_i u_i, with data-independent 0 <= w_i <=
+        1.
 
         That form bounds one contribution's effect on a release by c * ||u_i||,
         which is what user-level DP needs (``aggregator.core.private``); ``None`` if
@@ -93,5 +97,5 @@ class Strategy(ABC):
         return None
 
     def client_privacy(self) -> ClientPrivacy | None:
-        """What workers must do to a delta before sending it (``TrainConfig.privacy``), if anything."""
+        """What workers must do to a delta before sending it (``TrainConfig.privacy``), if any."""
         return None

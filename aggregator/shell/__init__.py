@@ -1,1 +1,3 @@
-"""The aggregator's imperative shell: the service loop and what touches the broker, the clock and the disk."""
+"""The aggregator's imperative shell: the service loop and what touches the broker, the clock and
+the disk.
+"""

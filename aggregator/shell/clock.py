@@ -6,7 +6,7 @@ import time
 
 
 class RunClock:
-    """Training seconds across restarts (``elapsed``), plus the process's monotonic and wall time."""
+    """Training seconds across restarts (``elapsed``), and the monotonic and wall clocks."""
 
     def __init__(self, elapsed_before: float = 0.0) -> None:
         self.started = time.monotonic()

@@ -52,7 +52,7 @@ class NullObserver:
 
 
 class PrometheusObserver:
-    """The aggregator's Prometheus metrics, in a registry of its own (served by ``serve_metrics``)."""
+    """The aggregator's Prometheus metrics, in a registry of its own (``serve_metrics``)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -75,7 +75,8 @@ class PrometheusObserver:
         )
         self.apply_seconds = Histogram(
             "fedmq_apply_seconds",
-            "Per update: from its batch being taken to its ack (decode, validate, aggregate, checkpoint, publish).",
+            "Per update: from its batch being taken to its ack (decode, validate, aggregate, "
+            "checkpoint, publish).",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )

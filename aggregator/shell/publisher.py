@@ -87,7 +87,9 @@ class Publisher:
         return self._body[2]
 
     def publish_version(self, *, final: bool) -> None:
-        """Broadcast the current version (confirmed) and record it, with its digest, in the audit log."""
+        """Broadcast the current version (confirmed) and record it, with its digest, in the audit
+        log.
+        """
         state = self.core.state
         body = self.model_body(final)
         weights = state.weights
@@ -127,7 +129,7 @@ class Publisher:
             log.debug("worker %s went away before its model arrived (%s)", worker_id, exc)
 
     def publish_status(self, report: bytes) -> None:
-        """The latest status report, for ``fedmq status`` (a lost one is replaced at the next tick)."""
+        """The latest status report, for ``fedmq status`` (a lost one is replaced next tick)."""
         try:
             self.session.publish(
                 self.names.status_exchange, "", report, status_properties(), mandatory=False
@@ -136,7 +138,9 @@ class Publisher:
             log.debug("status report not published (%s)", exc)
 
     def dead_letter(self, delivery: Delivery, rejected: Rejected) -> None:
-        """Copy a rejected update to the dead-letter queue with its reason (late ones are only audited)."""
+        """Copy a rejected update to the dead-letter queue with its reason (late ones are only
+        audited).
+        """
         late = rejected.reason in LATE_REJECTIONS
         if not late:
             body = delivery.body
@@ -147,7 +151,8 @@ class Publisher:
                 rejected.detail,
                 dropped_body_bytes=len(body) if oversize else None,
             )
-            # An oversize body is not kept: the reason says enough, and the dead-letter queue stays small.
+            # An oversize body is not kept: the reason says enough, and the dead-letter queue stays
+            # small.
             self.session.publish(
                 self.names.dead_exchange, "", b"" if oversize else body, props, mandatory=True
             )

@@ -61,12 +61,12 @@ class Reporter:
         )
 
     def evaluate_if_due(self, version_before: int) -> None:
-        """Evaluate when the version crossed a multiple of ``eval_every`` since ``version_before``."""
+        """Evaluate if the version crossed a multiple of ``eval_every`` since ``version_before``."""
         if self.core.state.version // self.eval_every != version_before // self.eval_every:
             self.evaluate()
 
     def tick(self, stopped_because: str = "") -> None:
-        """Once per interval: a progress line, a metrics record, the observer and a status report."""
+        """Once per interval: a progress line, a metrics record, the observer, a status report."""
         now = self.clock.now()
         if now - self._last_tick < self.interval:
             return

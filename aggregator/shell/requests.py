@@ -43,7 +43,9 @@ class ModelRequests:
         self.pending.clear()
 
     def lowest_tag(self) -> int | None:
-        """The delivery tag of the oldest unanswered request (a ``multiple`` ack must stop below it)."""
+        """The delivery tag of the oldest unanswered request (a ``multiple`` ack must stop below
+        it).
+        """
         return min((d.delivery_tag for d in self.pending), default=None)
 
     def answer(self) -> None:

@@ -1,4 +1,5 @@
-"""The roster file: which workers are provisioned and which revoked (see ``aggregator.core.identity``).
+"""The roster file: which workers are provisioned and which revoked (see
+``aggregator.core.identity``).
 
 ``fedmq broker add-worker/remove-worker --roster FILE`` write it; the
 aggregator re-reads it whenever it changes, so a revocation also refuses

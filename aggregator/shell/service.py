@@ -194,7 +194,7 @@ class AggregatorService:
         self.publisher.publish_version(final=self.core.state.finished)
 
     def _serve_until_done(self) -> bool:
-        """Serve, then finish if a stop condition was met (again after an outage while finishing)."""
+        """Serve, then finish if a stop condition was met (again after an outage mid-finish)."""
         if self.core.state.finished or self._serve():
             self._finish()
             return True

@@ -1,4 +1,4 @@
-"""Where the aggregator's state lives between processes: restored at start, persisted before acks."""
+"""Where the aggregator's state lives between processes: restored at start, saved before acks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""``fedmq audit RUN_DIR``: was any confirmed update lost or applied twice? (checks in ``fedmq.audit``)"""
+"""``fedmq audit RUN_DIR``: was any confirmed update lost or applied twice? (checks in
+``fedmq.audit``)
+"""
 
 from __future__ import annotations
 
@@ -38,8 +40,11 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     parser.add_argument(
         "--check-queues",
         action="store_true",
-        help="Also peek at the federation's results and dead-letter queues for updates still waiting there. "
-        "Stop the aggregator first; each peek counts as one delivery towards the delivery limit.",
+        help=(
+            "Also peek at the federation's results and dead-letter queues for updates still "
+            "waiting there. "
+            "Stop the aggregator first; each peek counts as a delivery towards the delivery limit."
+        ),
     )
     parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
     add_settings_arguments(parser, BrokerSettings)

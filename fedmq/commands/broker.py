@@ -55,7 +55,7 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
         "init": "create the federation's vhost and the aggregator's user",
         "add-worker": "create a worker's user with least-privilege permissions",
         "remove-worker": "revoke a worker: delete its user and close its connections",
-        "permissions": "print the permissions entries of a definitions file (offline; for docker compose)",
+        "permissions": "print a definitions file's permissions (offline; for docker compose)",
     }
     for action, help_text in actions.items():
         p = sub.add_parser(action, help=help_text, description=help_text)
@@ -88,7 +88,7 @@ def _url_hint(settings: ProvisionSettings, user: str) -> str:
 def definitions_permissions(
     settings: ProvisionSettings, workers: list[str]
 ) -> list[dict[str, str]]:
-    """The ``permissions`` list of a RabbitMQ definitions file for the aggregator and ``workers``."""
+    """The ``permissions`` of a RabbitMQ definitions file for the aggregator and ``workers``."""
     fed = settings.federation()
     grants = {
         settings.aggregator_user or f"{settings.namespace}-aggregator": aggregator_permissions(

@@ -31,7 +31,10 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     parser.add_argument(
         "--slowdowns",
         default="1,1,2,4",
-        help="Comma-separated speed factors cycled over the workers, to show asynchrony (default 1,1,2,4).",
+        help=(
+            "Comma-separated speed factors cycled over the workers, to show asynchrony (default "
+            "1,1,2,4)."
+        ),
     )
     parser.add_argument(
         "--keep", action="store_true", help="Keep the federation's queues afterwards."
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _demo_settings(args: argparse.Namespace, namespace: str) -> AggregatorSettings:
-    """The flags' settings, with one partition per worker and 2000 versions unless told otherwise."""
+    """The flags' settings: one partition per worker, 2000 versions unless told otherwise."""
     stops = ("max_versions", "max_seconds", "target_accuracy")
     defaults = {} if any(getattr(args, k, None) for k in stops) else {"max_versions": 2000}
     return settings_from_args(

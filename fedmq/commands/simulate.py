@@ -1,4 +1,6 @@
-"""``fedmq simulate``: the configured strategy and trainer on a virtual clock, thousands of clients on one core."""
+"""``fedmq simulate``: the configured strategy and trainer on a virtual clock, thousands of clients
+on one core.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def print_result(settings: SimulationSettings, result: SimulationResult) -> None
     rows = [
         (
             "strategy",
-            f"{settings.strategy} ({settings.dataset}/{settings.model}, {settings.workload} workload)",
+            f"{settings.strategy} ({settings.dataset}/{settings.model}, {settings.workload} "
+            f"workload)",
         ),
         ("clients", result.clients),
         ("stopped because", result.stopped_because),

@@ -1,4 +1,6 @@
-"""Read the aggregator's latest status report and the dead letters' reasons, putting every message back."""
+"""Read the aggregator's latest status report and the dead letters' reasons, putting every message
+back.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +50,9 @@ def latest_status(session: AmqpSession, names: Names) -> StatusReport | None:
 
 
 def dead_letter_reason(headers: Mapping[str, Any]) -> str:
-    """fedmq's own reason header, else the broker's (``x-death``: delivery_limit, maxlen, expired, rejected)."""
+    """fedmq's own reason header, else the broker's (``x-death``: delivery_limit, maxlen, expired,
+    rejected).
+    """
     reason = headers.get(REASON_HEADER)
     if isinstance(reason, (bytes, str)):
         return reason.decode() if isinstance(reason, bytes) else reason

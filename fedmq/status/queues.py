@@ -1,4 +1,6 @@
-"""Queue depths, consumers and rates: from the management API when it answers, passive declares otherwise."""
+"""Queue depths, consumers and rates: from the management API when it answers, passive declares
+otherwise.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from fedmq.status.settings import StatusSettings
 
 @dataclass(frozen=True)
 class QueueRow:
-    """One queue; ``None`` where the source cannot tell (passive declares know no unacked count or rates)."""
+    """One queue; ``None`` where the source cannot tell (passive declares know no unacked count or
+    rates).
+    """
 
     queue: str
     exists: bool
@@ -94,7 +98,9 @@ def from_management(settings: StatusSettings, base: str) -> QueueTable:
 
 
 def from_amqp(session: AmqpSession, names: Names, num_partitions: int | None) -> QueueTable:
-    """Passive declares: ready messages and consumers only; partition claims probed when their number is known."""
+    """Passive declares: ready messages and consumers only; partition claims probed when their
+    number is known.
+    """
     shared = []
     for queue in names.queues():
         try:

@@ -63,10 +63,12 @@ def staleness_lines(histogram: dict[int, int]) -> list[str]:
     if not total:
         return ["  staleness: no updates applied yet"]
     peak = max(n for _, n in counts)
-    return [
-        f"  staleness {label:>5} {'#' * max(1, round(BAR_WIDTH * n / peak)) if n else '':<{BAR_WIDTH}} {n:>7} ({100 * n / total:4.1f} %)"
-        for label, n in counts
-    ]
+    return [staleness_bar(label, n, peak, total) for label, n in counts]
+
+
+def staleness_bar(label: str, n: int, peak: int, total: int) -> str:
+    bar = "#" * max(1, round(BAR_WIDTH * n / peak)) if n else ""
+    return f"  staleness {label:>5} {bar:<{BAR_WIDTH}} {n:>7} ({100 * n / total:4.1f} %)"
 
 
 def aggregator_lines(report: StatusReport, age: float) -> list[str]:
@@ -74,19 +76,23 @@ def aggregator_lines(report: StatusReport, age: float) -> list[str]:
         f"finished: {report.stopped_because}" if report.finished else f"reported {age:.1f} s ago"
     )
     lines = [
-        f"aggregator run {report.run_id} ({report.strategy}, {report.num_partitions} partitions), {state}",
-        f"  version {report.version}   {report.updates_per_s:.1f} updates/s   {report.versions_per_s:.1f} versions/s"
+        f"aggregator run {report.run_id} ({report.strategy}, {report.num_partitions} partitions), "
+        f"{state}",
+        f"version {report.version}   {report.updates_per_s:.1f} updates/s   "
+        f"{report.versions_per_s:.1f} versions/s"
         f"   elapsed {report.elapsed:.1f} s   pending {report.pending}",
     ]
     if report.accuracy is not None:
         lines.append(
-            f"  test accuracy {report.accuracy:.4f}   loss {_num(report.loss, '{:.4f}')}   (version {_num(report.eval_version)})"
+            f"test accuracy {report.accuracy:.4f}   loss {_num(report.loss, '{:.4f}')}   (version "
+            f"{_num(report.eval_version)})"
         )
     if report.epsilon is not None:
         lines.append(f"  privacy budget spent: epsilon {report.epsilon:.3f}")
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items())) or "none"
     lines.append(
-        f"  applied {report.applied}   duplicates {report.duplicates}   rejected {sum(report.rejected.values())} ({rejected})"
+        f"applied {report.applied}   duplicates {report.duplicates}   rejected "
+        f"{sum(report.rejected.values())} ({rejected})"
     )
     lines.append(f"  staleness mean {report.staleness_mean:.2f}   max {report.staleness_max}")
     lines += staleness_lines(report.staleness_histogram)
@@ -99,12 +105,14 @@ def worker_lines(report: StatusReport, now: float) -> list[str]:
     lines = [f"workers: {report.workers_seen} seen, {recent} in the last {RECENT_SECONDS:g} s"]
     if report.workers:
         lines.append(
-            f"  {'worker':<28} {'updates':>8} {'last update':>12} {'mean staleness':>15} {'mean train s':>13}"
+            f"  {'worker':<28} {'updates':>8} {'last update':>12} "
+            f"{'mean staleness':>15} {'mean train s':>13}"
         )
     for w in report.workers:
         ago = f"{max(now - w.last_update, 0.0):.1f} s ago"
         lines.append(
-            f"  {w.worker_id:<28} {w.updates:>8} {ago:>12} {w.mean_staleness:>15.2f} {w.mean_train_seconds:>13.3f}"
+            f"{w.worker_id:<28} {w.updates:>8} {ago:>12} {w.mean_staleness:>15.2f} "
+            f"{w.mean_train_seconds:>13.3f}"
         )
     if report.workers_seen > len(report.workers):
         lines.append(f"  ... and {report.workers_seen - len(report.workers)} more")

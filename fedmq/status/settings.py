@@ -16,7 +16,10 @@ class StatusSettings(BrokerSettings):
 
     management_url: str = Field(
         "auto",
-        description="Management API base URL; `auto` tries http://<broker host>:15672, `off` uses passive declares only.",
+        description=(
+            "Management API base URL; `auto` tries http://<broker host>:15672, `off` uses passive "
+            "declares only."
+        ),
     )
     management_user: str | None = Field(
         None, description="Management API user (default: the AMQP URL's user)."
@@ -31,7 +34,10 @@ class StatusSettings(BrokerSettings):
     max_age: float | None = Field(
         None,
         gt=0,
-        description="Exit with status 3 unless the aggregator reported within this many seconds (healthchecks).",
+        description=(
+            "Exit with status 3 unless the aggregator reported within this many seconds "
+            "(healthchecks)."
+        ),
     )
 
     def management_base(self) -> str | None:

@@ -57,7 +57,9 @@ def _queue_table(
 
 
 def take_snapshot(settings: StatusSettings, session: AmqpSession) -> Snapshot:
-    """Everything ``fedmq status`` shows, read through an open session (and the management API if it answers)."""
+    """Everything ``fedmq status`` shows, read through an open session (and the management API if it
+    answers).
+    """
     names = Names(settings.namespace)
     report = latest_status(session, names)
     queues, error = _queue_table(settings, session, names, report)

@@ -42,10 +42,11 @@ def dirichlet_partition(
                 else np.full(num_partitions, 1 / num_partitions)
             )
             cuts = (np.cumsum(props) * len(idx)).astype(int)[:-1]
-            for part, chunk in zip(parts, np.split(idx, cuts)):
+            for part, chunk in zip(parts, np.split(idx, cuts), strict=False):
                 part.extend(chunk.tolist())
         if min(len(p) for p in parts) >= min_size:
             return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
     raise ValueError(
-        f"no Dirichlet({alpha}) split with every partition >= {min_size} in {MAX_DIRICHLET_ATTEMPTS} tries"
+        f"no Dirichlet({alpha}) split with every partition >= {min_size} in "
+        f"{MAX_DIRICHLET_ATTEMPTS} tries"
     )

@@ -1,4 +1,6 @@
-"""Backpressure: a stalled aggregator leaves a bounded results queue, refused workers keep their update, nothing is lost."""
+"""Backpressure: a stalled aggregator leaves a bounded results queue, refused workers keep their
+update, nothing is lost.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from tests.e2e.test_pipeline import queued_ids
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 MAX_LENGTH = 3
-#: A quorum queue refuses publishes once it is *over* its limit, so it can hold one more (RabbitMQ 3.10, measured).
+#: A quorum queue refuses publishes once it is *over* its limit, so it can hold one more (RabbitMQ
+#: 3.10, measured).
 QUEUE_BOUND = MAX_LENGTH + 1
 WORKERS = ["w0", "w1"]
 
@@ -34,7 +37,7 @@ def refused_since(fed: Federation, since: float) -> set[str]:
 
 
 def kept_until_confirmed(events: list[dict[str, Any]], update_id: str) -> bool:
-    """After its first refusal, the worker trained nothing new before ``update_id`` was confirmed."""
+    """After its first refusal the worker trained nothing new before ``update_id`` was confirmed."""
     kinds = [(e["event"], e.get("update_id")) for e in events]
     refused = kinds.index(("publish-refused", update_id))
     confirmed = kinds.index(("confirmed", update_id))

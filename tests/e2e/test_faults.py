@@ -1,4 +1,5 @@
-"""Fault injection: an aggregator and 4 workers on digits, SIGKILLed, with RabbitMQ restarted, lose nothing.
+"""Fault injection: an aggregator and 4 workers on digits, SIGKILLed, with RabbitMQ restarted, lose
+nothing.
 
 In one run on a private RabbitMQ node: the aggregator is SIGKILLed five times
 (two at random moments, three at the failpoints between its durable steps)
@@ -47,7 +48,7 @@ ACCURACY_TOLERANCE = 0.02
 
 
 class RunDriver:
-    """Drives one federation through a fault plan (the baseline: an empty one), saying what it does."""
+    """Drives one federation through a fault plan (the baseline: an empty one), and says so."""
 
     def __init__(self, fed: Federation, node: RabbitNode, say: Callable[[str], None]) -> None:
         self.fed, self.node, self.say = fed, node, say
@@ -93,7 +94,9 @@ class RunDriver:
         self.crashes.append((fault, self.audit_lives()))
 
     def kill_worker_mid_fit(self, worker: str) -> None:
-        """SIGKILL ``worker`` less than a fit's duration after it started one (so its update cannot be out)."""
+        """SIGKILL ``worker`` less than a fit's duration after it started one (so its update cannot
+        be out).
+        """
         killed = 0.0
         for attempt in range(1, WORKER_KILL_ATTEMPTS + 1):
             fit = self.wait_for_fit(worker, after=killed)
@@ -104,16 +107,20 @@ class RunDriver:
             into = killed - fit["time"]
             if into < FIT_SECONDS:
                 self.say(
-                    f"    {worker} died {into * 1000:.0f} ms into a fit on v{fit['base_version']} (attempt {attempt}): its update was never sent"
+                    f"{worker} died {into * 1000:.0f} ms into a fit on v{fit['base_version']} "
+                    f"(attempt {attempt}): its update was never sent"
                 )
                 return
             self.say(
-                f"    {worker} killed {into * 1000:.0f} ms after starting a fit, too late to be sure; again"
+                f"{worker} killed {into * 1000:.0f} ms after starting a fit, too late to be sure; "
+                f"again"
             )
         raise AssertionError(f"could not kill {worker} within {FIT_SECONDS}s of a fit's start")
 
     def wait_for_fit(self, worker: str, *, after: float) -> dict[str, Any]:
-        """The ``training`` event of the fit ``worker`` is in now (a process started after ``after``)."""
+        """The ``training`` event of the fit ``worker`` is in now (a process started after
+        ``after``).
+        """
 
         def training() -> dict[str, Any] | None:
             events = self.fed.worker_events(worker)
@@ -196,7 +203,8 @@ def test_crashes_and_a_broker_restart_lose_nothing_and_cost_no_accuracy(
 
     plan = make_plan(FAULT_SEED, WORKERS)
     say(
-        f"\nfault-injection run, seed {FAULT_SEED} (FEDMQ_FAULT_SEED), {MAX_VERSIONS} versions, 4 workers on digits"
+        f"\nfault-injection run, seed {FAULT_SEED} (FEDMQ_FAULT_SEED), {MAX_VERSIONS} versions, 4 "
+        f"workers on digits"
     )
     baseline = Federation(
         namespace="baseline", amqp_url=rabbit_node.amqp_url, run_dir=tmp_path / "baseline"
@@ -230,9 +238,7 @@ def test_crashes_and_a_broker_restart_lose_nothing_and_cost_no_accuracy(
     ]
     for fault, effect, was_published in effects:
         said = "published" if was_published else "not yet published"
-        say(
-            f"  crash '{fault.kind}' landed {effect}; the version it resumed at was {said} before it"
-        )
+        say(f"crash '{fault.kind}' landed {effect}; the version it resumed at was {said} before it")
     outages = {
         name: faulty.log(f"{name}.log").count("lost the broker")
         for name in ["aggregator", *WORKERS]

@@ -38,7 +38,8 @@ MESSAGES = 2_100
 MAX_BYTES = 256 << 10
 REPLAYS = 4
 RSS_LIMIT_MB = 400
-#: Peak RSS may exceed the RSS before the burst by at most this (prefetch 64 x bodies up to 512 KB = 32 MB).
+#: Peak RSS may exceed the RSS before the burst by at most this (prefetch 64 x bodies up to 512 KB =
+#: 32 MB).
 RSS_GROWTH_MB = 64
 
 
@@ -92,7 +93,9 @@ def drain_dead(session: AmqpSession, names: Names) -> list[Delivery]:
 
 
 def generate_hostile(model: dict[str, np.ndarray]) -> list[Hostile]:
-    """Draw the hostile messages up front (hypothesis, derandomized), so drawing is not on the training clock."""
+    """Draw the hostile messages up front (hypothesis, derandomized), so drawing is not on the
+    training clock.
+    """
     drawn: list[Hostile] = []
 
     @settings(

@@ -1,4 +1,5 @@
-"""Long training: a fit longer than the broker's consumer timeout and many heartbeats keeps its connection and delivers.
+"""Long training: a fit longer than the broker's consumer timeout and many heartbeats keeps its
+connection and delivers.
 
 A private node with a 5 s consumer timeout (checked every second instead of
 every minute) and 2 s heartbeats; the worker's fit takes 12 s.

@@ -1,4 +1,4 @@
-"""Operations with real processes: workers come and go, replicas claim partitions, SIGTERM is clean."""
+"""Operations, real processes: workers come and go, replicas claim partitions, SIGTERM is clean."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from tests.e2e.test_pipeline import confirmed_ids, queued_ids
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
-#: Each worker sleeps this long per fit, so the update rate is set by the workers, not by our 2 CPUs.
+#: Each worker sleeps this long per fit, so the update rate is set by the workers, not by our 2
+#: CPUs.
 PACED = ("--delay", "0.1")
 STOP_WITHIN = 10.0
 

@@ -1,6 +1,8 @@
-"""A poison update (its consumer dies on every delivery) is dead-lettered after the delivery limit, not looped on forever.
+"""A poison update (its consumer dies on every delivery) is dead-lettered after the delivery limit,
+not looped on forever.
 
-fedmq always declares `x-delivery-limit` itself: RabbitMQ 3.x has no limit by default, 4.x defaults to 20.
+fedmq always declares `x-delivery-limit` itself: RabbitMQ 3.x has no limit by default, 4.x defaults
+to 20.
 """
 
 from __future__ import annotations
@@ -48,14 +50,16 @@ def dead_letters(settings: BrokerSettings) -> int:
 def crash_until_dead_lettered(
     fed: Federation, settings: BrokerSettings, max_lives: int
 ) -> list[int]:
-    """Start aggregators that SIGKILL themselves on their first batch; their exit codes, until the broker gives up."""
+    """Start aggregators that SIGKILL themselves on their first batch; their exit codes, until the
+    broker gives up.
+    """
     exits: list[int] = []
     while dead_letters(settings) == 0 and len(exits) < max_lives:
         agg = fed.aggregator(
             "--failpoint", "before-checkpoint:1", "--delivery-limit", str(DELIVERY_LIMIT)
         )
         wait_for(
-            lambda: agg.poll() is not None or dead_letters(settings) > 0,
+            lambda agg=agg: agg.poll() is not None or dead_letters(settings) > 0,
             60,
             "a crash or a dead letter",
         )

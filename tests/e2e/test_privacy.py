@@ -1,4 +1,4 @@
-"""End to end with differential privacy on: the budget stops training; DP-SGD still learns digits."""
+"""End to end with differential privacy: the budget stops training; DP-SGD still learns digits."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def test_dpsgd_workers_learn_digits_to_75_percent_at_epsilon_below_6_5(
         "the workers' ledgers",
     )
     assert len(spent) == 4
-    for path, record in zip(ledgers, spent):
+    for path, record in zip(ledgers, spent, strict=False):
         ledger = load_ledger(path)
         assert record["epsilon"] == pytest.approx(
             epsilon(ledger, DELTA)

@@ -1,4 +1,5 @@
-"""A federation as production runs it: provisioned users, amqps:// with verification, strict identity, revocation.
+"""A federation as production runs it: provisioned users, amqps:// with verification, strict
+identity, revocation.
 
 Runs on the private node of ``tests/secure_node.py`` (management API + TLS);
 passwords travel only in files.
@@ -32,7 +33,9 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 def provisioned(
     secure_node: SecureNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, Path]]:
-    """A namespace with an aggregator and workers ``<ns>-a``, ``<ns>-b``; password files and roster in ``tmp_path``."""
+    """A namespace with an aggregator and workers ``<ns>-a``, ``<ns>-b``; password files and roster
+    in ``tmp_path``.
+    """
     ns = f"p-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("FEDMQ_MANAGEMENT_URL", secure_node.management_url)
     monkeypatch.setenv("FEDMQ_MANAGEMENT_USER", "guest")
@@ -79,7 +82,8 @@ def test_a_strict_federation_over_tls_trains_refuses_forgeries_and_revokes(
         namespace=ns, amqp_url="amqp://unused@127.0.0.1:1/x", run_dir=tmp_path_factory.mktemp(ns)
     )
     try:
-        # Workers first: a provisioned worker cannot declare the topology, so it must wait for the aggregator's.
+        # Workers first: a provisioned worker cannot declare the topology, so it must wait for the
+        # aggregator's.
         worker_b = fed.worker(
             1,
             *tls_flags(secure_node, ns, b, secrets),

@@ -1,4 +1,4 @@
-"""The simulator against the real pipeline: one configuration, run both ways, same final accuracy."""
+"""The simulator against the real pipeline: one configuration run both ways, same accuracy."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ SPEEDS = [1, 1, 2, 4]
 DELAY = 0.05
 VERSIONS = 150
 SEEDS = range(6)
-#: Beyond the spread of the simulated runs: the real run's own noise (one more run of a few percent).
+#: Beyond the spread of the simulated runs: the real run's own noise (one more run of a few
+#: percent).
 MARGIN = 0.03
 
 

@@ -1,4 +1,6 @@
-"""Synchronous FedAvg on real processes: rounds of every worker, and a dead worker only delays one round."""
+"""Synchronous FedAvg on real processes: rounds of every worker, and a dead worker only delays one
+round.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The benchmark harness works (``python -m bench --quick``); the figures themselves are not tested."""
+"""The benchmark harness works (``python -m bench --quick``); its figures are not tested."""
 
 from __future__ import annotations
 

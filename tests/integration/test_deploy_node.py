@@ -1,4 +1,5 @@
-"""The container configuration on a real (private) node: definitions rendered from secrets, no guest,
+"""The container configuration on a real (private) node: definitions rendered from secrets, no
+guest,
 least-privilege users that can still run a federation, management API and Prometheus endpoints.
 
 The node is the installed RabbitMQ (3.10 here; the compose file pulls 4.1) started with

@@ -1,4 +1,6 @@
-"""Least privilege, identity, revocation and TLS against a private RabbitMQ node (see tests/secure_node.py)."""
+"""Least privilege, identity, revocation and TLS against a private RabbitMQ node (see
+tests/secure_node.py).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ pytestmark = pytest.mark.broker
 
 @dataclass
 class Provisioned:
-    """A federation provisioned with the CLI: its vhost, aggregator and two workers (passwords in files)."""
+    """A federation provisioned with the CLI: its vhost, aggregator and two workers (passwords in
+    files).
+    """
 
     node: SecureNode
     namespace: str

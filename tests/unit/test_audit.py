@@ -1,4 +1,6 @@
-"""The run audit: crashed commits are void, everything confirmed is accounted for once, versions have one digest."""
+"""The run audit: crashed commits are void, everything confirmed is accounted for once, versions
+have one digest.
+"""
 
 from __future__ import annotations
 

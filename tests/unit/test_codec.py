@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from pydantic import ValidationError
 
 from schemas.arrays import ALLOWED_DTYPES
 from schemas.codec import CONTENT_TYPE, Limits, decode, encode, pack_frame, unpack_frame
@@ -290,5 +291,5 @@ def test_model_version_round_trip_keeps_config() -> None:
 
 def test_messages_are_frozen() -> None:
     update = make_update()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         update.base_version = 9  # type: ignore[misc]

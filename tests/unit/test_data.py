@@ -1,4 +1,4 @@
-"""Built-in data: partitions are disjoint, complete, seeded; the generators match their definitions."""
+"""Built-in data: partitions are disjoint, complete, seeded; generators match their definitions."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_dirichlet_partition_is_deterministic_under_a_seed() -> None:
     labels = np.random.default_rng(0).integers(0, 10, 500)
     a = dirichlet_partition(labels, 4, 0.5, seed=7)
     b = dirichlet_partition(labels, 4, 0.5, seed=7)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=False))
 
 
 def test_impossible_minimum_is_an_error() -> None:
@@ -78,7 +78,7 @@ def test_synthetic_generator_follows_the_fedprox_recipe() -> None:
     assert all(u.x.shape[1] == N_FEATURES and len(u) >= 50 for u in users)
     assert all(0 <= u.y.min() and u.y.max() < N_CLASSES for u in users)
     again = synthetic_users(30, alpha=1.0, beta=1.0, seed=0)
-    assert all(np.array_equal(a.x, b.x) for a, b in zip(users, again))
+    assert all(np.array_equal(a.x, b.x) for a, b in zip(users, again, strict=False))
 
 
 def test_every_process_sees_the_same_test_set_and_disjoint_train_parts() -> None:

@@ -1,4 +1,6 @@
-"""The fault-injection plan: five aggregator kills, the other faults only while an unarmed aggregator runs."""
+"""The fault-injection plan: five aggregator kills, the other faults only while an unarmed
+aggregator runs.
+"""
 
 from __future__ import annotations
 

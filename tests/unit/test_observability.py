@@ -1,4 +1,6 @@
-"""Prometheus metrics of the aggregator, the settings line at startup, and the partition claim order."""
+"""Prometheus metrics of the aggregator, the settings line at startup, and the partition claim
+order.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""How privacy is switched on: settings, the strategy factory, the worker's trainer and update, progress fields."""
+"""How privacy is switched on: settings, the strategy factory, the worker's trainer and update,
+progress fields.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""User-level DP around FedBuff and FedAsync: sensitivity, noise, participation, budget, checkpoints."""
+"""User-level DP around FedBuff and FedAsync: sensitivity, noise, participation, budget,
+checkpoints.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def contrib(
 
 def release(strategy: Strategy, deltas: list[np.ndarray], staleness: list[int]) -> np.ndarray:
     model = {"w": np.zeros(DIM, np.float64)}
-    for i, (d, s) in enumerate(zip(deltas, staleness)):
+    for i, (d, s) in enumerate(zip(deltas, staleness, strict=False)):
         strategy.add(model, contrib(f"w{i}", d, uid=f"u{i}", staleness=s))
     return model["w"]
 
@@ -77,7 +79,8 @@ def test_one_worker_moves_a_fedbuff_release_by_at_most_its_clip(
 ) -> None:
     neighbour = [np.zeros(DIM) if i == who else d for i, d in enumerate(deltas)]
 
-    # Same seed, so both releases get the same noise draw: the difference is the worker's effect alone.
+    # Same seed, so both releases get the same noise draw: the difference is the worker's effect
+    # alone.
     with_worker = release(fedbuff(3, seed=5, clip=clip), deltas, staleness)
     without_worker = release(fedbuff(3, seed=5, clip=clip), neighbour, staleness)
 
@@ -106,7 +109,8 @@ def test_release_noise_over_many_releases_has_the_configured_std() -> None:
             strategy.add(model, contrib(w, np.zeros(500), uid=f"{w}{r}"))
         steps.append(model["w"] - before)
 
-    # Released noise on the model: server_lr / K * N(0, (z C)^2) = 0.5 * 3.0 * 0.5 = 0.75 per coordinate.
+    # Released noise on the model: server_lr / K * N(0, (z C)^2) = 0.5 * 3.0 * 0.5 = 0.75 per
+    # coordinate.
     assert np.std(np.concatenate(steps)) == pytest.approx(0.75, rel=0.02)
     assert strategy.accountant.releases == 400
 

@@ -1,4 +1,4 @@
-"""The discrete-event simulator: determinism, workloads, and the real strategies on a virtual clock."""
+"""The discrete-event simulator: determinism, workloads, the real strategies on a virtual clock."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def test_a_trace_decides_who_trains_when_and_for_how_long(tmp_path: Path) -> Non
         and result.stopped_because == "no more clients"
         and result.virtual_seconds == 5.0
     )
-    # lands: client 1 at 2 (v0), client 1 at 3.5 (v1), client 2 at 3.7 (v1, now v2), client 0 at 5 (v0, now v3)
+    # lands: client 1 at 2 (v0), client 1 at 3.5 (v1), client 2 at 3.7 (v1, now v2), client 0 at 5
+    # (v0, now v3)
     assert result.staleness_histogram == {0: 2, 1: 1, 3: 1}
 
 

@@ -91,10 +91,10 @@ def test_fedbuff_with_k_all_workers_at_zero_staleness_equals_sample_weighted_fed
         buffer_size=len(sizes), server_lr=1.0, staleness=Polynomial(0.5), sample_weighting=True
     )
 
-    for local, n in zip(locals_, sizes):
+    for local, n in zip(locals_, sizes, strict=False):
         strategy.add(model, contribution({k: local[k] - start[k] for k in start}, n=n))
 
-    expected = weighted_average(zip(locals_, sizes))
+    expected = weighted_average(zip(locals_, sizes, strict=False))
     for name in start:
         np.testing.assert_allclose(model[name], expected[name], rtol=1e-10, atol=1e-10)
 

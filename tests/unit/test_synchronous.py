@@ -40,12 +40,12 @@ def test_a_round_of_every_worker_at_zero_staleness_equals_sample_weighted_fedavg
     workers = [f"w{i}" for i in range(len(sizes))]
     strategy = FedAvg()
 
-    for worker, local, n in zip(workers, locals_, sizes):
+    for worker, local, n in zip(workers, locals_, sizes, strict=False):
         strategy.add(model, contribution({k: local[k] - start[k] for k in start}, worker, n=n))
     stepped = strategy.close_round(model, frozenset(workers))
 
     assert stepped
-    expected = weighted_average(zip(locals_, sizes))
+    expected = weighted_average(zip(locals_, sizes, strict=False))
     for name in start:
         np.testing.assert_allclose(model[name], expected[name], rtol=1e-10, atol=1e-10)
 
