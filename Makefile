@@ -1,4 +1,4 @@
-# The two commands of the quick start: `make demo` and `make test`.
+# The two commands of the quick start: `make demo` and `make test`; `make check` for contributors.
 # Each creates the virtual environment on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 WORKERS ?= 4
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench env clean
+.PHONY: demo test check format bench env clean
 
 $(BIN)/fedmq: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,check]'
 	@touch $@
 
 env: $(BIN)/fedmq
@@ -22,8 +22,20 @@ demo: env
 test: env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Lint, formatting, strict types, the import contracts between layers, and the code's shape.
+check: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m harness.shape
+
+format: env
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 bench: env
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) runs .pytest_cache .hypothesis .mypy_cache .ruff_cache
