@@ -42,10 +42,10 @@ class Federation:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def _spawn(self, module: str, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        log = open(self.run_dir / log_name, "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "AMQP_URL": self.amqp_url}
         cmd = [sys.executable, "-m", module, "--namespace", self.namespace, *args]
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        with open(self.run_dir / log_name, "ab") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.procs.append(proc)
         return proc
 

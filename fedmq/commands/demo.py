@@ -154,7 +154,6 @@ def _ceiling(settings: AggregatorSettings) -> float | None:
 def _start_worker(
     index: int, slowdown: float, common: list[str], run_dir: Path
 ) -> subprocess.Popen[bytes]:
-    log = open(run_dir / f"worker-{index}.log", "wb")
     cmd = [
         sys.executable,
         "-m",
@@ -169,9 +168,9 @@ def _start_worker(
         "--events-file",
         str(run_dir / f"worker-{index}.events.jsonl"),
     ]
-    return subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(run_dir / f"worker-{index}.log", "wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
