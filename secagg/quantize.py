@@ -89,11 +89,16 @@ def encode(ints: Ints) -> Words:
     return ints.astype(np.uint32)
 
 
-def decode_sum(total: Words, fixed: FixedPoint) -> Floats:
-    """The real-valued sum from its representative in Z_{2^32} (centred: [-2^31, 2^31))."""
+def centred(total: Words) -> Ints:
+    """The representative of each element of Z_{2^32} in [-2^31, 2^31)."""
     signed = total.astype(np.int64)
     signed[signed >= _HALF] -= MODULUS
-    return signed / fixed.scale
+    return signed
+
+
+def decode_sum(total: Words, fixed: FixedPoint) -> Floats:
+    """The real-valued sum from its representative in Z_{2^32}."""
+    return centred(total) / fixed.scale
 
 
 def decode_error_bound(fixed: FixedPoint, summands: int) -> float:
