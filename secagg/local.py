@@ -47,9 +47,11 @@ def run_buffer(
     *,
     dropouts: Mapping[str, Stage] | None = None,
     seed: int = 0,
-    after_stage: Callable[[SecAggServer], SecAggServer] | None = None,
+    resume: Callable[[SecAggServer], SecAggServer] | None = None,
 ) -> Run:
-    """Run the four stages; ``after_stage`` may swap the aggregator (e.g. for a restored copy)."""
+    """Run the four stages; ``resume`` is called after every message and every stage change and may
+    swap the aggregator for another (a copy restored from its checkpoint, say)."""
+    swap = resume or (lambda server: server)
     drop = dict(dropouts or {})
     clients = {u: SecAggClient(setup, u, entropy=seeded_entropy(seed, u)) for u in setup.cohort}
     server = SecAggServer(setup)
@@ -64,12 +66,12 @@ def run_buffer(
             if message is not None:
                 uploaded.setdefault(u, []).append(message)
                 server.receive(u, message)
-        if after_stage is not None:
-            server = after_stage(server)
+                server = swap(server)
         result = server.advance()
+        server = swap(server)
         if isinstance(result, BufferSum | Aborted):
             return Run(result, server, refusals, uploaded)
-        inbound = {m.recipient: m for m in result}
+        inbound = {m.recipient: m for m in server.outbox()}
     raise StageError("the unmask stage did not conclude the buffer")
 
 
