@@ -332,6 +332,7 @@ def test_a_second_different_unmask_request_is_refused_and_an_identical_one_gets_
     [
         ({"survivors": (A, B, C)}, Violation.INCONSISTENT_REQUEST),  # omits peers whose bundles it holds
         ({"survivors": (B, C, "worker-3", "worker-4")}, Violation.INCONSISTENT_REQUEST),  # leaves itself out
+        ({"survivors": (B, C, "worker-3", "worker-4"), "dropped": (A,)}, Violation.INCONSISTENT_REQUEST),  # own key
         ({"survivors": (A, B), "dropped": (C, "worker-3", "worker-4")}, Violation.TOO_FEW_SURVIVORS),
         ({"recipient": B}, Violation.WRONG_RECIPIENT),
         ({"buffer_id": "buffer-0"}, Violation.WRONG_BUFFER),
@@ -397,3 +398,15 @@ def test_an_accepted_message_gets_an_accepted_receipt() -> None:
     buffer = Buffer(make_setup())
 
     assert buffer.send(buffer.adverts()) == {u: Accepted(u) for u in buffer.setup.cohort}
+
+
+def test_an_inbox_sent_again_gets_the_same_masked_vector_even_for_another_update() -> None:
+    # Masking a second update under the same masks would give the aggregator the difference of the two.
+    buffer = Buffer(make_setup())
+    inbox = buffer.to_masked()[A]
+    assert isinstance(inbox, ShareInbox)
+    first = buffer.clients[A].masked_input(inbox, buffer.update[A], 1.0)
+
+    again = buffer.clients[A].masked_input(inbox, buffer.update[A] * 2, 0.5)
+
+    assert np.array_equal(again.masked, first.masked)

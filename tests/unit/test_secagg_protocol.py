@@ -17,6 +17,7 @@ from secagg.buffer import BufferSetup
 from secagg.errors import Aborted, AbortReason, Duplicate, Rejected, StageError, Violation
 from secagg.ledger import BufferSum, Stage
 from secagg.local import STAGES, Run, run_buffer
+from secagg.messages import UnmaskShares
 from secagg.quantize import clip_l2, decode_error_bound, decode_sum
 from secagg.server import SecAggServer
 
@@ -247,3 +248,17 @@ def test_the_checkpoint_is_plain_json_and_named_arrays() -> None:
     json.dumps(scalars)  # raises if anything is not JSON-able
     assert set(arrays) == {"total", "result"}
     assert all(a.dtype == np.uint32 and a.shape == (SPARSE.dimension,) for a in arrays.values())
+
+
+def test_a_buffer_that_cannot_complete_aborts_before_anyone_reveals_a_share() -> None:
+    # worker-00 shares its keys, then drops; so do enough of its neighbours that fewer than t of them
+    # sent a masked input. Its pairwise masks could never be removed: no unmask request goes out.
+    setup = SPARSE
+    victim = "worker-00"
+    gone = [victim, *sorted(setup.neighbours(victim))[:4]]  # 6 neighbours, 4 gone: 2 live holders < t = 4
+
+    run = run_buffer(setup, random_updates(setup, 12), {}, dropouts=dropping(tuple(gone), Stage.MASKED))
+
+    assert isinstance(run.outcome, Aborted)
+    assert (run.outcome.stage, run.outcome.reason) == ("masked", AbortReason.TOO_FEW_SHARES)
+    assert not any(isinstance(m, UnmaskShares) for sent in run.uploaded.values() for m in sent)
