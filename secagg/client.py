@@ -22,21 +22,10 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from secagg import aead, shamir
+from secagg import aead, client_checks, shamir
 from secagg.buffer import BufferSetup
 from secagg.errors import Refused, StageError, Violation
-from secagg.keys import (
-    KeyPair,
-    Purpose,
-    WeakKey,
-    agree,
-    check_public_key,
-    context,
-    derive,
-    key_pair,
-    pair_mask_key,
-    seed_commitment,
-)
+from secagg.keys import bundle_key, context, key_pair, pair_mask_key, seed_commitment
 from secagg.masking import add_signed, pair_mask, pair_sign, self_mask
 from secagg.messages import (
     AdvertiseKeys,
@@ -138,15 +127,15 @@ class SecAggClient:
     # -- stage 2 -------------------------------------------------------------------------------
 
     def _accept_peers(self, request: NeighbourKeys) -> None:
-        self._check_addressed(request.buffer_id, request.recipient)
+        self._check_addressed(request)
+        client_checks.check_peer_entries(request)
         neighbours = self.setup.neighbours(self.identity)
         seen_keys = {self._encryption.public, self._mask.public}
         for peer in request.peers:
             if peer.identity not in neighbours or peer.identity in self._peers:
                 raise Refused(Violation.INCONSISTENT_REQUEST, f"{peer.identity!r} is not a new neighbour")
             for key in (peer.encryption_key, peer.mask_key):
-                _check_peer_key(peer.identity, key, seen_keys)
-                seen_keys.add(key)
+                seen_keys.add(client_checks.check_peer_key(peer.identity, key, seen_keys))
             self._peers[peer.identity] = peer
         if len(self._peers) + 1 < self.setup.threshold:
             raise Refused(
@@ -168,7 +157,9 @@ class SecAggClient:
         return EncryptedShares(setup.buffer_id, self.identity, commitment, sealed)
 
     def _seal_for(self, peer: str, seed_share: int, key_share: int) -> SealedShare:
-        key = _bundle_key(self._encryption, self._peers[peer].encryption_key, self.setup.buffer_id, self.identity, peer)
+        key = bundle_key(
+            self._encryption.private, self._peers[peer].encryption_key, self.setup.buffer_id, self.identity, peer
+        )
         nonce = self._entropy(aead.NONCE_BYTES)
         plaintext = shamir.share_bytes(seed_share) + shamir.share_bytes(key_share)
         binding = {"buffer_id": self.setup.buffer_id, "sender": self.identity, "receiver": peer}
@@ -185,7 +176,8 @@ class SecAggClient:
         return values * weight
 
     def _open_inbox(self, inbox: ShareInbox) -> None:
-        self._check_addressed(inbox.buffer_id, inbox.recipient)
+        self._check_addressed(inbox)
+        client_checks.check_inbox_entries(inbox)
         for sealed in inbox.shares:
             sender = sealed.sender
             if sender not in self._peers or sender in self._held or sealed.receiver != self.identity:
@@ -196,7 +188,9 @@ class SecAggClient:
 
     def _open(self, sealed: SealedShare) -> HeldShares:
         peer, setup = sealed.sender, self.setup
-        key = _bundle_key(self._encryption, self._peers[peer].encryption_key, setup.buffer_id, peer, self.identity)
+        key = bundle_key(
+            self._encryption.private, self._peers[peer].encryption_key, setup.buffer_id, peer, self.identity
+        )
         binding = {"buffer_id": setup.buffer_id, "sender": peer, "receiver": self.identity}
         try:
             plain = aead.open_sealed(key, sealed.ciphertext, nonce=sealed.nonce, **binding)
@@ -223,19 +217,10 @@ class SecAggClient:
     # -- stage 4 -------------------------------------------------------------------------------
 
     def _check_unmask(self, request: UnmaskRequest) -> None:
-        self._check_addressed(request.buffer_id, request.recipient)
-        survivors, dropped = set(request.survivors), set(request.dropped)
-        both = survivors & dropped
-        if both:
-            raise Refused(Violation.DOUBLE_SHARE_REQUEST, f"both secrets of {sorted(both)} asked for")
-        if len(survivors) != len(request.survivors) or len(dropped) != len(request.dropped):
-            raise Refused(Violation.INCONSISTENT_REQUEST, "a peer is listed twice")
-        if self.identity not in survivors:
-            raise Refused(Violation.INCONSISTENT_REQUEST, "this worker sent its masked input but is not a survivor")
-        if survivors | dropped != set(self._held) | {self.identity}:
-            raise Refused(Violation.INCONSISTENT_REQUEST, "the request does not match the bundles this worker holds")
-        if len(survivors) < self.setup.threshold:
-            raise Refused(Violation.TOO_FEW_SURVIVORS, f"{len(survivors)} survivors, threshold {self.setup.threshold}")
+        self._check_addressed(request)
+        client_checks.check_unmask_request(
+            request, identity=self.identity, held=self._held, threshold=self.setup.threshold
+        )
 
     def _reveal(self, request: UnmaskRequest) -> UnmaskShares:
         own = self._own
@@ -248,11 +233,8 @@ class SecAggClient:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
-    def _check_addressed(self, buffer_id: str, recipient: str) -> None:
-        if buffer_id != self.setup.buffer_id:
-            raise Refused(Violation.WRONG_BUFFER, f"message for buffer {buffer_id!r}")
-        if recipient != self.identity:
-            raise Refused(Violation.WRONG_RECIPIENT, f"message for {recipient!r}")
+    def _check_addressed(self, message: NeighbourKeys | ShareInbox | UnmaskRequest) -> None:
+        client_checks.check_addressed(message, buffer_id=self.setup.buffer_id, identity=self.identity)
 
     def _enter(self, step: Step) -> None:
         if self._step is not step:
@@ -282,18 +264,3 @@ class SecAggClient:
         self._answered[step] = (request, answer)
         self._step = then
         return answer
-
-
-def _check_peer_key(peer: str, key: bytes, seen: set[bytes]) -> None:
-    try:
-        check_public_key(key)
-    except WeakKey as e:
-        raise Refused(Violation.WEAK_KEY, f"{peer}: {e}", culprit=peer) from e
-    if key in seen:
-        raise Refused(Violation.WEAK_KEY, f"{peer} reuses a key already seen in this buffer", culprit=peer)
-
-
-def _bundle_key(own: KeyPair, peer_public: bytes, buffer_id: str, sender: str, receiver: str) -> bytes:
-    """The AEAD key of the direction sender -> receiver (both ends derive it)."""
-    secret = agree(own.private, peer_public)
-    return derive(secret, Purpose.SHARE_ENCRYPTION, buffer_id=buffer_id, sender=sender, receiver=receiver)

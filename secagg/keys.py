@@ -84,6 +84,12 @@ def derive(secret: bytes, purpose: Purpose, *, buffer_id: str, sender: str, rece
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(secret)
 
 
+def bundle_key(private: X25519PrivateKey, peer_public: bytes, buffer_id: str, sender: str, receiver: str) -> bytes:
+    """The AEAD key of the share bundles sent sender -> receiver (both ends derive it; each direction differs)."""
+    secret = agree(private, peer_public)
+    return derive(secret, Purpose.SHARE_ENCRYPTION, buffer_id=buffer_id, sender=sender, receiver=receiver)
+
+
 def pair_mask_key(private: X25519PrivateKey, peer_public: bytes, *, buffer_id: str, a: str, b: str) -> bytes:
     """The mask key of workers ``a`` and ``b``; both derive it, so the pair goes in sorted order."""
     low, high = sorted((a, b))

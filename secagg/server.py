@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from secagg import checks, unmask
+from secagg import server_checks as checks
+from secagg import unmask
 from secagg.buffer import BufferSetup
 from secagg.errors import Aborted, AbortReason, Accepted, Duplicate, Receipt, Rejected, StageError, Violation
 from secagg.ledger import BufferSum, Ledger, Stage, dump, load

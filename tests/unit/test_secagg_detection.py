@@ -410,3 +410,48 @@ def test_an_inbox_sent_again_gets_the_same_masked_vector_even_for_another_update
     again = buffer.clients[A].masked_input(inbox, buffer.update[A] * 2, 0.5)
 
     assert np.array_equal(again.masked, first.masked)
+
+
+def test_malformed_aggregator_messages_are_refused_not_crashed_on() -> None:
+    buffer = Buffer(make_setup())
+    requests = buffer.to_shares()
+    keys = requests[A]
+    assert isinstance(keys, NeighbourKeys)
+    spare = SecAggClient(buffer.setup, A, entropy=seeded_entropy(0, A))
+    spare.advertise_keys()
+
+    with pytest.raises(Refused) as bad_peers:
+        spare.share_keys(replace(keys, peers=[*keys.peers]))  # type: ignore[arg-type]
+    buffer.send(buffer.bundles(requests))
+    inbox = buffer.advance()[A]
+    assert isinstance(inbox, ShareInbox)
+    with pytest.raises(Refused) as bad_inbox:
+        buffer.clients[A].masked_input(replace(inbox, shares=(*inbox.shares[:-1], "bundle")), buffer.update[A], 1.0)  # type: ignore[arg-type]
+
+    assert bad_peers.value.reason is Violation.MALFORMED
+    assert bad_inbox.value.reason is Violation.MALFORMED
+
+
+def test_a_bundle_addressed_to_someone_else_is_refused() -> None:
+    buffer = Buffer(make_setup())
+    buffer.send(buffer.bundles(buffer.to_shares()))
+    inboxes = buffer.advance()
+    mine, theirs = inboxes[A], inboxes[B]
+    assert isinstance(mine, ShareInbox) and isinstance(theirs, ShareInbox)
+    foreign = next(s for s in theirs.shares if s.sender != A)
+
+    with pytest.raises(Refused) as refusal:
+        buffer.clients[A].masked_input(replace(mine, shares=(*mine.shares[1:], foreign)), buffer.update[A], 1.0)
+
+    assert refusal.value.reason is Violation.INCONSISTENT_REQUEST
+
+
+def test_an_unmask_request_with_lists_for_tuples_is_malformed() -> None:
+    buffer = Buffer(make_setup())
+    request = buffer.to_unmask()[A]
+    assert isinstance(request, UnmaskRequest)
+
+    with pytest.raises(Refused) as refusal:
+        buffer.clients[A].unmask(replace(request, survivors=list(request.survivors)))  # type: ignore[arg-type]
+
+    assert refusal.value.reason is Violation.MALFORMED
