@@ -157,35 +157,30 @@ class SecAggServer:
         }
         return answers.get(self.stage, ledger.unmasks)
 
+    # Each message is validated before it is compared with an earlier one from its sender: a comparison
+    # must only ever see well-formed fields.
+
     def _take_advert(self, message: AdvertiseKeys) -> Receipt:
         adverts = self.ledger.adverts
-        repeat = _repeat(adverts.get(message.sender), message, message.sender)
-        return repeat or _store(adverts, message.sender, message, checks.check_advert(message, adverts.values()))
+        others = [m for sender, m in adverts.items() if sender != message.sender]
+        return _take(adverts, message.sender, message, checks.check_advert(message, others))
 
     def _take_bundle(self, message: EncryptedShares) -> Receipt:
-        bundles = self.ledger.bundles
-        repeat = _repeat(bundles.get(message.sender), message, message.sender)
         refused = checks.check_bundle(self.setup, message, self.ledger.adverts)
-        return repeat or _store(bundles, message.sender, message, refused)
+        return _take(self.ledger.bundles, message.sender, message, refused)
 
     def _take_masked(self, message: MaskedInput) -> Receipt:
         refused = checks.check_masked(self.setup, message)
-        if refused is not None:
-            return refused
-        digest = hashlib.sha256(message.masked.tobytes()).digest()
-        repeat = _repeat(self.ledger.masked.get(message.sender), digest, message.sender)
-        if repeat is not None:
-            return repeat
-        np.add(self.ledger.total, message.masked, out=self.ledger.total)
-        self.ledger.masked[message.sender] = digest
-        return Accepted(message.sender)
+        digest = hashlib.sha256(message.masked.tobytes()).digest() if refused is None else b""
+        receipt = _take(self.ledger.masked, message.sender, digest, refused)
+        if isinstance(receipt, Accepted):
+            np.add(self.ledger.total, message.masked, out=self.ledger.total)
+        return receipt
 
     def _take_unmask(self, message: UnmaskShares) -> Receipt:
         ledger = self.ledger
         survivors, dropped = unmask.request_for(self.setup, message.sender, ledger.bundles, ledger.masked)
-        repeat = _repeat(ledger.unmasks.get(message.sender), message, message.sender)
-        refused = checks.check_unmask(message, survivors, dropped)
-        return repeat or _store(ledger.unmasks, message.sender, message, refused)
+        return _take(ledger.unmasks, message.sender, message, checks.check_unmask(message, survivors, dropped))
 
     # -- closing stages ----------------------------------------------------------------------
 
@@ -220,17 +215,14 @@ class SecAggServer:
         return tuple(ShareInbox(self.setup.buffer_id, u, tuple(inbox[u])) for u in sorted(bundles))
 
 
-def _repeat(earlier: object, message: object, sender: str) -> Receipt | None:
-    """Duplicate for a redelivery of the accepted message, Rejected for a different second one."""
-    if earlier is None:
-        return None
-    if earlier == message:
-        return Duplicate(sender)
-    return Rejected(sender, Violation.EQUIVOCATION, "a second, different message in one stage (the first stands)")
-
-
-def _store(table: dict[str, Any], sender: str, message: object, refused: Rejected | None) -> Receipt:
+def _take(table: dict[str, Any], sender: str, entry: object, refused: Rejected | None) -> Receipt:
+    """Store a validated first entry; a redelivery is a Duplicate, a different second entry equivocation."""
     if refused is not None:
         return refused
-    table[sender] = message
-    return Accepted(sender)
+    earlier = table.get(sender)
+    if earlier is None:
+        table[sender] = entry
+        return Accepted(sender)
+    if earlier == entry:
+        return Duplicate(sender)
+    return Rejected(sender, Violation.EQUIVOCATION, "a second, different message in one stage (the first stands)")

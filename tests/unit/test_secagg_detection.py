@@ -455,3 +455,16 @@ def test_an_unmask_request_with_lists_for_tuples_is_malformed() -> None:
         buffer.clients[A].unmask(replace(request, survivors=list(request.survivors)))  # type: ignore[arg-type]
 
     assert refusal.value.reason is Violation.MALFORMED
+
+
+def test_hostile_field_types_are_refused_not_crashed_on() -> None:
+    buffer = Buffer(make_setup())
+    advert = buffer.clients[A].advertise_keys()
+    buffer.server.receive(A, advert)
+
+    array_key = buffer.server.receive(A, replace(advert, encryption_key=np.zeros(32, np.uint8)))  # type: ignore[arg-type]
+    not_a_message = buffer.server.receive(A, "advertise me")
+
+    assert rejected(array_key, Violation.WEAK_KEY)
+    assert rejected(not_a_message, Violation.MALFORMED)
+    assert buffer.server.ledger.adverts[A] == advert
