@@ -1,4 +1,4 @@
-"""``python -m bench.secagg_micro [--quick]``: timings and upload bytes of the SecAgg+ core, one process.
+"""``python -m bench.secagg_micro [--quick]``: timings and upload bytes of the SecAgg+ core.
 
 Per worker: share_keys (Shamir + AEAD for k neighbours) and masked_input (clip,
 weight, stochastic rounding, self mask, k pairwise masks) for d parameters.
@@ -54,7 +54,9 @@ def payload_bytes(message: WorkerMessage) -> int:
     if isinstance(message, AdvertiseKeys):
         return ids + len(message.encryption_key) + len(message.mask_key)
     if isinstance(message, EncryptedShares):
-        sealed = sum(len(s.receiver.encode()) + len(s.nonce) + len(s.ciphertext) for s in message.shares)
+        sealed = sum(
+            len(s.receiver.encode()) + len(s.nonce) + len(s.ciphertext) for s in message.shares
+        )
         return ids + len(message.seed_commitment) + sealed
     if isinstance(message, MaskedInput):
         return ids + message.masked.nbytes
@@ -128,7 +130,11 @@ def _summary(times: dict[str, list[float]], uploaded: int, dimension: int) -> di
 
 def _by_recipient(result: object) -> dict[str, AggregatorMessage]:
     messages = expect(result, tuple)
-    return {m.recipient: m for m in messages if isinstance(m, NeighbourKeys | ShareInbox | UnmaskRequest)}
+    return {
+        m.recipient: m
+        for m in messages
+        if isinstance(m, NeighbourKeys | ShareInbox | UnmaskRequest)
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,25 +142,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="d = 100k only, fewer workers")
     args = parser.parse_args(argv)
     dims = [100_000] if args.quick else [100_000, 1_000_000]
-    # n = 60 invited for K = 50: sparse k = 10, 20, and the complete graph that choose_parameters picks
-    # for n = 60 with a sixth dropping out; dropouts after key sharing exercise the pairwise-mask removal.
-    cases = [(22, 10, 0), (22, 20, 0), (60, 10, 0), (60, 20, 0), (60, 20, 6), (60, 59, 0), (60, 59, 10)]
+    # n = 60 invited for K = 50: sparse k = 10, 20, and the complete graph that choose_parameters
+    # picks for n = 60 with a sixth dropping out; dropouts after key sharing exercise the removal
+    # of pairwise masks.
+    cases = [
+        (22, 10, 0),
+        (22, 20, 0),
+        (60, 10, 0),
+        (60, 20, 0),
+        (60, 20, 6),
+        (60, 59, 0),
+        (60, 59, 10),
+    ]
     if args.quick:
         cases = cases[:2]
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; times are CPU time")
-    print("| n | k | t | d | dropped | share_keys | masked_input | sum of inputs | unmask | upload / float32 |")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+        "times are CPU time"
+    )
+    print(
+        "| n | k | t | d | dropped | share_keys | masked_input | sum of inputs | unmask "
+        "| upload / float32 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for dimension in dims:
         for n, degree, dropped in cases:
             t = setup_for(n, degree, dimension).threshold
-            r = run_one(n, degree, dimension, dropped)
             print(
-                f"| {n} | {degree} | {t} | {dimension:,} | {dropped} | {r['share_keys_s'] * 1e3:.1f} ms "
-                f"| {r['mask_s'] * 1e3:.1f} ms | {r['sum_inputs_s'] * 1e3:.0f} ms | {r['unmask_s'] * 1e3:.0f} ms "
-                f"| {r['upload_ratio']:.4f} ({r['upload_bytes']:,} B) |",
+                _row(n, degree, t, dimension, dropped, run_one(n, degree, dimension, dropped)),
                 flush=True,
             )
     return 0
+
+
+def _row(n: int, degree: int, t: int, dimension: int, dropped: int, r: dict[str, float]) -> str:
+    ms = {key: r[key] * 1e3 for key in ("share_keys_s", "mask_s", "sum_inputs_s", "unmask_s")}
+    return (
+        f"| {n} | {degree} | {t} | {dimension:,} | {dropped} | {ms['share_keys_s']:.1f} ms "
+        f"| {ms['mask_s']:.1f} ms | {ms['sum_inputs_s']:.0f} ms | {ms['unmask_s']:.0f} ms "
+        f"| {r['upload_ratio']:.4f} ({int(r['upload_bytes']):,} B) |"
+    )
 
 
 if __name__ == "__main__":

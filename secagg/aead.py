@@ -25,7 +25,9 @@ def associated_data(*, buffer_id: str, sender: str, receiver: str) -> bytes:
     return context("share-bundle", buffer_id, sender, receiver)
 
 
-def seal(key: bytes, plaintext: bytes, *, nonce: bytes, buffer_id: str, sender: str, receiver: str) -> bytes:
+def seal(
+    key: bytes, plaintext: bytes, *, nonce: bytes, buffer_id: str, sender: str, receiver: str
+) -> bytes:
     """Encrypt and authenticate ``plaintext`` for ``receiver``."""
     if len(nonce) != NONCE_BYTES:
         raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
@@ -33,12 +35,16 @@ def seal(key: bytes, plaintext: bytes, *, nonce: bytes, buffer_id: str, sender: 
     return ChaCha20Poly1305(key).encrypt(nonce, plaintext, aad)
 
 
-def open_sealed(key: bytes, ciphertext: bytes, *, nonce: bytes, buffer_id: str, sender: str, receiver: str) -> bytes:
-    """The plaintext of a ``seal`` with the same key and binding; raises AuthenticationFailed otherwise."""
+def open_sealed(
+    key: bytes, ciphertext: bytes, *, nonce: bytes, buffer_id: str, sender: str, receiver: str
+) -> bytes:
+    """The plaintext of a ``seal`` with the same key and binding; AuthenticationFailed otherwise."""
     if len(nonce) != NONCE_BYTES:
         raise AuthenticationFailed(f"nonce must be {NONCE_BYTES} bytes")
     aad = associated_data(buffer_id=buffer_id, sender=sender, receiver=receiver)
     try:
         return ChaCha20Poly1305(key).decrypt(nonce, ciphertext, aad)
     except InvalidTag as e:
-        raise AuthenticationFailed(f"share bundle from {sender} to {receiver} fails authentication") from e
+        raise AuthenticationFailed(
+            f"share bundle from {sender} to {receiver} fails authentication"
+        ) from e

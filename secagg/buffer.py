@@ -1,4 +1,4 @@
-"""The public parameters of one secure-aggregation buffer, fixed when its round of dispatch starts."""
+"""The public parameters of one secure-aggregation buffer, fixed when its dispatch round starts."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ class BufferSetup:
             if not (isinstance(value, float | int) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be positive and finite")
         if not 2 <= self.min_contributors <= len(self.cohort):
-            raise ValueError(f"min_contributors {self.min_contributors} outside [2, {len(self.cohort)}]")
+            raise ValueError(
+                f"min_contributors {self.min_contributors} outside [2, {len(self.cohort)}]"
+            )
 
     @cached_property
     def fixed_point(self) -> FixedPoint:
@@ -73,7 +75,10 @@ class BufferSetup:
     @cached_property
     def _neighbours(self) -> dict[str, frozenset[str]]:
         graph = self.graph
-        return {u: frozenset(self.cohort[j] for j in graph.neighbours(i)) for i, u in enumerate(self.cohort)}
+        return {
+            u: frozenset(self.cohort[j] for j in graph.neighbours(i))
+            for i, u in enumerate(self.cohort)
+        }
 
     def neighbours(self, identity: str) -> frozenset[str]:
         """The identities adjacent to ``identity`` in the buffer's graph (never itself)."""

@@ -13,7 +13,6 @@ a worker that crashes is a dropout, and a restarted one must not rejoin.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -64,11 +63,13 @@ class HeldShares:
 
 
 class SecAggClient:
-    """One worker in one buffer. ``entropy`` is the OS's in service, a seeded source in tests."""
+    """One worker in one buffer; ``entropy``: ``os.urandom`` in service, seeded in tests."""
 
-    def __init__(self, setup: BufferSetup, identity: str, *, entropy: Entropy = os.urandom) -> None:
+    def __init__(self, setup: BufferSetup, identity: str, *, entropy: Entropy) -> None:
         if identity not in setup.cohort:
-            raise Refused(Violation.UNKNOWN_SENDER, f"{identity} is not in the cohort of {setup.buffer_id}")
+            raise Refused(
+                Violation.UNKNOWN_SENDER, f"{identity} is not in the cohort of {setup.buffer_id}"
+            )
         self.setup = setup
         self.identity = identity
         self._entropy = entropy
@@ -89,10 +90,12 @@ class SecAggClient:
         """Stage 1: the public keys, fresh for this buffer."""
         self._enter(Step.ADVERTISE)
         self._step = Step.SHARE
-        return AdvertiseKeys(self.setup.buffer_id, self.identity, self._encryption.public, self._mask.public)
+        return AdvertiseKeys(
+            self.setup.buffer_id, self.identity, self._encryption.public, self._mask.public
+        )
 
     def share_keys(self, request: NeighbourKeys) -> EncryptedShares:
-        """Stage 2: secret-share the seed and the mask key among the advertised neighbours and this worker."""
+        """Stage 2: Shamir-share the seed and the mask key among itself and its neighbours."""
         replay = self._replayed(Step.SHARE, request, EncryptedShares)
         if replay is not None:
             return replay
@@ -102,9 +105,9 @@ class SecAggClient:
         return self._answer(Step.SHARE, request, answer, Step.MASK)
 
     def masked_input(self, inbox: ShareInbox, update: npt.ArrayLike, weight: float) -> MaskedInput:
-        """Stage 3: clip, weight, quantize and mask ``update`` (flattened, ``setup.dimension`` values)."""
-        # A repeated inbox gets the very same vector back, whatever ``update`` is now: masking a second
-        # update under the same masks would hand the aggregator the difference of the two.
+        """Stage 3: clip, weight, quantize and mask ``update`` (``setup.dimension`` values)."""
+        # A repeated inbox gets the very same vector back, whatever ``update`` is now: masking a
+        # second update under the same masks would hand the aggregator the difference of the two.
         replay = self._replayed(Step.MASK, inbox, MaskedInput)
         if replay is not None:
             return replay
@@ -133,37 +136,51 @@ class SecAggClient:
         seen_keys = {self._encryption.public, self._mask.public}
         for peer in request.peers:
             if peer.identity not in neighbours or peer.identity in self._peers:
-                raise Refused(Violation.INCONSISTENT_REQUEST, f"{peer.identity!r} is not a new neighbour")
+                raise Refused(
+                    Violation.INCONSISTENT_REQUEST, f"{peer.identity!r} is not a new neighbour"
+                )
             for key in (peer.encryption_key, peer.mask_key):
                 seen_keys.add(client_checks.check_peer_key(peer.identity, key, seen_keys))
             self._peers[peer.identity] = peer
         if len(self._peers) + 1 < self.setup.threshold:
             raise Refused(
-                Violation.TOO_FEW_NEIGHBOURS, f"{len(self._peers)} neighbours, threshold {self.setup.threshold}"
+                Violation.TOO_FEW_NEIGHBOURS,
+                f"{len(self._peers)} neighbours, threshold {self.setup.threshold}",
             )
 
     def _seal_shares(self) -> EncryptedShares:
         setup = self.setup
         holders = [self.identity, *sorted(self._peers)]
         xs = [setup.x_coordinate(h) for h in holders]
-        seed_shares = shamir.split(self._seed, threshold=setup.threshold, holders=xs, entropy=self._entropy)
+        seed_shares = shamir.split(
+            self._seed, threshold=setup.threshold, holders=xs, entropy=self._entropy
+        )
         key_shares = shamir.split(
             self._mask.private_bytes(), threshold=setup.threshold, holders=xs, entropy=self._entropy
         )
         own_x = setup.x_coordinate(self.identity)
         self._own = HeldShares(seed_shares[own_x], key_shares[own_x])
-        sealed = tuple(self._seal_for(peer, seed_shares[x], key_shares[x]) for peer, x in zip(holders[1:], xs[1:]))
+        sealed = tuple(
+            self._seal_for(peer, seed_shares[x], key_shares[x])
+            for peer, x in zip(holders[1:], xs[1:], strict=True)
+        )
         commitment = seed_commitment(self._seed, buffer_id=setup.buffer_id, owner=self.identity)
         return EncryptedShares(setup.buffer_id, self.identity, commitment, sealed)
 
     def _seal_for(self, peer: str, seed_share: int, key_share: int) -> SealedShare:
         key = bundle_key(
-            self._encryption.private, self._peers[peer].encryption_key, self.setup.buffer_id, self.identity, peer
+            self._encryption.private,
+            self._peers[peer].encryption_key,
+            self.setup.buffer_id,
+            self.identity,
+            peer,
         )
         nonce = self._entropy(aead.NONCE_BYTES)
         plaintext = shamir.share_bytes(seed_share) + shamir.share_bytes(key_share)
         binding = {"buffer_id": self.setup.buffer_id, "sender": self.identity, "receiver": peer}
-        return SealedShare(self.identity, peer, nonce, aead.seal(key, plaintext, nonce=nonce, **binding))
+        return SealedShare(
+            self.identity, peer, nonce, aead.seal(key, plaintext, nonce=nonce, **binding)
+        )
 
     # -- stage 3 -------------------------------------------------------------------------------
 
@@ -172,7 +189,9 @@ class SecAggClient:
             raise ValueError(f"weight {weight} outside [0, {self.setup.max_weight}]")
         values = clip_l2(update, self.setup.clip)
         if values.shape != (self.setup.dimension,):
-            raise ValueError(f"update has {values.size} values, the buffer expects {self.setup.dimension}")
+            raise ValueError(
+                f"update has {values.size} values, the buffer expects {self.setup.dimension}"
+            )
         return values * weight
 
     def _open_inbox(self, inbox: ShareInbox) -> None:
@@ -180,16 +199,26 @@ class SecAggClient:
         client_checks.check_inbox_entries(inbox)
         for sealed in inbox.shares:
             sender = sealed.sender
-            if sender not in self._peers or sender in self._held or sealed.receiver != self.identity:
+            if (
+                sender not in self._peers
+                or sender in self._held
+                or sealed.receiver != self.identity
+            ):
                 raise Refused(Violation.INCONSISTENT_REQUEST, f"unexpected bundle from {sender!r}")
             self._held[sender] = self._open(sealed)
         if len(self._held) + 1 < self.setup.threshold:
-            raise Refused(Violation.TOO_FEW_NEIGHBOURS, f"bundles from {len(self._held)} neighbours only")
+            raise Refused(
+                Violation.TOO_FEW_NEIGHBOURS, f"bundles from {len(self._held)} neighbours only"
+            )
 
     def _open(self, sealed: SealedShare) -> HeldShares:
         peer, setup = sealed.sender, self.setup
         key = bundle_key(
-            self._encryption.private, self._peers[peer].encryption_key, setup.buffer_id, peer, self.identity
+            self._encryption.private,
+            self._peers[peer].encryption_key,
+            setup.buffer_id,
+            peer,
+            self.identity,
         )
         binding = {"buffer_id": setup.buffer_id, "sender": peer, "receiver": self.identity}
         try:
@@ -206,10 +235,18 @@ class SecAggClient:
         # Fresh key: the rounding of one buffer must not be predictable from any other.
         uniform = keystream_words(self._entropy(32), d, context=context("rounding"))
         total = encode(quantize(values, setup.fixed_point, uniform))
-        add_signed(total, self_mask(self._seed, buffer_id=setup.buffer_id, owner=self.identity, dimension=d), 1)
+        add_signed(
+            total,
+            self_mask(self._seed, buffer_id=setup.buffer_id, owner=self.identity, dimension=d),
+            1,
+        )
         for peer in sorted(self._held):
             key = pair_mask_key(
-                self._mask.private, self._peers[peer].mask_key, buffer_id=setup.buffer_id, a=self.identity, b=peer
+                self._mask.private,
+                self._peers[peer].mask_key,
+                buffer_id=setup.buffer_id,
+                a=self.identity,
+                b=peer,
             )
             add_signed(total, pair_mask(key, dimension=d), pair_sign(self.identity, peer))
         return total
@@ -227,14 +264,20 @@ class SecAggClient:
         if own is None:
             raise StageError("no own shares: share_keys did not run")
         held = {**self._held, self.identity: own}
-        seeds = tuple(RevealedShare(p, shamir.share_bytes(held[p].seed)) for p in sorted(request.survivors))
-        keys = tuple(RevealedShare(p, shamir.share_bytes(held[p].key)) for p in sorted(request.dropped))
+        seeds = tuple(
+            RevealedShare(p, shamir.share_bytes(held[p].seed)) for p in sorted(request.survivors)
+        )
+        keys = tuple(
+            RevealedShare(p, shamir.share_bytes(held[p].key)) for p in sorted(request.dropped)
+        )
         return UnmaskShares(self.setup.buffer_id, self.identity, seeds, keys)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def _check_addressed(self, message: NeighbourKeys | ShareInbox | UnmaskRequest) -> None:
-        client_checks.check_addressed(message, buffer_id=self.setup.buffer_id, identity=self.identity)
+        client_checks.check_addressed(
+            message, buffer_id=self.setup.buffer_id, identity=self.identity
+        )
 
     def _enter(self, step: Step) -> None:
         if self._step is not step:
@@ -249,15 +292,19 @@ class SecAggClient:
             raise
 
     def _replayed(self, step: Step, request: object, kind: type[T]) -> T | None:
-        """The earlier answer to an identical request; a different request for an answered step is refused."""
+        """The earlier answer to an identical request; refuses a different one for a done step."""
         if step not in self._answered:
             return None
         earlier, answer = self._answered[step]
         if earlier != request:
             self._step = Step.REFUSED
-            raise Refused(Violation.EQUIVOCATION, f"a second, different {type(request).__name__} for one step")
+            raise Refused(
+                Violation.EQUIVOCATION, f"a second, different {type(request).__name__} for one step"
+            )
         if not isinstance(answer, kind):
-            raise StageError(f"cached answer of step {step.name.lower()} is a {type(answer).__name__}")
+            raise StageError(
+                f"cached answer of step {step.name.lower()} is a {type(answer).__name__}"
+            )
         return answer
 
     def _answer(self, step: Step, request: object, answer: T, then: Step) -> T:

@@ -1,4 +1,4 @@
-"""A worker's validation of what the aggregator sends it: each check raises ``Refused`` with a reason.
+"""A worker's validation of what the aggregator sends it: each check raises ``Refused``.
 
 The aggregator is curious and may be wrong: its messages are checked for
 type and shape first, then against what the worker itself saw earlier.
@@ -14,7 +14,9 @@ from secagg.keys import WeakKey, check_public_key
 from secagg.messages import NeighbourKeys, PeerKeys, SealedShare, ShareInbox, UnmaskRequest
 
 
-def check_addressed(message: NeighbourKeys | ShareInbox | UnmaskRequest, *, buffer_id: str, identity: str) -> None:
+def check_addressed(
+    message: NeighbourKeys | ShareInbox | UnmaskRequest, *, buffer_id: str, identity: str
+) -> None:
     """Meant for this buffer and this worker."""
     if message.buffer_id != buffer_id:
         raise Refused(Violation.WRONG_BUFFER, f"message for buffer {message.buffer_id!r}")
@@ -24,7 +26,9 @@ def check_addressed(message: NeighbourKeys | ShareInbox | UnmaskRequest, *, buff
 
 def check_peer_entries(request: NeighbourKeys) -> None:
     peers = request.peers
-    if not isinstance(peers, tuple) or not all(isinstance(p, PeerKeys) and isinstance(p.identity, str) for p in peers):
+    if not isinstance(peers, tuple) or not all(
+        isinstance(p, PeerKeys) and isinstance(p.identity, str) for p in peers
+    ):
         raise Refused(Violation.MALFORMED, "peers must be a tuple of PeerKeys")
 
 
@@ -35,7 +39,9 @@ def check_peer_key(peer: str, key: object, seen: Collection[bytes]) -> bytes:
     except WeakKey as e:
         raise Refused(Violation.WEAK_KEY, f"{peer}: {e}", culprit=peer) from e
     if raw in seen:
-        raise Refused(Violation.WEAK_KEY, f"{peer} uses a key already seen in this buffer", culprit=peer)
+        raise Refused(
+            Violation.WEAK_KEY, f"{peer} uses a key already seen in this buffer", culprit=peer
+        )
     return raw
 
 
@@ -45,14 +51,18 @@ def check_inbox_entries(inbox: ShareInbox) -> None:
         raise Refused(Violation.MALFORMED, "shares must be a tuple of well-formed SealedShare")
 
 
-def check_unmask_request(request: UnmaskRequest, *, identity: str, held: Collection[str], threshold: int) -> None:
-    """Seed shares for survivors, key shares for dropouts: a partition of the peers whose bundles it holds.
+def check_unmask_request(
+    request: UnmaskRequest, *, identity: str, held: Collection[str], threshold: int
+) -> None:
+    """Seed shares for survivors, key shares for dropouts: a partition of the peers it holds.
 
     Never both secrets of one peer, never its own key share, and not when the
     buffer could not complete anyway (fewer than t survivors among its holders).
     """
     listed = (request.survivors, request.dropped)
-    if not all(isinstance(names, tuple) and all(isinstance(n, str) for n in names) for names in listed):
+    if not all(
+        isinstance(names, tuple) and all(isinstance(n, str) for n in names) for names in listed
+    ):
         raise Refused(Violation.MALFORMED, "survivors and dropped must be tuples of identities")
     survivors, dropped = set(request.survivors), set(request.dropped)
     if both := survivors & dropped:
@@ -60,11 +70,19 @@ def check_unmask_request(request: UnmaskRequest, *, identity: str, held: Collect
     if len(survivors) != len(request.survivors) or len(dropped) != len(request.dropped):
         raise Refused(Violation.INCONSISTENT_REQUEST, "a peer is listed twice")
     if identity not in survivors:
-        raise Refused(Violation.INCONSISTENT_REQUEST, "this worker sent its masked input but is not a survivor")
+        raise Refused(
+            Violation.INCONSISTENT_REQUEST,
+            "this worker sent its masked input but is not a survivor",
+        )
     if survivors | dropped != set(held) | {identity}:
-        raise Refused(Violation.INCONSISTENT_REQUEST, "the request does not match the bundles this worker holds")
+        raise Refused(
+            Violation.INCONSISTENT_REQUEST,
+            "the request does not match the bundles this worker holds",
+        )
     if len(survivors) < threshold:
-        raise Refused(Violation.TOO_FEW_SURVIVORS, f"{len(survivors)} survivors, threshold {threshold}")
+        raise Refused(
+            Violation.TOO_FEW_SURVIVORS, f"{len(survivors)} survivors, threshold {threshold}"
+        )
 
 
 def _well_formed(sealed: object) -> bool:

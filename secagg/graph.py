@@ -33,7 +33,7 @@ class NeighbourGraph:
 
 
 def check_degree(size: int, degree: int) -> None:
-    """Raises ValueError unless H(degree, size) is defined: 1 <= k <= n - 1, k even unless complete."""
+    """ValueError unless H(degree, size) is defined: 1 <= k <= n - 1, k even unless complete."""
     if size < 2:
         raise ValueError(f"a cohort needs at least 2 workers, got {size}")
     if not 1 <= degree <= size - 1:
@@ -58,13 +58,14 @@ def neighbour_graph(buffer_id: str, cohort: Sequence[str], degree: int) -> Neigh
     position = {node: p for p, node in enumerate(ring)}
     half = degree // 2
     adjacency = tuple(
-        tuple(sorted(ring[(position[i] + d) % size] for d in range(-half, half + 1) if d)) for i in range(size)
+        tuple(sorted(ring[(position[i] + d) % size] for d in range(-half, half + 1) if d))
+        for i in range(size)
     )
     return NeighbourGraph(size, degree, adjacency)
 
 
 def shuffled(size: int, seed: bytes) -> list[int]:
-    """A uniformly random permutation of range(size) (Fisher-Yates, unbiased by rejection sampling)."""
+    """A uniformly random permutation of range(size) (Fisher-Yates, rejection sampling)."""
     words = _word_stream(seed, size)
     order = list(range(size))
     for i in range(size - 1, 0, -1):
@@ -79,8 +80,10 @@ def shuffled(size: int, seed: bytes) -> list[int]:
 
 
 def _word_stream(seed: bytes, chunk: int) -> Iterator[int]:
-    """An endless stream of uniform 32-bit words from ``seed`` (successive chunks, distinct contexts)."""
+    """An endless stream of uniform 32-bit words from ``seed`` (chunks with distinct contexts)."""
     block = 0
     while True:
-        yield from keystream_words(seed, chunk + 16, context=context("graph-words", str(block))).tolist()
+        yield from keystream_words(
+            seed, chunk + 16, context=context("graph-words", str(block))
+        ).tolist()
         block += 1

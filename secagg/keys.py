@@ -17,8 +17,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 LABEL = "fedmq-secagg/v1"
 KEY_BYTES = 32
-#: A fixed scalar to probe public keys with: a low-order point gives the all-zero secret for every scalar.
-_PROBE = X25519PrivateKey.from_private_bytes(hashlib.sha256(b"fedmq-secagg/v1 low-order probe").digest())
+#: A fixed scalar to probe public keys with: a low-order point gives the all-zero secret for
+#: every scalar.
+_PROBE = X25519PrivateKey.from_private_bytes(
+    hashlib.sha256(b"fedmq-secagg/v1 low-order probe").digest()
+)
 
 
 class Purpose(str, Enum):
@@ -84,16 +87,24 @@ def derive(secret: bytes, purpose: Purpose, *, buffer_id: str, sender: str, rece
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(secret)
 
 
-def bundle_key(private: X25519PrivateKey, peer_public: bytes, buffer_id: str, sender: str, receiver: str) -> bytes:
-    """The AEAD key of the share bundles sent sender -> receiver (both ends derive it; each direction differs)."""
+def bundle_key(
+    private: X25519PrivateKey, peer_public: bytes, buffer_id: str, sender: str, receiver: str
+) -> bytes:
+    """The AEAD key of the bundles sent sender -> receiver (both ends derive it; per direction)."""
     secret = agree(private, peer_public)
-    return derive(secret, Purpose.SHARE_ENCRYPTION, buffer_id=buffer_id, sender=sender, receiver=receiver)
+    return derive(
+        secret, Purpose.SHARE_ENCRYPTION, buffer_id=buffer_id, sender=sender, receiver=receiver
+    )
 
 
-def pair_mask_key(private: X25519PrivateKey, peer_public: bytes, *, buffer_id: str, a: str, b: str) -> bytes:
+def pair_mask_key(
+    private: X25519PrivateKey, peer_public: bytes, *, buffer_id: str, a: str, b: str
+) -> bytes:
     """The mask key of workers ``a`` and ``b``; both derive it, so the pair goes in sorted order."""
     low, high = sorted((a, b))
-    return derive(agree(private, peer_public), Purpose.MASK, buffer_id=buffer_id, sender=low, receiver=high)
+    return derive(
+        agree(private, peer_public), Purpose.MASK, buffer_id=buffer_id, sender=low, receiver=high
+    )
 
 
 def seed_commitment(seed: bytes, *, buffer_id: str, owner: str) -> bytes:

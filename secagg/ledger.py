@@ -1,4 +1,4 @@
-"""Everything the aggregator holds for one buffer, and its checkpoint form (plain scalars + numpy arrays).
+"""Everything the aggregator holds for one buffer, and its checkpoint form (scalars + arrays).
 
 The aggregator checkpoints the ledger after every message it accepts and
 before acknowledging it, and after every stage change before sending the
@@ -66,7 +66,9 @@ def dump(setup: BufferSetup, ledger: Ledger) -> tuple[dict[str, Any], dict[str, 
         "format_version": FORMAT_VERSION,
         "setup": setup.as_dict(),
         "stage": ledger.stage.value,
-        "adverts": {s: [m.encryption_key.hex(), m.mask_key.hex()] for s, m in ledger.adverts.items()},
+        "adverts": {
+            s: [m.encryption_key.hex(), m.mask_key.hex()] for s, m in ledger.adverts.items()
+        },
         "bundles": {s: _bundle_scalars(m) for s, m in ledger.bundles.items()},
         "masked": {s: digest.hex() for s, digest in ledger.masked.items()},
         "unmasks": {s: _unmask_scalars(m) for s, m in ledger.unmasks.items()},
@@ -109,7 +111,8 @@ def _bundle_scalars(message: EncryptedShares) -> dict[str, Any]:
 
 def _bundle_from(buffer_id: str, sender: str, data: dict[str, Any]) -> EncryptedShares:
     shares = tuple(
-        SealedShare(sender, receiver, bytes.fromhex(nonce), bytes.fromhex(ct)) for receiver, nonce, ct in data["shares"]
+        SealedShare(sender, receiver, bytes.fromhex(nonce), bytes.fromhex(ct))
+        for receiver, nonce, ct in data["shares"]
     )
     return EncryptedShares(buffer_id, sender, bytes.fromhex(data["commitment"]), shares)
 
@@ -129,10 +132,19 @@ def _unmask_from(buffer_id: str, sender: str, data: dict[str, Any]) -> UnmaskSha
 
 def _outcome_scalars(outcome: BufferSum | Aborted | None) -> dict[str, Any] | None:
     if isinstance(outcome, Aborted):
-        return {"aborted": True, "stage": outcome.stage, "reason": outcome.reason.value, "detail": outcome.detail}
+        return {
+            "aborted": True,
+            "stage": outcome.stage,
+            "reason": outcome.reason.value,
+            "detail": outcome.detail,
+        }
     if isinstance(outcome, BufferSum):
         corrupt = [list(pair) for pair in outcome.corrupt_shares]
-        return {"aborted": False, "contributors": list(outcome.contributors), "corrupt_shares": corrupt}
+        return {
+            "aborted": False,
+            "contributors": list(outcome.contributors),
+            "corrupt_shares": corrupt,
+        }
     return None
 
 

@@ -18,7 +18,13 @@ from secagg.buffer import BufferSetup
 from secagg.client import SecAggClient
 from secagg.errors import Aborted, Refused, StageError
 from secagg.ledger import BufferSum, Stage
-from secagg.messages import AggregatorMessage, NeighbourKeys, ShareInbox, UnmaskRequest, WorkerMessage
+from secagg.messages import (
+    AggregatorMessage,
+    NeighbourKeys,
+    ShareInbox,
+    UnmaskRequest,
+    WorkerMessage,
+)
 from secagg.server import SecAggServer
 
 STAGES = (Stage.KEYS, Stage.SHARES, Stage.MASKED, Stage.UNMASK)
@@ -62,7 +68,9 @@ def run_buffer(
         for u in setup.cohort:
             if not _live(drop, u, stage) or u in refusals:
                 continue
-            message = _step(clients[u], stage, inbound.get(u), updates.get(u), weights.get(u, 1.0), refusals)
+            message = _step(
+                clients[u], stage, inbound.get(u), updates.get(u), weights.get(u, 1.0), refusals
+            )
             if message is not None:
                 uploaded.setdefault(u, []).append(message)
                 server.receive(u, message)

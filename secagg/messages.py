@@ -43,7 +43,7 @@ class NeighbourKeys:
 
 @dataclass(frozen=True)
 class SealedShare:
-    """One AEAD-sealed bundle (a share of the sender's seed, a share of its mask key) for ``receiver``."""
+    """One AEAD-sealed bundle for ``receiver``: a share of the sender's seed and of its mask key."""
 
     sender: str
     receiver: str
@@ -53,7 +53,7 @@ class SealedShare:
 
 @dataclass(frozen=True)
 class EncryptedShares:
-    """Stage 2: one sealed bundle per advertised neighbour, and a commitment to the self-mask seed."""
+    """Stage 2: a sealed bundle per advertised neighbour, and a commitment to the self-mask seed."""
 
     buffer_id: str
     sender: str
@@ -81,7 +81,8 @@ class MaskedInput:
 
 @dataclass(frozen=True)
 class UnmaskRequest:
-    """Aggregator to ``recipient``: seed shares for ``survivors`` (itself included), key shares for ``dropped``."""
+    """Aggregator to ``recipient``: seed shares of ``survivors`` (itself included), key shares of
+    ``dropped``."""
 
     buffer_id: str
     recipient: str

@@ -1,4 +1,4 @@
-"""Choosing SecAgg+'s degree k and threshold t for a cohort of n (after Bell et al. 2020, section 3).
+"""Choosing SecAgg+'s degree k and threshold t for a cohort of n (after Bell et al. 2020, sec. 3).
 
 Each worker shares its two secrets (self-mask seed b_u, mask private key
 s_u) among itself and its k neighbours: k + 1 shares, any t recover.
@@ -52,11 +52,18 @@ def check_parameters(size: int, degree: int, threshold: int) -> None:
     """Raises ValueError unless (k, t) are structurally safe for a cohort of ``size``."""
     check_degree(size, degree)
     if not degree + 1 < 2 * threshold <= 2 * (degree + 1):
-        raise ValueError(f"threshold {threshold} must satisfy k + 1 < 2t <= 2(k + 1) with k = {degree}")
+        raise ValueError(
+            f"threshold {threshold} must satisfy k + 1 < 2t <= 2(k + 1) with k = {degree}"
+        )
 
 
 def choose_parameters(
-    size: int, *, dropout_rate: float, corrupt_rate: float = 0.0, sigma: float = 40.0, eta: float = 20.0
+    size: int,
+    *,
+    dropout_rate: float,
+    corrupt_rate: float = 0.0,
+    sigma: float = 40.0,
+    eta: float = 20.0,
 ) -> Parameters:
     """The cheapest (k, t) for ``size`` workers meeting the bounds in the module docstring."""
     if not (0 <= dropout_rate < 1 and 0 <= corrupt_rate < 1):
@@ -68,9 +75,13 @@ def choose_parameters(
     return _complete(size, dropout_rate, corrupt_rate)
 
 
-def _sparse(size: int, degree: int, dropout: float, corrupt: float, sigma: float, eta: float) -> Parameters | None:
+def _sparse(
+    size: int, degree: int, dropout: float, corrupt: float, sigma: float, eta: float
+) -> Parameters | None:
     logn = math.log2(size)
-    connectivity = 2 * logn + degree * math.log2(dropout + corrupt) if dropout + corrupt > 0 else -math.inf
+    connectivity = (
+        2 * logn + degree * math.log2(dropout + corrupt) if dropout + corrupt > 0 else -math.inf
+    )
     if connectivity > -sigma:
         return None
     for threshold in range(degree // 2 + 1, degree + 2):
@@ -89,7 +100,8 @@ def _complete(size: int, dropout: float, corrupt: float) -> Parameters:
     threshold = (size + colluders) // 2 + 1
     if size - dropouts < threshold:
         raise ValueError(
-            f"no safe threshold for {size} workers with {dropouts} dropouts and {colluders} colluders "
+            f"no safe threshold for {size} workers with {dropouts} dropouts and "
+            f"{colluders} colluders "
             f"(needs t = {threshold} <= {size - dropouts} survivors)"
         )
     return Parameters(size - 1, threshold, -math.inf, -math.inf)

@@ -30,12 +30,13 @@ def nonce_for(context: bytes) -> bytes:
 
 
 def keystream_words(key: bytes, count: int, *, context: bytes) -> Words:
-    """``count`` pseudorandom uint32 words from ``key``; different ``context`` gives an independent stream."""
+    """``count`` pseudorandom uint32 words from ``key``; each ``context`` gives its own stream."""
     if len(key) != KEY_BYTES:
         raise ValueError(f"PRG key must be {KEY_BYTES} bytes, got {len(key)}")
     if not 0 <= count <= MAX_WORDS:
         raise ValueError(f"word count {count} outside [0, {MAX_WORDS}]")
-    # cryptography's 16-byte ChaCha20 nonce is the RFC 7539 layout: 4-byte block counter, then the nonce.
+    # cryptography's 16-byte ChaCha20 nonce is the RFC 7539 layout: 4-byte block counter, then
+    # the nonce.
     cipher = Cipher(algorithms.ChaCha20(key, bytes(4) + nonce_for(context)), mode=None)
     encryptor = cipher.encryptor()
     # update_into writes straight into the array; it wants one spare block of room past the data.

@@ -36,7 +36,7 @@ Words = npt.NDArray[np.uint32]
 
 @dataclass(frozen=True)
 class FixedPoint:
-    """How values in ``[-value_bound, value_bound]`` map to integers, for up to ``summands`` of them."""
+    """How values in ``[-value_bound, value_bound]`` map to integers, for up to ``summands``."""
 
     value_bound: float
     summands: int
@@ -45,7 +45,7 @@ class FixedPoint:
 
 
 def fixed_point_for(value_bound: float, summands: int, *, noise_margin: int = 0) -> FixedPoint:
-    """The finest scale at which ``summands`` values in ``[-value_bound, value_bound]`` cannot wrap."""
+    """The finest scale at which ``summands`` values in ``[-bound, bound]`` cannot wrap."""
     if not (math.isfinite(value_bound) and value_bound > 0):
         raise ValueError(f"value bound must be positive and finite, got {value_bound}")
     if summands < 1:
@@ -53,8 +53,12 @@ def fixed_point_for(value_bound: float, summands: int, *, noise_margin: int = 0)
     limit = MAX_SUM // summands
     signal = limit - 1 - noise_margin
     if noise_margin < 0 or signal < 1:
-        raise ValueError(f"noise margin {noise_margin} leaves no room below the per-summand limit {limit}")
-    return FixedPoint(value_bound=value_bound, summands=summands, scale=signal / value_bound, limit=limit)
+        raise ValueError(
+            f"noise margin {noise_margin} leaves no room below the per-summand limit {limit}"
+        )
+    return FixedPoint(
+        value_bound=value_bound, summands=summands, scale=signal / value_bound, limit=limit
+    )
 
 
 def clip_l2(values: npt.ArrayLike, clip: float) -> Floats:

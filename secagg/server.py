@@ -3,7 +3,8 @@
 Driving it (the service does this; no clock or broker here):
 
     server = SecAggServer(setup)
-    server.receive(sender, message)   # the broker-validated sender; -> Accepted | Duplicate | Rejected
+    server.receive(sender, message)   # the broker-validated sender
+                                      # -> Accepted | Duplicate | Rejected
     server.complete()                 # everyone still live has answered this stage
     server.advance()                  # close the stage (on completion or a deadline):
                                       # -> the next stage's messages, or BufferSum, or Aborted
@@ -27,7 +28,16 @@ import numpy as np
 from secagg import server_checks as checks
 from secagg import unmask
 from secagg.buffer import BufferSetup
-from secagg.errors import Aborted, AbortReason, Accepted, Duplicate, Receipt, Rejected, StageError, Violation
+from secagg.errors import (
+    Aborted,
+    AbortReason,
+    Accepted,
+    Duplicate,
+    Receipt,
+    Rejected,
+    StageError,
+    Violation,
+)
 from secagg.ledger import BufferSum, Ledger, Stage, dump, load
 from secagg.messages import (
     AdvertiseKeys,
@@ -64,7 +74,7 @@ class SecAggServer:
         return cls(setup, ledger=ledger)
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """JSON-able scalars and named arrays from which ``restore`` rebuilds this object exactly."""
+        """JSON-able scalars and named arrays from which ``restore`` rebuilds this exactly."""
         return dump(self.setup, self.ledger)
 
     @property
@@ -79,14 +89,22 @@ class SecAggServer:
         """Take one message from the broker-validated ``sender``."""
         stage = self.stage
         if stage in (Stage.DONE, Stage.ABORTED):
-            return Rejected(sender, Violation.BUFFER_CLOSED, f"buffer {self.setup.buffer_id} is {stage.value}")
+            return Rejected(
+                sender, Violation.BUFFER_CLOSED, f"buffer {self.setup.buffer_id} is {stage.value}"
+            )
         refused = checks.check_envelope(self.setup, sender, message)
         if refused is not None:
             return refused
         if not isinstance(message, _MESSAGE_OF[stage]):
-            return Rejected(sender, Violation.WRONG_STAGE, f"a {type(message).__name__} during stage {stage.value}")
+            return Rejected(
+                sender,
+                Violation.WRONG_STAGE,
+                f"a {type(message).__name__} during stage {stage.value}",
+            )
         if sender not in self._eligible():
-            return Rejected(sender, Violation.NOT_A_SURVIVOR, f"{sender} dropped out before stage {stage.value}")
+            return Rejected(
+                sender, Violation.NOT_A_SURVIVOR, f"{sender} dropped out before stage {stage.value}"
+            )
         if isinstance(message, AdvertiseKeys):
             return self._take_advert(message)
         if isinstance(message, EncryptedShares):
@@ -95,7 +113,9 @@ class SecAggServer:
             return self._take_masked(message)
         if isinstance(message, UnmaskShares):
             return self._take_unmask(message)
-        raise StageError(f"no handler for {type(message).__name__}")  # unreachable: _MESSAGE_OF covers every stage
+        raise StageError(
+            f"no handler for {type(message).__name__}"
+        )  # unreachable: _MESSAGE_OF covers every stage
 
     def waiting_for(self) -> frozenset[str]:
         """The live workers that have not answered the current stage."""
@@ -129,9 +149,13 @@ class SecAggServer:
             return self._inboxes()
         if self.stage is Stage.UNMASK:
             ledger = self.ledger
-            requests = (unmask.request_for(self.setup, u, ledger.bundles, ledger.masked) for u in sorted(ledger.masked))
+            requests = (
+                unmask.request_for(self.setup, u, ledger.bundles, ledger.masked)
+                for u in sorted(ledger.masked)
+            )
             return tuple(
-                UnmaskRequest(self.setup.buffer_id, u, s, d) for u, (s, d) in zip(sorted(ledger.masked), requests)
+                UnmaskRequest(self.setup.buffer_id, u, s, d)
+                for u, (s, d) in zip(sorted(ledger.masked), requests, strict=True)
             )
         return ()
 
@@ -157,8 +181,8 @@ class SecAggServer:
         }
         return answers.get(self.stage, ledger.unmasks)
 
-    # Each message is validated before it is compared with an earlier one from its sender: a comparison
-    # must only ever see well-formed fields.
+    # Each message is validated before it is compared with an earlier one from its sender: a
+    # comparison must only ever see well-formed fields.
 
     def _take_advert(self, message: AdvertiseKeys) -> Receipt:
         adverts = self.ledger.adverts
@@ -179,8 +203,15 @@ class SecAggServer:
 
     def _take_unmask(self, message: UnmaskShares) -> Receipt:
         ledger = self.ledger
-        survivors, dropped = unmask.request_for(self.setup, message.sender, ledger.bundles, ledger.masked)
-        return _take(ledger.unmasks, message.sender, message, checks.check_unmask(message, survivors, dropped))
+        survivors, dropped = unmask.request_for(
+            self.setup, message.sender, ledger.bundles, ledger.masked
+        )
+        return _take(
+            ledger.unmasks,
+            message.sender,
+            message,
+            checks.check_unmask(message, survivors, dropped),
+        )
 
     # -- closing stages ----------------------------------------------------------------------
 
@@ -188,7 +219,8 @@ class SecAggServer:
         need = max(self.setup.threshold, self.setup.min_contributors)
         if len(answered) >= need:
             return None
-        detail = f"{len(answered)} of {len(self.setup.cohort)} workers answered stage {stage.value}; need {need}"
+        workers = len(self.setup.cohort)
+        detail = f"{len(answered)} of {workers} workers answered stage {stage.value}; need {need}"
         return Aborted(stage.value, AbortReason.TOO_FEW_SURVIVORS, detail)
 
     def _conclude(self, outcome: BufferSum | Aborted) -> BufferSum | Aborted:
@@ -210,13 +242,16 @@ class SecAggServer:
         inbox: dict[str, list[SealedShare]] = defaultdict(list)
         for sender in sorted(bundles):
             for sealed in bundles[sender].shares:
-                if sealed.receiver in bundles:  # bundles for workers that dropped out are never delivered
+                if (
+                    sealed.receiver in bundles
+                ):  # bundles for workers that dropped out are never delivered
                     inbox[sealed.receiver].append(sealed)
         return tuple(ShareInbox(self.setup.buffer_id, u, tuple(inbox[u])) for u in sorted(bundles))
 
 
 def _take(table: dict[str, Any], sender: str, entry: object, refused: Rejected | None) -> Receipt:
-    """Store a validated first entry; a redelivery is a Duplicate, a different second entry equivocation."""
+    """Store a validated first entry; an identical second one is a Duplicate, another one is
+    equivocation."""
     if refused is not None:
         return refused
     earlier = table.get(sender)
@@ -225,4 +260,8 @@ def _take(table: dict[str, Any], sender: str, entry: object, refused: Rejected |
         return Accepted(sender)
     if earlier == entry:
         return Duplicate(sender)
-    return Rejected(sender, Violation.EQUIVOCATION, "a second, different message in one stage (the first stands)")
+    return Rejected(
+        sender,
+        Violation.EQUIVOCATION,
+        "a second, different message in one stage (the first stands)",
+    )

@@ -30,14 +30,16 @@ Poly = list[int]  # coefficients, lowest degree first
 
 @dataclass(frozen=True)
 class Recovered:
-    """A reconstructed secret and the x-coordinates of the shares that were not on its polynomial."""
+    """A reconstructed secret and the x-coordinates of the shares off its polynomial."""
 
     secret: bytes
     corrupt: tuple[int, ...]
 
 
-def split(secret: bytes, *, threshold: int, holders: Sequence[int], entropy: Entropy) -> dict[int, int]:
-    """Shares of ``secret`` for the x-coordinates ``holders``; any ``threshold`` of them recover it."""
+def split(
+    secret: bytes, *, threshold: int, holders: Sequence[int], entropy: Entropy
+) -> dict[int, int]:
+    """Shares of ``secret`` at the x-coordinates ``holders``; any ``threshold`` recover it."""
     if len(secret) != SECRET_BYTES:
         raise ValueError(f"secret must be {SECRET_BYTES} bytes, got {len(secret)}")
     if len(set(holders)) != len(holders) or not all(0 < x < PRIME for x in holders):
@@ -71,20 +73,24 @@ def share_value(raw: bytes) -> int:
 
 
 def recover(shares: Mapping[int, int], threshold: int, check: Callable[[bytes], bool]) -> Recovered:
-    """The secret behind ``shares`` (x -> y), verified by ``check``; corrects wrong shares when it can."""
+    """The secret behind ``shares`` (x -> y), checked by ``check``; fixes wrong shares if it can."""
     if len(shares) < threshold:
         raise UnrecoverableSecret(f"{len(shares)} shares, threshold {threshold}")
     points = sorted(shares.items())
     base = points[:threshold]
     weights = _lagrange_weights([x for x, _ in base])
     secret = _interpolate_at(base, weights, 0)
-    if _accepted(secret, check) and all(_interpolate_at(base, weights, x) == y for x, y in points[threshold:]):
+    if _accepted(secret, check) and all(
+        _interpolate_at(base, weights, x) == y for x, y in points[threshold:]
+    ):
         return Recovered(_secret_bytes(secret), ())
     poly = _berlekamp_welch(points, threshold)
     if poly is not None and _accepted(poly[0], check):
         corrupt = tuple(x for x, y in points if evaluate(poly, x) != y)
         return Recovered(_secret_bytes(poly[0]), corrupt)
-    raise UnrecoverableSecret(f"{len(points)} shares with threshold {threshold} do not yield a secret that checks")
+    raise UnrecoverableSecret(
+        f"{len(points)} shares with threshold {threshold} do not yield a secret that checks"
+    )
 
 
 def evaluate(poly: Poly, x: int) -> int:
@@ -104,7 +110,7 @@ def _secret_bytes(secret: int) -> bytes:
 
 
 def _lagrange_weights(xs: Sequence[int]) -> list[int]:
-    """1 / prod_{j != i} (x_i - x_j) for each i: the part of each Lagrange basis that does not depend on z."""
+    """1 / prod_{j != i} (x_i - x_j) for each i: the part of each Lagrange basis free of z."""
     denominators = []
     for i, xi in enumerate(xs):
         den = 1
@@ -116,14 +122,14 @@ def _lagrange_weights(xs: Sequence[int]) -> list[int]:
 
 
 def _interpolate_at(points: Sequence[tuple[int, int]], weights: Sequence[int], z: int) -> int:
-    """P(z) for the polynomial of degree < len(points) through ``points`` (barycentric Lagrange form)."""
+    """P(z) for the polynomial of degree < len(points) through ``points`` (barycentric form)."""
     full = 1
     for x, y in points:
         if x == z:
             return y
         full *= z - x
-    # x-coordinates are small integers: full / (z - x) is an exact integer division, no inversion needed.
-    return sum(y * w * (full // (z - x)) for (x, y), w in zip(points, weights)) % PRIME
+    # x-coordinates are small integers: full / (z - x) is an exact integer division, no inversion.
+    return sum(y * w * (full // (z - x)) for (x, y), w in zip(points, weights, strict=True)) % PRIME
 
 
 def _batch_inverse(values: Sequence[int]) -> list[int]:
@@ -144,7 +150,8 @@ def _berlekamp_welch(points: Sequence[tuple[int, int]], threshold: int) -> Poly 
     errors = (len(points) - threshold) // 2
     if errors == 0:
         return None
-    # Unknowns: Q (t + e coefficients) and E (monic of degree e: e unknown coefficients), Q(x) = y E(x) at each point.
+    # Unknowns: Q (t + e coefficients) and E (monic of degree e: e unknown coefficients), with
+    # Q(x) = y E(x) at each point.
     rows = []
     for x, y in points:
         powers = [pow(x, j, PRIME) for j in range(threshold + errors + 1)]
@@ -162,7 +169,7 @@ def _berlekamp_welch(points: Sequence[tuple[int, int]], threshold: int) -> Poly 
 
 
 def _solve(rows: list[list[int]], unknowns: int) -> list[int] | None:
-    """One solution of an augmented linear system mod p (free unknowns set to 0), or None if inconsistent."""
+    """A solution of an augmented linear system mod p (free unknowns 0); None if inconsistent."""
     pivots: list[int] = []
     r = 0
     for col in range(unknowns):
@@ -175,7 +182,7 @@ def _solve(rows: list[list[int]], unknowns: int) -> list[int] | None:
         for i, row in enumerate(rows):
             if i != r and row[col]:
                 factor = row[col]
-                rows[i] = [(a - factor * b) % PRIME for a, b in zip(row, rows[r])]
+                rows[i] = [(a - factor * b) % PRIME for a, b in zip(row, rows[r], strict=True)]
         pivots.append(col)
         r += 1
     if any(row[unknowns] for row in rows[r:]):

@@ -33,15 +33,17 @@ class _Abort(Exception):
 def request_for(
     setup: BufferSetup, recipient: str, shared: Collection[str], masked: Collection[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(survivors, dropped) for ``recipient``: whose seed shares and whose key shares it must reveal."""
+    """(survivors, dropped) for ``recipient``: whose seed shares and whose key shares it reveals."""
     neighbours = setup.neighbours(recipient)
     survivors = (neighbours & set(masked)) | {recipient}
     dropped = neighbours & (set(shared) - set(masked))
     return tuple(sorted(survivors)), tuple(sorted(dropped))
 
 
-def check_recoverable(setup: BufferSetup, shared: Collection[str], masked: Collection[str]) -> Aborted | None:
-    """Before anyone reveals a share: could every needed secret be rebuilt if all survivors answer?"""
+def check_recoverable(
+    setup: BufferSetup, shared: Collection[str], masked: Collection[str]
+) -> Aborted | None:
+    """Before anyone reveals a share: could each secret be rebuilt if all survivors answer?"""
     live = set(masked)
     for u in sorted(live):
         holders = len(setup.neighbours(u) & live) + 1
@@ -61,7 +63,9 @@ def finish(setup: BufferSetup, ledger: Ledger) -> BufferSum | Aborted:
     corrupt: list[tuple[str, str]] = []
     points = _revealed_points(setup, ledger.unmasks)
     try:
-        seeds = {u: _recover(setup, ledger, u, points["seed"].get(u, {}), corrupt) for u in survivors}
+        seeds = {
+            u: _recover(setup, ledger, u, points["seed"].get(u, {}), corrupt) for u in survivors
+        }
         dropped = [v for v in sorted(set(ledger.bundles) - live) if setup.neighbours(v) & live]
         keys = {v: _recover(setup, ledger, v, points["key"].get(v, {}), corrupt) for v in dropped}
     except _Abort as e:
@@ -73,15 +77,21 @@ def finish(setup: BufferSetup, ledger: Ledger) -> BufferSum | Aborted:
     for v, private in keys.items():
         pair = key_pair(private)
         for u in sorted(setup.neighbours(v) & live):
-            key = pair_mask_key(pair.private, ledger.adverts[u].mask_key, buffer_id=buffer_id, a=u, b=v)
+            key = pair_mask_key(
+                pair.private, ledger.adverts[u].mask_key, buffer_id=buffer_id, a=u, b=v
+            )
             add_signed(total, pair_mask(key, dimension=d), -pair_sign(u, v))
     return BufferSum(buffer_id, total, tuple(survivors), tuple(sorted(corrupt)))
 
 
 def _recover(
-    setup: BufferSetup, ledger: Ledger, owner: str, points: dict[int, int], corrupt: list[tuple[str, str]]
+    setup: BufferSetup,
+    ledger: Ledger,
+    owner: str,
+    points: dict[int, int],
+    corrupt: list[tuple[str, str]],
 ) -> bytes:
-    """Rebuild ``owner``'s seed (a survivor) or mask key (a dropout), noting holders of wrong shares."""
+    """Rebuild ``owner``'s seed (survivor) or mask key (dropout); note holders of wrong shares."""
     kind = "seed" if owner in ledger.masked else "key"
     if len(points) < setup.threshold:
         raise _Abort(_too_few(kind, owner, len(points), setup.threshold, stage=STAGE))
@@ -105,7 +115,9 @@ def _recover(
     return recovered.secret
 
 
-def _revealed_points(setup: BufferSetup, unmasks: Mapping[str, UnmaskShares]) -> dict[str, dict[str, dict[int, int]]]:
+def _revealed_points(
+    setup: BufferSetup, unmasks: Mapping[str, UnmaskShares]
+) -> dict[str, dict[str, dict[int, int]]]:
     """kind ("seed" or "key") -> owner -> {holder's x-coordinate: share}."""
     points: dict[str, dict[str, dict[int, int]]] = {"seed": {}, "key": {}}
     for holder, message in unmasks.items():

@@ -1,4 +1,5 @@
-"""Misbehaviour is detected with a reason: withheld or corrupt shares, replays, duplicates, bad requests."""
+"""Misbehaviour is detected with a reason: withheld or corrupt shares, replays, duplicates and
+bad requests."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ import pytest
 from secagg import shamir
 from secagg.buffer import BufferSetup
 from secagg.client import SecAggClient, Step
-from secagg.errors import Aborted, AbortReason, Accepted, Duplicate, Receipt, Refused, Rejected, StageError, Violation
+from secagg.errors import (
+    Aborted,
+    AbortReason,
+    Accepted,
+    Duplicate,
+    Receipt,
+    Refused,
+    Rejected,
+    StageError,
+    Violation,
+)
 from secagg.ledger import BufferSum
 from secagg.local import seeded_entropy
 from secagg.messages import (
@@ -31,7 +42,9 @@ from secagg.server import SecAggServer
 A, B, C = "worker-0", "worker-1", "worker-2"
 
 
-def make_setup(n: int = 5, degree: int = 4, threshold: int = 3, buffer_id: str = "buffer-1") -> BufferSetup:
+def make_setup(
+    n: int = 5, degree: int = 4, threshold: int = 3, buffer_id: str = "buffer-1"
+) -> BufferSetup:
     cohort = tuple(f"worker-{i}" for i in range(n))
     return BufferSetup(buffer_id, cohort, 16, degree, threshold, 1.0, 1.0, 2)
 
@@ -41,9 +54,13 @@ class Buffer:
 
     def __init__(self, setup: BufferSetup, seed: int = 0) -> None:
         self.setup = setup
-        self.clients = {u: SecAggClient(setup, u, entropy=seeded_entropy(seed, u)) for u in setup.cohort}
+        self.clients = {
+            u: SecAggClient(setup, u, entropy=seeded_entropy(seed, u)) for u in setup.cohort
+        }
         self.server = SecAggServer(setup)
-        self.update = {u: np.full(setup.dimension, 0.01 * (i + 1)) for i, u in enumerate(setup.cohort)}
+        self.update = {
+            u: np.full(setup.dimension, 0.01 * (i + 1)) for i, u in enumerate(setup.cohort)
+        }
 
     def send(self, messages: Mapping[str, WorkerMessage]) -> dict[str, Receipt]:
         return {u: self.server.receive(u, m) for u, m in messages.items()}
@@ -57,7 +74,11 @@ class Buffer:
         return {u: c.advertise_keys() for u, c in self.clients.items()}
 
     def bundles(self, requests: dict[str, object]) -> dict[str, EncryptedShares]:
-        return {u: self.clients[u].share_keys(r) for u, r in requests.items() if isinstance(r, NeighbourKeys)}
+        return {
+            u: self.clients[u].share_keys(r)
+            for u, r in requests.items()
+            if isinstance(r, NeighbourKeys)
+        }
 
     def masked(self, inboxes: dict[str, object]) -> dict[str, MaskedInput]:
         return {
@@ -67,7 +88,11 @@ class Buffer:
         }
 
     def reveal(self, requests: dict[str, object]) -> dict[str, UnmaskShares]:
-        return {u: self.clients[u].unmask(r) for u, r in requests.items() if isinstance(r, UnmaskRequest)}
+        return {
+            u: self.clients[u].unmask(r)
+            for u, r in requests.items()
+            if isinstance(r, UnmaskRequest)
+        }
 
     def to_shares(self) -> dict[str, object]:
         self.send(self.adverts())
@@ -189,7 +214,9 @@ def test_a_message_for_a_closed_stage_is_late_and_one_from_a_dropout_is_not_a_su
     assert rejected(ghost, Violation.NOT_A_SURVIVOR)
 
 
-@pytest.mark.parametrize("vector", [np.zeros(16, dtype=np.float64), np.zeros(15, dtype=np.uint32), [0] * 16])
+@pytest.mark.parametrize(
+    "vector", [np.zeros(16, dtype=np.float64), np.zeros(15, dtype=np.uint32), [0] * 16]
+)
 def test_a_malformed_masked_input_is_refused(vector: object) -> None:
     buffer = Buffer(make_setup())
     buffer.to_masked()
@@ -216,7 +243,9 @@ def test_unmask_shares_withheld_or_unasked_for_are_refused() -> None:
 
 def corrupt_seed_share(shares: UnmaskShares, owner: str, delta: int) -> UnmaskShares:
     seeds = tuple(
-        RevealedShare(r.owner, shamir.share_bytes((shamir.share_value(r.share) + delta) % shamir.PRIME))
+        RevealedShare(
+            r.owner, shamir.share_bytes((shamir.share_value(r.share) + delta) % shamir.PRIME)
+        )
         if r.owner == owner
         else r
         for r in shares.seed_shares
@@ -239,9 +268,10 @@ def test_a_wrong_share_is_corrected_and_its_holder_named_when_there_is_redundanc
     assert np.allclose(decode_sum(outcome.total, setup.fixed_point), expected, atol=1e-6)
 
 
-def test_a_forged_share_that_shifts_the_secret_aborts_the_buffer_instead_of_giving_a_wrong_sum() -> None:
-    # Exactly t responders: nothing to correct with. B shifts A's seed by 1 through its Lagrange weight,
-    # so the rebuilt seed is a plausible 256-bit number; only A's commitment reveals the forgery.
+def test_a_forged_share_that_shifts_the_secret_aborts_instead_of_giving_a_wrong_sum() -> None:
+    # Exactly t responders: nothing to correct with. B shifts A's seed by 1 through its Lagrange
+    # weight, so the rebuilt seed is a plausible 256-bit number; only A's commitment reveals the
+    # forgery.
     setup = make_setup(n=5, degree=4, threshold=3)
     buffer = Buffer(setup)
     revealed = buffer.reveal(buffer.to_unmask())
@@ -270,7 +300,9 @@ def test_a_corrupted_bundle_is_refused_by_its_receiver_naming_the_sender() -> No
     bundles = buffer.bundles(buffer.to_shares())
     sealed = next(s for s in bundles[B].shares if s.receiver == A)
     flipped = replace(sealed, ciphertext=bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:])
-    bundles[B] = replace(bundles[B], shares=tuple(flipped if s is sealed else s for s in bundles[B].shares))
+    bundles[B] = replace(
+        bundles[B], shares=tuple(flipped if s is sealed else s for s in bundles[B].shares)
+    )
     buffer.send(bundles)  # the aggregator cannot tell: it holds no keys
     inboxes = buffer.advance()
 
@@ -287,7 +319,9 @@ def test_a_bundle_replayed_from_another_buffer_fails_authentication() -> None:
     old_bundles = old.bundles(old.to_shares())
     buffer = Buffer(make_setup(buffer_id="buffer-1"), seed=2)
     bundles = buffer.bundles(buffer.to_shares())
-    bundles[B] = replace(old_bundles[B], buffer_id="buffer-1")  # well-formed, so the aggregator forwards it
+    bundles[B] = replace(
+        old_bundles[B], buffer_id="buffer-1"
+    )  # well-formed, so the aggregator forwards it
     buffer.send(bundles)
     inboxes = buffer.advance()
 
@@ -297,7 +331,7 @@ def test_a_bundle_replayed_from_another_buffer_fails_authentication() -> None:
     assert refusal.value.reason is Violation.CORRUPT_SHARE and refusal.value.culprit == B
 
 
-def test_a_request_for_both_secrets_of_one_peer_is_refused_and_the_worker_answers_nothing_more() -> None:
+def test_a_request_for_both_secrets_of_a_peer_is_refused_and_the_worker_answers_no_more() -> None:
     buffer = Buffer(make_setup())
     requests = buffer.to_unmask()
     honest = requests[A]
@@ -312,7 +346,7 @@ def test_a_request_for_both_secrets_of_one_peer_is_refused_and_the_worker_answer
         buffer.clients[A].unmask(honest)
 
 
-def test_a_second_different_unmask_request_is_refused_and_an_identical_one_gets_the_same_answer() -> None:
+def test_a_different_second_unmask_request_is_refused_an_identical_one_answered_again() -> None:
     buffer = Buffer(make_setup())
     requests = buffer.to_unmask()
     request = requests[A]
@@ -321,7 +355,9 @@ def test_a_second_different_unmask_request_is_refused_and_an_identical_one_gets_
 
     again = buffer.clients[A].unmask(request)
     with pytest.raises(Refused) as refusal:
-        buffer.clients[A].unmask(replace(request, survivors=(A, B, C), dropped=("worker-3", "worker-4")))
+        buffer.clients[A].unmask(
+            replace(request, survivors=(A, B, C), dropped=("worker-3", "worker-4"))
+        )
 
     assert again == first
     assert refusal.value.reason is Violation.EQUIVOCATION
@@ -330,10 +366,22 @@ def test_a_second_different_unmask_request_is_refused_and_an_identical_one_gets_
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"survivors": (A, B, C)}, Violation.INCONSISTENT_REQUEST),  # omits peers whose bundles it holds
-        ({"survivors": (B, C, "worker-3", "worker-4")}, Violation.INCONSISTENT_REQUEST),  # leaves itself out
-        ({"survivors": (B, C, "worker-3", "worker-4"), "dropped": (A,)}, Violation.INCONSISTENT_REQUEST),  # own key
-        ({"survivors": (A, B), "dropped": (C, "worker-3", "worker-4")}, Violation.TOO_FEW_SURVIVORS),
+        (
+            {"survivors": (A, B, C)},
+            Violation.INCONSISTENT_REQUEST,
+        ),  # omits peers whose bundles it holds
+        (
+            {"survivors": (B, C, "worker-3", "worker-4")},
+            Violation.INCONSISTENT_REQUEST,
+        ),  # leaves itself out
+        (
+            {"survivors": (B, C, "worker-3", "worker-4"), "dropped": (A,)},
+            Violation.INCONSISTENT_REQUEST,
+        ),  # own key
+        (
+            {"survivors": (A, B), "dropped": (C, "worker-3", "worker-4")},
+            Violation.TOO_FEW_SURVIVORS,
+        ),
         ({"recipient": B}, Violation.WRONG_RECIPIENT),
         ({"buffer_id": "buffer-0"}, Violation.WRONG_BUFFER),
     ],
@@ -401,7 +449,7 @@ def test_an_accepted_message_gets_an_accepted_receipt() -> None:
 
 
 def test_an_inbox_sent_again_gets_the_same_masked_vector_even_for_another_update() -> None:
-    # Masking a second update under the same masks would give the aggregator the difference of the two.
+    # Masking a second update under the same masks would give the aggregator their difference.
     buffer = Buffer(make_setup())
     inbox = buffer.to_masked()[A]
     assert isinstance(inbox, ShareInbox)
@@ -426,7 +474,8 @@ def test_malformed_aggregator_messages_are_refused_not_crashed_on() -> None:
     inbox = buffer.advance()[A]
     assert isinstance(inbox, ShareInbox)
     with pytest.raises(Refused) as bad_inbox:
-        buffer.clients[A].masked_input(replace(inbox, shares=(*inbox.shares[:-1], "bundle")), buffer.update[A], 1.0)  # type: ignore[arg-type]
+        shares = (*inbox.shares[:-1], "bundle")
+        buffer.clients[A].masked_input(replace(inbox, shares=shares), buffer.update[A], 1.0)  # type: ignore[arg-type]
 
     assert bad_peers.value.reason is Violation.MALFORMED
     assert bad_inbox.value.reason is Violation.MALFORMED
@@ -441,7 +490,9 @@ def test_a_bundle_addressed_to_someone_else_is_refused() -> None:
     foreign = next(s for s in theirs.shares if s.sender != A)
 
     with pytest.raises(Refused) as refusal:
-        buffer.clients[A].masked_input(replace(mine, shares=(*mine.shares[1:], foreign)), buffer.update[A], 1.0)
+        buffer.clients[A].masked_input(
+            replace(mine, shares=(*mine.shares[1:], foreign)), buffer.update[A], 1.0
+        )
 
     assert refusal.value.reason is Violation.INCONSISTENT_REQUEST
 
@@ -452,7 +503,8 @@ def test_an_unmask_request_with_lists_for_tuples_is_malformed() -> None:
     assert isinstance(request, UnmaskRequest)
 
     with pytest.raises(Refused) as refusal:
-        buffer.clients[A].unmask(replace(request, survivors=list(request.survivors)))  # type: ignore[arg-type]
+        survivors = list(request.survivors)
+        buffer.clients[A].unmask(replace(request, survivors=survivors))  # type: ignore[arg-type]
 
     assert refusal.value.reason is Violation.MALFORMED
 
@@ -462,7 +514,8 @@ def test_hostile_field_types_are_refused_not_crashed_on() -> None:
     advert = buffer.clients[A].advertise_keys()
     buffer.server.receive(A, advert)
 
-    array_key = buffer.server.receive(A, replace(advert, encryption_key=np.zeros(32, np.uint8)))  # type: ignore[arg-type]
+    array = np.zeros(32, np.uint8)
+    array_key = buffer.server.receive(A, replace(advert, encryption_key=array))  # type: ignore[arg-type]
     not_a_message = buffer.server.receive(A, "advertise me")
 
     assert rejected(array_key, Violation.WEAK_KEY)

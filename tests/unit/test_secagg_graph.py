@@ -77,7 +77,9 @@ def test_one_run_of_k_over_2_removed_ring_positions_leaves_it_connected_two_runs
 
 def test_the_shuffle_is_uniform_over_permutations() -> None:
     trials = 4800
-    counts = Counter(tuple(shuffled(4, bytes([s % 256, s // 256]) + bytes(30))) for s in range(trials))
+    counts = Counter(
+        tuple(shuffled(4, bytes([s % 256, s // 256]) + bytes(30))) for s in range(trials)
+    )
     expected = trials / 24
 
     statistic = sum((counts[p] - expected) ** 2 / expected for p in permutations(range(4)))
@@ -117,5 +119,5 @@ def test_the_degree_grows_like_log_n() -> None:
     small = choose_parameters(200, dropout_rate=0.1).degree
     large = choose_parameters(20000, dropout_rate=0.1).degree
 
-    # 100 times the workers: a linear rule would give ~100x; logarithmic growth adds a few neighbours.
+    # 100 times the workers: a linear rule would give ~100x; log growth adds a few neighbours.
     assert small < large < small * (1 + math.log(100))

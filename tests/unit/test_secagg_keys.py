@@ -50,7 +50,9 @@ def test_a_derived_key_changes_with_buffer_and_parties(change: dict[str, str]) -
 def test_a_derived_key_changes_with_its_purpose() -> None:
     secret = agree(ALICE.private, BOB.public)
 
-    assert derive(secret, Purpose.MASK, **BINDING) != derive(secret, Purpose.SHARE_ENCRYPTION, **BINDING)
+    assert derive(secret, Purpose.MASK, **BINDING) != derive(
+        secret, Purpose.SHARE_ENCRYPTION, **BINDING
+    )
 
 
 def test_context_fields_are_length_prefixed_so_they_cannot_run_together() -> None:
@@ -100,8 +102,12 @@ def test_a_flipped_bit_fails_authentication() -> None:
         open_sealed(key, bytes(sealed), nonce=nonce, **BINDING)
 
 
-@pytest.mark.parametrize("change", [{"buffer_id": "b2"}, {"sender": "carol"}, {"receiver": "carol"}])
-def test_a_bundle_moved_to_another_buffer_or_pair_fails_authentication(change: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "change", [{"buffer_id": "b2"}, {"sender": "carol"}, {"receiver": "carol"}]
+)
+def test_a_bundle_moved_to_another_buffer_or_pair_fails_authentication(
+    change: dict[str, str],
+) -> None:
     key, nonce = bytes(range(32)), bytes(12)
     sealed = seal(key, b"shares", nonce=nonce, **BINDING)
 

@@ -10,8 +10,10 @@ from secagg import prg
 from secagg.prg import keystream_words
 
 
-def test_the_words_are_the_rfc_8439_keystream_for_the_contexts_nonce(monkeypatch: pytest.MonkeyPatch) -> None:
-    # RFC 8439 appendix A.1, test vector 1: all-zero key, nonce and counter; first 16 bytes of block 0.
+def test_the_words_are_the_rfc_8439_keystream_for_the_contexts_nonce(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # RFC 8439 appendix A.1, test vector 1: all-zero key, nonce and counter; block 0, 16 bytes.
     monkeypatch.setattr(prg, "nonce_for", lambda context: bytes(12))
     expected = bytes.fromhex("76b8e0ada0f13d90405d6ae55386bd28")
 

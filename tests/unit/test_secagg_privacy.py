@@ -1,4 +1,4 @@
-"""A curious aggregator: what it holds for one worker looks uniform and is never an unmasked update."""
+"""A curious aggregator: what it holds for one worker looks uniform, never an unmasked update."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def rounded_plaintext(update: npt.NDArray[np.float64]) -> npt.NDArray[np.uint32]
 
 def masked_inputs(updates: dict[str, npt.NDArray[np.float64]]) -> dict[str, npt.NDArray[np.uint32]]:
     run = run_buffer(SETUP, updates, {})
-    return {u: m.masked for u, sent in run.uploaded.items() for m in sent if isinstance(m, MaskedInput)}
+    return {
+        u: m.masked for u, sent in run.uploaded.items() for m in sent if isinstance(m, MaskedInput)
+    }
 
 
 @pytest.mark.parametrize("kind", ["zeros", "at the bound", "random"])
@@ -60,7 +62,7 @@ def test_one_workers_masked_vector_is_uniform_over_bytes(kind: str) -> None:
 
     for u in SETUP.cohort:
         assert byte_uniformity_p(masked[u]) > 1e-6
-        # What is left after taking the plaintext off is uniform too: no trace of it survives masking.
+        # What is left after taking the plaintext off is uniform too: no trace of it survives.
         assert byte_uniformity_p(masked[u] - rounded_plaintext(plain)) > 1e-6
 
 

@@ -24,7 +24,9 @@ from secagg.server import SecAggServer
 Updates = dict[str, npt.NDArray[np.float64]]
 
 
-def make_setup(n: int, degree: int, threshold: int, *, dimension: int = 64, max_weight: float = 1.0) -> BufferSetup:
+def make_setup(
+    n: int, degree: int, threshold: int, *, dimension: int = 64, max_weight: float = 1.0
+) -> BufferSetup:
     cohort = tuple(f"worker-{i:02d}" for i in range(n))
     return BufferSetup(
         buffer_id="buffer-7",
@@ -46,10 +48,15 @@ def random_updates(setup: BufferSetup, seed: int, scale: float = 0.3) -> Updates
 def plaintext_sum(
     setup: BufferSetup, updates: Updates, weights: Mapping[str, float], who: tuple[str, ...]
 ) -> npt.NDArray[np.float64]:
-    return sum((clip_l2(updates[u], setup.clip) * weights.get(u, 1.0) for u in who), np.zeros(setup.dimension))
+    return sum(
+        (clip_l2(updates[u], setup.clip) * weights.get(u, 1.0) for u in who),
+        np.zeros(setup.dimension),
+    )
 
 
-def assert_correct_sum(run: Run, setup: BufferSetup, updates: Updates, weights: Mapping[str, float]) -> BufferSum:
+def assert_correct_sum(
+    run: Run, setup: BufferSetup, updates: Updates, weights: Mapping[str, float]
+) -> BufferSum:
     outcome = run.outcome
     assert isinstance(outcome, BufferSum), outcome
     exact = plaintext_sum(setup, updates, weights, outcome.contributors)
@@ -77,7 +84,9 @@ def test_without_dropouts_the_sum_of_all_workers_comes_out() -> None:
 
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("count", [1, 2])  # 2 = n - t
-def test_dropouts_up_to_n_minus_t_at_any_stage_still_give_the_survivors_sum(stage: Stage, count: int) -> None:
+def test_dropouts_up_to_n_minus_t_at_any_stage_still_give_the_survivors_sum(
+    stage: Stage, count: int
+) -> None:
     updates = random_updates(COMPLETE, 2)
     gone = COMPLETE.cohort[1 : 1 + count]
 
@@ -86,7 +95,11 @@ def test_dropouts_up_to_n_minus_t_at_any_stage_still_give_the_survivors_sum(stag
     )
 
     # Whoever sent a masked input is in the sum, whether or not it answered the unmask stage.
-    in_sum = COMPLETE.cohort if stage is Stage.UNMASK else tuple(u for u in COMPLETE.cohort if u not in gone)
+    in_sum = (
+        COMPLETE.cohort
+        if stage is Stage.UNMASK
+        else tuple(u for u in COMPLETE.cohort if u not in gone)
+    )
     assert outcome.contributors == in_sum
 
 
@@ -97,7 +110,9 @@ def test_more_than_n_minus_t_dropouts_abort_with_a_reason(stage: Stage) -> None:
     run = run_buffer(COMPLETE, random_updates(COMPLETE, 3), {}, dropouts=dropping(gone, stage))
 
     assert isinstance(run.outcome, Aborted)
-    expected = AbortReason.TOO_FEW_SHARES if stage is Stage.UNMASK else AbortReason.TOO_FEW_SURVIVORS
+    expected = (
+        AbortReason.TOO_FEW_SHARES if stage is Stage.UNMASK else AbortReason.TOO_FEW_SURVIVORS
+    )
     assert run.outcome.reason is expected
     assert run.server.stage is Stage.ABORTED
 
@@ -105,7 +120,7 @@ def test_more_than_n_minus_t_dropouts_abort_with_a_reason(stage: Stage) -> None:
 def test_staleness_and_sample_weights_are_applied_before_masking() -> None:
     setup = make_setup(5, 4, 3, max_weight=4.0)
     updates = random_updates(setup, 4)
-    weights = {u: w for u, w in zip(setup.cohort, (0.0, 0.25, 1.0, 2.5, 4.0))}
+    weights = {u: w for u, w in zip(setup.cohort, (0.0, 0.25, 1.0, 2.5, 4.0), strict=True)}
 
     assert_correct_sum(run_buffer(setup, updates, weights), setup, updates, weights)
 
@@ -115,14 +130,21 @@ def test_updates_longer_than_the_clip_enter_the_sum_clipped() -> None:
 
     outcome = assert_correct_sum(run_buffer(COMPLETE, updates, {}), COMPLETE, updates, {})
 
-    assert np.abs(decode_sum(outcome.total, COMPLETE.fixed_point)).max() <= len(COMPLETE.cohort) * COMPLETE.clip
+    assert (
+        np.abs(decode_sum(outcome.total, COMPLETE.fixed_point)).max()
+        <= len(COMPLETE.cohort) * COMPLETE.clip
+    )
 
 
 def reachable(setup: BufferSetup, dropouts: Mapping[str, Stage]) -> bool:
     """An oracle written from the protocol's definition: can every needed secret be rebuilt?"""
 
     def live_at(stage: Stage) -> set[str]:
-        return {u for u in setup.cohort if u not in dropouts or STAGES.index(dropouts[u]) > STAGES.index(stage)}
+        return {
+            u
+            for u in setup.cohort
+            if u not in dropouts or STAGES.index(dropouts[u]) > STAGES.index(stage)
+        }
 
     need = max(setup.threshold, setup.min_contributors)
     if any(len(live_at(s)) < need for s in STAGES[:3]):
@@ -147,7 +169,7 @@ def test_any_dropout_pattern_gives_the_exact_sum_or_an_abort_never_a_wrong_sum(
     seed: int, pattern: list[Stage | None]
 ) -> None:
     setup = SPARSE
-    dropouts = {u: s for u, s in zip(setup.cohort, pattern) if s is not None}
+    dropouts = {u: s for u, s in zip(setup.cohort, pattern, strict=True) if s is not None}
     updates = random_updates(setup, seed)
     weights = {u: (i % 4) / 4 for i, u in enumerate(setup.cohort)}
 
@@ -156,7 +178,9 @@ def test_any_dropout_pattern_gives_the_exact_sum_or_an_abort_never_a_wrong_sum(
     if reachable(setup, dropouts):
         outcome = assert_correct_sum(run, setup, updates, weights)
         assert set(outcome.contributors) == {
-            u for u in setup.cohort if dropouts.get(u) not in (Stage.KEYS, Stage.SHARES, Stage.MASKED)
+            u
+            for u in setup.cohort
+            if dropouts.get(u) not in (Stage.KEYS, Stage.SHARES, Stage.MASKED)
         }
     else:
         assert isinstance(run.outcome, Aborted)
@@ -177,13 +201,18 @@ def through_checkpoint(server: SecAggServer) -> SecAggServer:
 
 
 @pytest.mark.parametrize(
-    "dropouts", [{}, {"worker-03": Stage.SHARES, "worker-08": Stage.MASKED, "worker-10": Stage.UNMASK}]
+    "dropouts",
+    [{}, {"worker-03": Stage.SHARES, "worker-08": Stage.MASKED, "worker-10": Stage.UNMASK}],
 )
-def test_restarting_from_a_checkpoint_after_every_message_changes_nothing(dropouts: dict[str, Stage]) -> None:
+def test_restarting_from_a_checkpoint_after_every_message_changes_nothing(
+    dropouts: dict[str, Stage],
+) -> None:
     updates = random_updates(SPARSE, 6)
 
     straight = run_buffer(SPARSE, updates, {}, dropouts=dropouts, seed=6)
-    restarted = run_buffer(SPARSE, updates, {}, dropouts=dropouts, seed=6, resume=through_checkpoint)
+    restarted = run_buffer(
+        SPARSE, updates, {}, dropouts=dropouts, seed=6, resume=through_checkpoint
+    )
 
     assert isinstance(straight.outcome, BufferSum) and isinstance(restarted.outcome, BufferSum)
     assert np.array_equal(straight.outcome.total, restarted.outcome.total)
@@ -232,7 +261,12 @@ def test_a_finished_buffer_yields_its_sum_once_and_then_refuses_everything() -> 
 
 
 def test_an_aborted_buffer_stays_aborted_across_a_restart() -> None:
-    run = run_buffer(COMPLETE, random_updates(COMPLETE, 10), {}, dropouts=dropping(COMPLETE.cohort[:3], Stage.KEYS))
+    run = run_buffer(
+        COMPLETE,
+        random_updates(COMPLETE, 10),
+        {},
+        dropouts=dropping(COMPLETE.cohort[:3], Stage.KEYS),
+    )
 
     restored = through_checkpoint(run.server)
 
@@ -251,13 +285,19 @@ def test_the_checkpoint_is_plain_json_and_named_arrays() -> None:
 
 
 def test_a_buffer_that_cannot_complete_aborts_before_anyone_reveals_a_share() -> None:
-    # worker-00 shares its keys, then drops; so do enough of its neighbours that fewer than t of them
-    # sent a masked input. Its pairwise masks could never be removed: no unmask request goes out.
+    # worker-00 shares its keys, then drops; so do enough of its neighbours that fewer than t of
+    # them sent a masked input. Its pairwise masks could never be removed: no unmask request goes
+    # out.
     setup = SPARSE
     victim = "worker-00"
-    gone = [victim, *sorted(setup.neighbours(victim))[:4]]  # 6 neighbours, 4 gone: 2 live holders < t = 4
+    gone = [
+        victim,
+        *sorted(setup.neighbours(victim))[:4],
+    ]  # 6 neighbours, 4 gone: 2 live holders < t = 4
 
-    run = run_buffer(setup, random_updates(setup, 12), {}, dropouts=dropping(tuple(gone), Stage.MASKED))
+    run = run_buffer(
+        setup, random_updates(setup, 12), {}, dropouts=dropping(tuple(gone), Stage.MASKED)
+    )
 
     assert isinstance(run.outcome, Aborted)
     assert (run.outcome.stage, run.outcome.reason) == ("masked", AbortReason.TOO_FEW_SHARES)

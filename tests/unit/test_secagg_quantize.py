@@ -100,7 +100,9 @@ def test_summands_at_the_bound_never_wrap(summands: int, bound: float, sign: flo
     summands=st.integers(1, 60),
     bound=st.floats(1e-3, 1e3),
 )
-def test_a_decoded_sum_is_within_the_stated_error_of_the_exact_sum(seed: int, summands: int, bound: float) -> None:
+def test_a_decoded_sum_is_within_the_stated_error_of_the_exact_sum(
+    seed: int, summands: int, bound: float
+) -> None:
     rng = np.random.default_rng(seed)
     fixed = fixed_point_for(bound, summands)
     values = rng.uniform(-bound, bound, size=(summands, 50))

@@ -1,4 +1,4 @@
-"""Shamir sharing over GF(2^521 - 1): recovery from any t shares, and detection/correction of bad ones."""
+"""Shamir sharing over GF(2^521 - 1): recovery from any t shares; bad ones detected, corrected."""
 
 from __future__ import annotations
 
@@ -74,7 +74,9 @@ def test_split_evaluates_one_polynomial_whose_constant_term_is_the_secret() -> N
     holders=st.integers(2, 12),
     data=st.data(),
 )
-def test_any_t_shares_recover_the_secret_and_fewer_do_not(seed: int, holders: int, data: st.DataObject) -> None:
+def test_any_t_shares_recover_the_secret_and_fewer_do_not(
+    seed: int, holders: int, data: st.DataObject
+) -> None:
     rng = random.Random(seed)
     threshold = data.draw(st.integers(1, holders))
     secret = rng.randbytes(32)
@@ -82,7 +84,9 @@ def test_any_t_shares_recover_the_secret_and_fewer_do_not(seed: int, holders: in
     shares = split(secret, threshold=threshold, holders=xs, entropy=rng.randbytes)
     subset = data.draw(st.sets(st.sampled_from(xs), min_size=threshold, max_size=holders))
 
-    assert recover({x: shares[x] for x in subset}, threshold, lambda s: s == secret).secret == secret
+    assert (
+        recover({x: shares[x] for x in subset}, threshold, lambda s: s == secret).secret == secret
+    )
     if threshold > 1:
         fewer = list(subset)[: threshold - 1]
         with pytest.raises(UnrecoverableSecret):
@@ -91,7 +95,9 @@ def test_any_t_shares_recover_the_secret_and_fewer_do_not(seed: int, holders: in
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), threshold=st.integers(1, 6), extra=st.integers(0, 6))
-def test_up_to_half_the_redundancy_in_wrong_shares_is_corrected(seed: int, threshold: int, extra: int) -> None:
+def test_up_to_half_the_redundancy_in_wrong_shares_is_corrected(
+    seed: int, threshold: int, extra: int
+) -> None:
     rng = random.Random(seed)
     secret = rng.randbytes(32)
     xs = list(range(1, threshold + extra + 1))
