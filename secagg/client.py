@@ -14,17 +14,17 @@ a worker that crashes is a dropout, and a restarted one must not rejoin.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from secagg import aead, client_checks, shamir
+from secagg import client_checks, shamir
 from secagg.buffer import BufferSetup
+from secagg.bundles import BundleLink, HeldShares, open_bundle, seal_bundle
 from secagg.errors import Refused, StageError, Violation
-from secagg.keys import bundle_key, context, key_pair, pair_mask_key, seed_commitment
+from secagg.keys import context, key_pair, pair_mask_key, seed_commitment
 from secagg.masking import add_signed, pair_mask, pair_sign, self_mask
 from secagg.messages import (
     AdvertiseKeys,
@@ -52,14 +52,6 @@ class Step(Enum):
     UNMASK = 3
     DONE = 4
     REFUSED = 5
-
-
-@dataclass(frozen=True)
-class HeldShares:
-    """What a peer's bundle held for this worker: a share of its seed and one of its mask key."""
-
-    seed: int
-    key: int
 
 
 class SecAggClient:
@@ -168,19 +160,10 @@ class SecAggClient:
         return EncryptedShares(setup.buffer_id, self.identity, commitment, sealed)
 
     def _seal_for(self, peer: str, seed_share: int, key_share: int) -> SealedShare:
-        key = bundle_key(
-            self._encryption.private,
-            self._peers[peer].encryption_key,
-            self.setup.buffer_id,
-            self.identity,
-            peer,
+        link = BundleLink(
+            self._encryption.private, self._peers[peer].encryption_key, self.setup.buffer_id
         )
-        nonce = self._entropy(aead.NONCE_BYTES)
-        plaintext = shamir.share_bytes(seed_share) + shamir.share_bytes(key_share)
-        binding = {"buffer_id": self.setup.buffer_id, "sender": self.identity, "receiver": peer}
-        return SealedShare(
-            self.identity, peer, nonce, aead.seal(key, plaintext, nonce=nonce, **binding)
-        )
+        return seal_bundle(link, self.identity, peer, (seed_share, key_share), self._entropy)
 
     # -- stage 3 -------------------------------------------------------------------------------
 
@@ -212,23 +195,12 @@ class SecAggClient:
             )
 
     def _open(self, sealed: SealedShare) -> HeldShares:
-        peer, setup = sealed.sender, self.setup
-        key = bundle_key(
+        link = BundleLink(
             self._encryption.private,
-            self._peers[peer].encryption_key,
-            setup.buffer_id,
-            peer,
-            self.identity,
+            self._peers[sealed.sender].encryption_key,
+            self.setup.buffer_id,
         )
-        binding = {"buffer_id": setup.buffer_id, "sender": peer, "receiver": self.identity}
-        try:
-            plain = aead.open_sealed(key, sealed.ciphertext, nonce=sealed.nonce, **binding)
-            half = shamir.SHARE_BYTES
-            if len(plain) != 2 * half:
-                raise ValueError("bundle has the wrong length")
-            return HeldShares(shamir.share_value(plain[:half]), shamir.share_value(plain[half:]))
-        except (aead.AuthenticationFailed, ValueError) as e:
-            raise Refused(Violation.CORRUPT_SHARE, str(e), culprit=peer) from e
+        return open_bundle(link, sealed, self.identity)
 
     def _mask_vector(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.uint32]:
         setup, d = self.setup, self.setup.dimension
