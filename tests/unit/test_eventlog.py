@@ -16,3 +16,15 @@ def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path: Path) -> No
     log.close()
 
     assert [e["event"] for e in read_events(path)] == ["applied", "start"]
+
+
+def test_a_log_that_never_writes_holds_no_file_and_drops_writes_after_close(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "events.jsonl"
+    log = EventLog(path)
+
+    assert not path.exists()  # nothing opened (or created) until the first record
+    log.write("one")
+    log.close()
+    log.write("two")
+
+    assert [e["event"] for e in read_events(path)] == ["one"]
