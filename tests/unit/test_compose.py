@@ -20,6 +20,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from aggregator.core.aggregator import Applied
+from aggregator.core.reports import PrivacyReport, Progress
 from aggregator.core.validation import Rejected
 from aggregator.settings import AggregatorSettings
 from aggregator.shell.observer import PrometheusObserver
@@ -219,7 +220,8 @@ def test_users_vhost_and_passwords_match_the_definitions(config: dict[str, Any])
 def test_the_dashboard_only_asks_for_metrics_fedmq_serves() -> None:
     observer, worker = PrometheusObserver(), WorkerMetrics()
     observer.handled([Applied("u" * 8, "w", 0, 1, 0.5, 1, True), Rejected("framing", "x")], 0.01)
-    observer.progress({"epsilon": 1.0})
+    privacy = PrivacyReport("central", 1.0, 1e-5, None, 1.1, 1.0, 1, 1, 4, "rdp", False)
+    observer.progress(Progress(1, 1.0, 1.0, 1.0, 0.0, 0, 1, 1, 0, 0, 1, 0.5, 1.0, privacy))
     served = {
         s.name
         for reg in (observer.registry, worker.registry)
