@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
+from broker.addresses import after_loss, rotation
 from broker.errors import BrokerUnavailable, ConnectionLost
 from broker.parameters import connection_parameters
 from broker.retry import RetryPolicy, retry
@@ -39,9 +40,12 @@ class BrokerLink:
         self._channel: BlockingChannel | None = None
         # Built once, at the first connect: reading the password file and making a TLS context
         # is not something to repeat on every reconnect, let alone every publish.
-        self._parameters: pika.URLParameters | None = None
+        self._parameters: list[pika.URLParameters] = []
+        # Which address we are attached to, and which one the next connect tries first.
+        self._current: int | None = None
+        self._next = 0
         self._username = unquote(
-            urlsplit(settings.amqp_url).username or pika.ConnectionParameters.DEFAULT_USERNAME
+            urlsplit(settings.primary_url).username or pika.ConnectionParameters.DEFAULT_USERNAME
         )
 
     # -- lifecycle -------------------------------------------------------------
@@ -72,13 +76,39 @@ class BrokerLink:
         log.info("broker not reachable (%s); retrying in %.1fs", exc, delay)
 
     def _connect_once(self) -> None:
+        """One pass over the addresses, from the one after the member we lost (if any)."""
         tune_pika_receive()
-        if self._parameters is None:
-            self._parameters = connection_parameters(self.settings)
-            self._parameters.client_properties = {"connection_name": self.name}
-        with translated("connect"):
-            self._connection = pika.BlockingConnection(self._parameters)
-        self.reset_channel()
+        if not self._parameters:
+            self._parameters = [
+                connection_parameters(self.settings, url) for url in self.settings.amqp_urls
+            ]
+            for params in self._parameters:
+                params.client_properties = {"connection_name": self.name}
+        failures: list[str] = []
+        for index in rotation(len(self._parameters), self._next):
+            try:
+                with translated("connect"):
+                    self._connection = pika.BlockingConnection(self._parameters[index])
+            except ConnectionLost as exc:
+                failures.append(
+                    f"{self._address(index)}: {exc}" if len(self._parameters) > 1 else str(exc)
+                )
+                continue
+            self._current = self._next = index
+            if len(self._parameters) > 1:
+                log.info("%s connected to %s", self.name, self._address(index))
+            self.reset_channel()
+            return
+        raise ConnectionLost("; ".join(failures))
+
+    def _address(self, index: int) -> str:
+        params = self._parameters[index]
+        return f"{params.host}:{params.port}"
+
+    @property
+    def address(self) -> str | None:
+        """``host:port`` of the member this session is attached to (``None`` when closed)."""
+        return None if self._current is None else self._address(self._current)
 
     def reset_channel(self) -> None:
         """A fresh confirming channel on the same connection (after a channel-level error such as
@@ -106,6 +136,9 @@ class BrokerLink:
     def close(self) -> None:
         """Close quietly; safe to call on a dead or never-opened session."""
         conn, self._connection, self._channel = self._connection, None, None
+        if self._parameters:  # the next connect begins past the member we were attached to
+            self._next = after_loss(len(self._parameters), self._current, self._next)
+        self._current = None
         if conn is not None and conn.is_open:
             with contextlib.suppress(Exception):
                 conn.close()

@@ -13,6 +13,8 @@ from broker.settings import BrokerSettings, read_secret
 
 #: How long a publish may stay blocked by a broker resource alarm before we give up.
 BLOCKED_CONNECTION_TIMEOUT = 60.0
+#: Seconds a connection attempt (TCP, TLS and the AMQP handshake) may take.
+CONNECT_TIMEOUT = 10.0
 
 
 def _with_password_slot(url: str) -> str:
@@ -25,19 +27,24 @@ def _with_password_slot(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace("@", ":@", 1)))
 
 
-def connection_parameters(settings: BrokerSettings) -> pika.URLParameters:
-    """pika parameters from settings: heartbeat, timeouts, TLS with verification."""
-    params = pika.URLParameters(_with_password_slot(settings.amqp_url))
+def connection_parameters(settings: BrokerSettings, url: str | None = None) -> pika.URLParameters:
+    """pika parameters for ``url`` (default: the first address): heartbeat, timeouts, TLS with
+    verification."""
+    url = url or settings.primary_url
+    params = pika.URLParameters(_with_password_slot(url))
     params.heartbeat = settings.heartbeat
     params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT
     params.connection_attempts = 1
-    params.socket_timeout = 10
+    params.socket_timeout = CONNECT_TIMEOUT
+    # A frozen member accepts the TCP connection and never answers: give up on it in time to try
+    # the next address (pika's default is 15 s).
+    params.stack_timeout = CONNECT_TIMEOUT
     params.client_properties = {"connection_name": "fedmq"}
     if settings.amqp_password_file:
         params.credentials = pika.PlainCredentials(
             params.credentials.username, read_secret(settings.amqp_password_file)
         )
-    if urlsplit(settings.amqp_url).scheme == "amqps":
+    if urlsplit(url).scheme == "amqps":
         context = ssl.create_default_context(cafile=settings.tls_ca_file)
         if settings.tls_cert_file:
             context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)

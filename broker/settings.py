@@ -8,6 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broker.addresses import split_urls
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
 
 
@@ -21,7 +23,10 @@ class BrokerSettings(BaseSettings):
     amqp_url: str = Field(
         DEFAULT_AMQP_URL,
         validation_alias=AliasChoices("amqp_url", "AMQP_URL", "FEDMQ_AMQP_URL"),
-        description="Broker URL (amqp:// or amqps://); the vhost is the path.",
+        description=(
+            "Broker URL (amqp:// or amqps://); the vhost is the path. A cluster: every member's "
+            "URL, comma-separated; a client that loses its node reconnects to the next."
+        ),
     )
     namespace: str = Field(
         "fedmq",
@@ -61,6 +66,16 @@ class BrokerSettings(BaseSettings):
             "dead-lettered as poison."
         ),
     )
+    quorum_group_size: int | None = Field(
+        None,
+        ge=1,
+        le=99,
+        description=(
+            "Cluster: members holding a replica of each quorum queue "
+            "(x-quorum-initial-group-size). Set, the dead-letter, request and status queues are "
+            "quorum queues too, so no shared queue lives on one node. Unset: one broker."
+        ),
+    )
     tls_ca_file: str | None = Field(None, description="CA bundle to verify the broker (amqps).")
     tls_cert_file: str | None = Field(None, description="Client certificate for mutual TLS.")
     tls_key_file: str | None = Field(None, description="Client key for mutual TLS.")
@@ -68,17 +83,28 @@ class BrokerSettings(BaseSettings):
     @field_validator("amqp_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("amqp", "amqps"):
-            raise ValueError("must start with amqp:// or amqps://")
+        split_urls(value)
         return value
 
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """Every broker address, in the order given (one, or a cluster's members)."""
+        return split_urls(self.amqp_url)
+
+    @property
+    def primary_url(self) -> str:
+        """The first address: where user, vhost and host-derived defaults are read from."""
+        return self.amqp_urls[0]
+
     def masked_url(self) -> str:
-        """The URL with its password replaced, for logs."""
+        """The URL (or list) with its password(s) replaced, for logs."""
         return mask_url(self.amqp_url)
 
 
 def mask_url(url: str) -> str:
-    """``amqp://user:***@host/vhost`` for any URL with a password."""
+    """``amqp://user:***@host/vhost`` for any URL with a password (each of a comma list)."""
+    if "," in url:
+        return ",".join(mask_url(part.strip()) for part in url.split(","))
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -32,6 +32,8 @@ class QueueLimits:
     dead_max_length: int = 10_000
     dead_max_bytes: int = 512 << 20
     request_ttl_ms: int = 60_000
+    #: Replicas per quorum queue on a cluster; ``None``: one broker (the broker's default).
+    quorum_group_size: int | None = None
 
     @classmethod
     def from_settings(cls, settings: BrokerSettings) -> QueueLimits:
@@ -40,21 +42,37 @@ class QueueLimits:
             results_max_length=settings.results_max_length,
             results_max_bytes=settings.results_max_bytes,
             delivery_limit=settings.delivery_limit,
+            quorum_group_size=settings.quorum_group_size,
         )
+
+
+def replicated(limits: QueueLimits, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A shared queue's arguments on a cluster: a quorum queue with a replica on
+    ``quorum_group_size`` members, so it outlives any one node. Unchanged on one broker."""
+    if limits.quorum_group_size is None:
+        return arguments
+    return {
+        **arguments,
+        "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": limits.quorum_group_size,
+    }
 
 
 def results_queue_arguments(names: Names, limits: QueueLimits) -> dict[str, Any]:
     """Quorum queue: replicated, delivery-limited (poison messages), bounded with publisher back-
     off.
     """
-    return {
-        "x-queue-type": "quorum",
-        "x-dead-letter-exchange": names.dead_exchange,
-        "x-delivery-limit": limits.delivery_limit,
-        "x-max-length": limits.results_max_length,
-        "x-max-length-bytes": limits.results_max_bytes,
-        "x-overflow": "reject-publish",
-    }
+    return replicated(
+        limits,
+        {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": names.dead_exchange,
+            "x-delivery-limit": limits.delivery_limit,
+            "x-max-length": limits.results_max_length,
+            "x-max-length-bytes": limits.results_max_bytes,
+            "x-overflow": "reject-publish",
+        },
+    )
 
 
 def worker_queue_arguments() -> dict[str, Any]:
@@ -75,10 +93,10 @@ def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | N
     session.declare_queue(
         names.dead_queue,
         durable=True,
-        arguments={
-            "x-max-length": limits.dead_max_length,
-            "x-max-length-bytes": limits.dead_max_bytes,
-        },
+        arguments=replicated(
+            limits,
+            {"x-max-length": limits.dead_max_length, "x-max-length-bytes": limits.dead_max_bytes},
+        ),
     )
     session.bind_queue(names.dead_queue, names.dead_exchange)
     declare_results_queue(session, names, names.results_queue, limits)
@@ -86,7 +104,9 @@ def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | N
     session.declare_queue(
         names.requests_queue,
         durable=True,
-        arguments={"x-message-ttl": limits.request_ttl_ms, "x-max-length": 1000},
+        arguments=replicated(
+            limits, {"x-message-ttl": limits.request_ttl_ms, "x-max-length": 1000}
+        ),
     )
     session.bind_queue(names.requests_queue, names.inbox_exchange, REQUEST_KEY)
 
@@ -103,7 +123,10 @@ def declare_status_queue(session: AmqpSession, names: Names) -> None:
     # Latest-value, like a worker's model queue; durable because 4.x deprecates transient shared
     # queues.
     session.declare_exchange(names.status_exchange, "fanout")
-    session.declare_queue(names.status_queue, durable=True, arguments=worker_queue_arguments())
+    limits = QueueLimits.from_settings(session.settings)
+    session.declare_queue(
+        names.status_queue, durable=True, arguments=replicated(limits, worker_queue_arguments())
+    )
     session.bind_queue(names.status_queue, names.status_exchange)
 
 

@@ -45,6 +45,8 @@ class RabbitNode:
     #: Erlang terms for ``advanced.config``, e.g. ``{rabbit, [{channel_tick_interval, 1000}]}``.
     advanced_config: str = ""
     plugins: tuple[str, ...] = ()
+    #: The Erlang cookie (cluster members share one); ``None``: Erlang makes one in ``base``.
+    cookie: str | None = None
 
     @property
     def node(self) -> str:
@@ -81,6 +83,11 @@ class RabbitNode:
         (self.base / "enabled_plugins").write_text("[" + ",".join(self.plugins) + "].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
         (self.base / "advanced.config").write_text(f"[{self.advanced_config}].\n")
+        if self.cookie is not None:
+            cookie = self.base / ".erlang.cookie"  # $HOME is base, where Erlang looks for it
+            if not cookie.exists():
+                cookie.write_text(self.cookie)
+                cookie.chmod(0o400)
 
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run ``rabbitmqctl`` against this node."""

@@ -17,6 +17,7 @@ from broker.topology import delete_topology
 
 if TYPE_CHECKING:
     from harness.procs import Federation
+    from harness.rabbit_cluster import RabbitCluster
     from harness.rabbit_node import RabbitNode
     from harness.secure_node import SecureNode
 
@@ -67,6 +68,18 @@ def federation(
         yield fed
     finally:
         fed.close()
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]:
+    """Three private RabbitMQ nodes forming one cluster, formed once for the whole run.
+
+    A test that kills, pauses or partitions a member brings it back before it ends.
+    """
+    from harness.rabbit_cluster import RabbitCluster
+
+    with RabbitCluster(base=tmp_path_factory.mktemp("cluster")).running() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -45,16 +45,16 @@ class StatusSettings(BrokerSettings):
         if self.management_url == "off":
             return None
         if self.management_url == "auto":
-            return f"http://{urlsplit(self.amqp_url).hostname or 'localhost'}:{MANAGEMENT_PORT}"
+            return f"http://{urlsplit(self.primary_url).hostname or 'localhost'}:{MANAGEMENT_PORT}"
         return self.management_url.rstrip("/")
 
     def management_credentials(self) -> tuple[str, str]:
-        parts = urlsplit(self.amqp_url)
+        parts = urlsplit(self.primary_url)
         user = self.management_user or unquote(parts.username or "guest")
         password = self.management_password or unquote(parts.password or "guest")
         return user, password
 
     @property
     def vhost(self) -> str:
-        path = urlsplit(self.amqp_url).path
+        path = urlsplit(self.primary_url).path
         return unquote(path[1:]) if len(path) > 1 else "/"
