@@ -1,17 +1,18 @@
 """docker-compose.yml runs as is: compose accepts it, and everything it asks of fedmq exists.
 
-Checked without a Docker engine: `docker-compose config` (Debian's package) validates
-and interpolates the file; the CLI parser and the settings models check every command,
-flag and environment variable; the Prometheus and Grafana files must name the ports and
-metrics the code serves.
+Checked with nothing but Python (no Docker engine, no ``docker-compose`` binary): the file
+is interpolated as Compose does it and validated against the Compose Specification's JSON
+Schema (``harness.compose``); every service, volume and bind-mount source it names exists;
+the CLI parser and the settings models check every command, flag and environment
+variable; the Prometheus and Grafana files must name the ports and metrics the code
+serves. ``.ci/run`` also runs ``docker-compose config`` on it after the tests when it can.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from aggregator.settings import AggregatorSettings
 from aggregator.shell.observer import PrometheusObserver
 from fedmq.cli import build_parser
 from fedmq.status.settings import MANAGEMENT_PORT, StatusSettings
+from harness.compose import MissingVariable, interpolate, load, reference_errors, schema_errors
 from runtime.cliargs import settings_from_args
 from runtime.observability import AGGREGATOR_METRICS_PORT, WORKER_METRICS_PORT
 from worker.metrics import WorkerMetrics
@@ -50,28 +52,9 @@ DEFAULT_ENTRYPOINT = json.loads(
 )  # type: ignore[union-attr]
 
 
-def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.fail(
-            "docker-compose is not installed (apt-get install docker-compose; .ci/run does it)"
-        )
-    base_env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
-    return subprocess.run(
-        [binary, "--project-directory", str(ROOT), "-f", str(COMPOSE), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**base_env, **(env or {})},
-        cwd="/",
-    )
-
-
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    result = compose("config", env=PASSWORDS)
-    assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)
+    return load(COMPOSE, PASSWORDS)
 
 
 def fedmq_services(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -85,16 +68,68 @@ def argv(service: dict[str, Any]) -> list[str]:
 
 
 def test_compose_accepts_the_file(config: dict[str, Any]) -> None:
+    assert schema_errors(config) == ""
     assert {"rabbitmq", "aggregator", "worker"} <= set(config["services"])
     assert fedmq_services(config).keys() == {"aggregator", "worker", "status"}
 
 
-def test_compose_refuses_to_start_without_passwords() -> None:
-    result = compose(
-        "config", "-q", env={k: v for k, v in PASSWORDS.items() if k != "FEDMQ_WORKER_PASSWORD"}
-    )
+def test_the_schema_check_refuses_what_compose_refuses(config: dict[str, Any]) -> None:
+    broken = copy.deepcopy(config)
+    broken["services"]["worker"]["restart_policy"] = "always"  # no such key
+    broken["services"]["aggregator"]["ports"] = 9464  # a list, not a number
 
-    assert result.returncode != 0 and "deploy/init-env.sh" in result.stderr
+    errors = schema_errors(broken)
+
+    assert "restart_policy" in errors and "ports" in errors
+
+
+def test_everything_the_file_names_is_defined(config: dict[str, Any]) -> None:
+    assert reference_errors(config, ROOT) == []
+
+
+def test_the_reference_check_finds_undefined_names(config: dict[str, Any]) -> None:
+    broken = copy.deepcopy(config)
+    broken["services"]["worker"]["depends_on"] = {"broker": {"condition": "service_healthy"}}
+    broken["services"]["worker"]["volumes"] = ["worker-data:/data", "./no/such/dir:/x:ro"]
+
+    errors = reference_errors(broken, ROOT)
+
+    assert errors == [
+        "worker: depends on unknown service broker",
+        "worker: volume worker-data is not declared at the top level",
+        "worker: bind-mount source ./no/such/dir does not exist",
+    ]
+
+
+def test_compose_refuses_to_start_without_passwords() -> None:
+    partial = {k: v for k, v in PASSWORDS.items() if k != "FEDMQ_WORKER_PASSWORD"}
+
+    with pytest.raises(MissingVariable, match="deploy/init-env.sh") as refused:
+        load(COMPOSE, partial)
+
+    assert refused.value.name == "FEDMQ_WORKER_PASSWORD"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${A}-$A-$$A", "a-a-$A"),
+        ("${UNSET}|${EMPTY}", "|"),
+        ("${UNSET:-d}|${EMPTY:-d}|${A:-d}", "d|d|a"),
+        ("${UNSET-d}|${EMPTY-d}|${A-d}", "d||a"),
+        ("${UNSET:+r}|${EMPTY:+r}|${A:+r}", "||r"),
+        ("${UNSET+r}|${EMPTY+r}|${A+r}", "|r|r"),
+        ("${EMPTY?m}", ""),
+    ],
+)
+def test_interpolation_follows_the_compose_rules(text: str, expected: str) -> None:
+    assert interpolate({"k": [text]}, {"A": "a", "EMPTY": ""}) == {"k": [expected]}
+
+
+@pytest.mark.parametrize("text", ["${UNSET:?m}", "${EMPTY:?m}", "${UNSET?m}"])
+def test_interpolation_refuses_a_required_variable_without_a_value(text: str) -> None:
+    with pytest.raises(MissingVariable, match="m"):
+        interpolate(text, {"EMPTY": ""})
 
 
 def test_every_variable_the_file_interpolates_is_in_env_example() -> None:
