@@ -1,7 +1,8 @@
 """Was anything lost or applied twice? Pure checks over a run's logs.
 
 The aggregator's audit log writes the ``applied`` lines of a commit *before*
-the checkpoint of that commit, and a ``start`` line with the checkpoint's
+the checkpoint of that commit (a synchronous round's close writes a
+``round`` line the same way), and a ``start`` line with the checkpoint's
 commit each time it starts. An applied line whose commit is above the next
 start's commit (or above the final checkpoint's) was undone by a crash: the
 state that contained it never became durable, its update was redelivered
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Event = Mapping[str, Any]
+#: Lines written before the checkpoint of the commit they name: updates applied, rounds closed.
+COMMIT_EVENTS = frozenset({"applied", "round"})
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,8 @@ def effective_applications(
     for index, (life, limit) in enumerate(zip(lives, durable, strict=False)):
         start = _start_commit(life)
         applied = [e for e in life if e.get("event") == "applied"]
-        last = max((int(e["commit"]) for e in applied), default=start)
+        commits = [int(e["commit"]) for e in life if e.get("event") in COMMIT_EVENTS]
+        last = max(commits, default=start)
         if limit is not None and not start <= limit <= last:
             problems.append(
                 f"life {index} ran commits {start}..{last} but the next durable commit is {limit}"

@@ -9,6 +9,7 @@ rounds it is still training for. Time is passed in, so this is pure.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 
 class ActiveWorkers:
@@ -39,3 +40,16 @@ class ActiveWorkers:
         """When ``worker_id`` stops counting as active unless heard from again."""
         last = self._last.get(worker_id)
         return None if last is None else last + self.timeout
+
+    def snapshot(self, now: float) -> dict[str, float]:
+        """Seconds since each active worker was heard from, least recently heard first (for the
+        checkpoint: a restarted aggregator keeps waiting for the workers of a half-filled round).
+        """
+        return {worker_id: now - last for worker_id, last in self._last.items()}
+
+    def restore(self, ages: Mapping[str, float], now: float) -> None:
+        """Take back a ``snapshot``; the time the aggregator was down is not counted against
+        anyone, so a dead worker delays the first round after a restart by at most ``timeout``.
+        """
+        for worker_id, age in sorted(ages.items(), key=lambda item: -item[1]):
+            self.seen(worker_id, now - min(max(float(age), 0.0), self.timeout))

@@ -8,6 +8,7 @@ from aggregator.core.tracker import RunTracker
 from aggregator.shell.clock import RunClock
 from aggregator.shell.publisher import Publisher
 from aggregator.shell.store import StateStore
+from runtime.eventlog import EventLog
 
 
 class RoundControl:
@@ -22,15 +23,21 @@ class RoundControl:
         publisher: Publisher,
         tracker: RunTracker,
         clock: RunClock,
+        audit: EventLog,
     ) -> None:
         self.core, self.active, self.store = core, active, store
-        self.publisher, self.tracker, self.clock = publisher, tracker, clock
+        self.publisher, self.tracker, self.clock, self.audit = publisher, tracker, clock, audit
 
     def close(self) -> bool:
         """True if a round closed (a new version is persisted and published)."""
+        contributors = self.core.strategy.pending()
         if not self.core.close_round(self.active.active(self.clock.now())):
             return False
-        self.core.begin_commit()
+        commit = self.core.begin_commit()
+        # Like applied lines, before the checkpoint: a crash in between leaves a void round line.
+        self.audit.write(
+            "round", version=self.core.state.version, contributors=contributors, commit=commit
+        )
         self.tracker.versions(1, self.clock.now())
         self.store.persist(self.core, self.clock.elapsed())
         self.publisher.publish_version(final=False)

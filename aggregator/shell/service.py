@@ -92,6 +92,7 @@ class AggregatorService:
         state = self.core.state
         self.tracker = RunTracker(version_at_start=state.version, started=self.clock.now())
         self.active = ActiveWorkers(settings.worker_timeout)
+        self._keep_across_restarts()
         self.publisher = Publisher(
             self._session,
             self.names,
@@ -132,7 +133,19 @@ class AggregatorService:
             publisher=self.publisher,
             tracker=self.tracker,
             clock=self.clock,
+            audit=self.audit,
         )
+
+    def _keep_across_restarts(self) -> None:
+        """Checkpoint, beside model and strategy, the active workers and the norm bound's window."""
+        self.store.section(
+            "active_workers",
+            lambda: self.active.snapshot(self.clock.now()),
+            lambda ages: self.active.restore(ages, self.clock.now()),
+        )
+        bound = self.core.norm_bound
+        if bound is not None:
+            self.store.section("norm_bound", bound.state, bound.restore)
 
     def _wire_reporter(self, settings: AggregatorSettings) -> None:
         self.reporter = Reporter(

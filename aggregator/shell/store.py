@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,8 @@ class StateStore:
         self.path = path
         self.enabled = enabled
         self.applied_window = applied_window
+        self._sections: dict[str, Callable[[], object]] = {}
+        self._restored: dict[str, object] = {}
 
     def restore(
         self, strategy: Strategy, initial_weights: Callable[[], Weights]
@@ -36,6 +39,7 @@ class StateStore:
             if loaded is not None:
                 state, scalars, arrays = loaded
                 restore_strategy(strategy, scalars, arrays)
+                self._restored = dict(state.extra)
                 log.info(
                     "resumed run %s at version %d from %s", state.run_id, state.version, self.path
                 )
@@ -48,8 +52,23 @@ class StateStore:
             applied=AppliedWindow(self.applied_window),
         )
 
+    def section(
+        self, name: str, snapshot: Callable[[], object], restore: Callable[[Any], None]
+    ) -> None:
+        """Checkpoint ``snapshot()`` under ``name`` too; hand the restored one (if any) to
+        ``restore`` now.
+
+        For state that lives outside the model and the strategy but must survive a restart
+        (the norm bound's calibration, the workers a synchronous round waits for).
+        """
+        self._sections[name] = snapshot
+        if name in self._restored:
+            restore(self._restored[name])
+
     def persist(self, core: Aggregator, elapsed: float) -> None:
         """Record the training time and write the state durably (before anything is published)."""
         core.record_elapsed(elapsed)
+        for name, snapshot in self._sections.items():
+            core.state.extra[name] = snapshot()
         if self.enabled:
             save_checkpoint(self.path, core.state, core.strategy.state())

@@ -179,3 +179,12 @@ def test_fedmq_audit_says_ok_for_a_sound_run(
         "fates": {"applied": 1},
         "applied": 1,
     }
+
+
+def test_a_synchronous_round_is_a_commit_of_its_own() -> None:
+    round_closed = {"event": "round", "version": 1, "contributors": 2, "commit": 3}
+    audit = [start(0), applied("a", 1), applied("b", 2), round_closed, published(1, "d1")]
+
+    report = check_run(RunEvidence(audit, confirmed=["a", "b"], final_commit=3))
+
+    assert report.ok, report.problems

@@ -131,3 +131,16 @@ def test_the_roster_forgets_workers_after_the_timeout() -> None:
 def test_fedavg_rejects_bad_parameters() -> None:
     with pytest.raises(ValueError):
         FedAvg(min_updates=0)
+
+
+def test_active_workers_survive_a_snapshot_with_their_order_and_remaining_time() -> None:
+    before = ActiveWorkers(timeout=10.0)
+    before.seen("old", 100.0)
+    before.seen("new", 104.0)
+
+    after = ActiveWorkers(timeout=10.0)
+    after.restore(before.snapshot(105.0), now=5000.0)
+
+    assert after.active(5000.0) == {"old", "new"}
+    assert after.expires_at("old") == pytest.approx(5005.0)
+    assert after.active(5005.5) == {"new"}
