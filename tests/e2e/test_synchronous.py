@@ -4,6 +4,7 @@ round.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -62,11 +63,12 @@ def test_a_clean_fedavg_run_passes_the_audit(federation: Federation) -> None:
     for worker in workers:
         worker.wait(timeout=30)
 
-    audit = subprocess.run(
-        [sys.executable, "-m", "fedmq", "audit", str(fed.run_dir)],
+    audit = subprocess.run(  # updates sent after the last round still wait in the queue
+        [sys.executable, "-m", "fedmq", "audit", str(fed.run_dir), "--check-queues"],
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "AMQP_URL": fed.amqp_url, "FEDMQ_NAMESPACE": fed.namespace},
     )
 
     assert audit.returncode == 0, audit.stdout + audit.stderr
