@@ -9,10 +9,18 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md* ./
+# Every package pyproject.toml installs, one line each (tests/e2e/test_image.py holds the two
+# lists equal, stages exactly these into a fresh environment and starts the services from it).
 COPY schemas schemas
+COPY training training
 COPY broker broker
+COPY privacy privacy
+COPY secagg secagg
+COPY runtime runtime
+COPY tasks tasks
 COPY aggregator aggregator
 COPY worker worker
+COPY simulator simulator
 COPY fedmq fedmq
 # pyproject names README.md as the long description; build without it if it is not there.
 RUN test -f README.md || echo "fedmq" > README.md; \
