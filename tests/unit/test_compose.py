@@ -4,8 +4,9 @@ Checked with nothing but Python (no Docker engine, no ``docker-compose`` binary)
 is interpolated as Compose does it and validated against the Compose Specification's JSON
 Schema (``harness.compose``); every service, volume and bind-mount source it names exists;
 the CLI parser and the settings models check every command, flag and environment
-variable; the Prometheus and Grafana files must name the ports and metrics the code
-serves. ``.ci/run`` also runs ``docker-compose config`` on it after the tests when it can.
+variable; the Prometheus file must name the ports the code serves
+(tests/unit/test_monitoring.py checks the metrics). ``.ci/run`` also runs
+``docker-compose config`` on it after the tests when it can.
 """
 
 from __future__ import annotations
@@ -20,17 +21,12 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from aggregator.core.aggregator import Applied
-from aggregator.core.reports import PrivacyReport, Progress
-from aggregator.core.validation import Rejected
 from aggregator.settings import AggregatorSettings
-from aggregator.shell.observer import PrometheusObserver
 from fedmq.cli import build_parser
 from fedmq.status.settings import MANAGEMENT_PORT, StatusSettings
 from harness.compose import MissingVariable, interpolate, load, reference_errors, schema_errors
 from runtime.cliargs import settings_from_args
 from runtime.observability import AGGREGATOR_METRICS_PORT, WORKER_METRICS_PORT
-from worker.metrics import WorkerMetrics
 from worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,22 +246,3 @@ def test_users_vhost_and_passwords_match_the_definitions(config: dict[str, Any])
             r"amqp://([^:]+):([^@]+)@rabbitmq:5672/fedmq", svc["environment"]["AMQP_URL"]
         )
         assert url is not None and url.group(1) in users and url.group(2) in PASSWORDS.values()
-
-
-def test_the_dashboard_only_asks_for_metrics_fedmq_serves() -> None:
-    observer, worker = PrometheusObserver(), WorkerMetrics()
-    observer.handled([Applied("u" * 8, "w", 0, 1, 0.5, 1, True), Rejected("framing", "x")], 0.01)
-    privacy = PrivacyReport("central", 1.0, 1e-5, None, 1.1, 1.0, 1, 1, 4, "rdp", False)
-    observer.progress(Progress(1, 1.0, 1.0, 1.0, 0.0, 0, 1, 1, 0, 0, 1, 0.5, 1.0, privacy))
-    served = {
-        s.name
-        for reg in (observer.registry, worker.registry)
-        for m in reg.collect()
-        for s in m.samples
-    }
-    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "fedmq.json").read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-
-    asked = {name for e in exprs for name in re.findall(r"\b(fedmq_[a-z_]+)", e)}
-
-    assert asked and asked <= served, asked - served
