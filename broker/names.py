@@ -73,4 +73,13 @@ class Names:
         return [self.results_queue, self.requests_queue, self.dead_queue, self.status_queue]
 
     def exchanges(self) -> list[str]:
-        return [self.models_exchange, self.inbox_exchange, self.dead_exchange, self.status_exchange]
+        return list(self.exchange_kinds())
+
+    def exchange_kinds(self) -> dict[str, str]:
+        """Each shared exchange and its type."""
+        return {
+            self.models_exchange: "direct",
+            self.inbox_exchange: "direct",
+            self.dead_exchange: "fanout",
+            self.status_exchange: "fanout",
+        }

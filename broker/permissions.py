@@ -7,19 +7,27 @@ exchange; bind a queue, which also needs *read* on the exchange) and *read*
 checked under the name ``amq.default``; no regex here can match it, because a
 writer to the default exchange could reach any queue by name.
 
-What each role may do (``ns`` is the federation's namespace, see ``broker.names``):
+Nobody at run time may *configure* anything shared: a configure grant is a
+grant to set queue arguments (a dead-letter exchange and a TTL re-inject every
+message somewhere else), to delete, and to squat names. So the provisioner
+(``fedmq broker init | add-worker``, a broker administrator) declares the
+whole topology, each worker's model queue included (``broker.declarations``),
+and the runtime roles get only what they use (``ns`` is the federation's
+namespace, see ``broker.names``):
 
-=============  ==========================================  =====================================
-role           may                                         may not
-=============  ==========================================  =====================================
-worker ``w``   declare, bind and consume ``ns.models.w``;  publish a model; consume or bind the
-               publish to ``ns.inbox`` (updates, requests); results or status queues; touch other
-               claim a partition (``ns.partition.<i>``)     workers' queues; write the default
-                                                           exchange
-aggregator     declare the shared topology; consume        publish to ``ns.inbox`` (it cannot
-               ``ns.results``/``ns.requests``; publish to  forge updates); touch worker queues
-               ``ns.models``, ``ns.dead``, ``ns.status``
-=============  ==========================================  =====================================
+=============  ========================================  ========================================
+role           may                                       may not
+=============  ========================================  ========================================
+worker ``w``   consume ``ns.models.w``; publish to       configure, bind or delete anything;
+               ``ns.inbox`` (updates, model requests)    publish a model; read any other queue or
+                                                         any exchange; write the default exchange
+aggregator     consume ``ns.results``/``ns.requests``;   configure, bind or delete anything;
+               publish to ``ns.models``, ``ns.dead``,    publish to ``ns.inbox`` (forge updates);
+               ``ns.status``                             read an exchange (bind a queue to it)
+=============  ========================================  ========================================
+
+Binding needs write on the destination and read on the source: no runtime
+role holds both for any pair, so no runtime role can bind at all.
 
 The strings are meant to be reused: ``fedmq broker`` sends them to the
 management API, and ``docs/security.md`` shows them for definitions files.
@@ -31,6 +39,9 @@ import re
 from dataclasses import dataclass
 
 from broker.names import Names
+
+#: RabbitMQ reads the empty pattern as "matches nothing".
+NOTHING = ""
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,8 @@ class Permissions:
         """Does the ``kind`` regex (configure | write | read) match ``resource``, as RabbitMQ
         matches it?
         """
-        return re.search(getattr(self, kind), resource) is not None
+        pattern: str = getattr(self, kind)
+        return pattern != NOTHING and re.search(pattern, resource) is not None
 
 
 def exactly(*names: str) -> str:
@@ -58,30 +70,19 @@ def exactly(*names: str) -> str:
 
 
 def worker_permissions(names: Names, worker_id: str) -> Permissions:
-    """A worker owns its model queue, may claim a data partition and publish to the inbox, nothing
-    more.
-    """
+    """A worker reads its own model queue and writes the inbox, nothing more."""
     own_queue = names.worker_queue(worker_id)
     return Permissions(
-        configure=exactly(own_queue) + "|" + f"^{re.escape(names.claim_prefix)}[0-9]+$",
-        write=exactly(names.inbox_exchange, own_queue),
-        read=exactly(names.models_exchange, own_queue),
+        configure=NOTHING, write=exactly(names.inbox_exchange), read=exactly(own_queue)
     )
 
 
 def aggregator_permissions(names: Names) -> Permissions:
-    """The aggregator declares the shared topology, consumes updates and requests, publishes models.
-
-    Binding ``results``/``requests`` to the inbox needs write on those queues and
-    read on the inbox; declaring ``results`` with its dead-letter exchange needs
-    read on ``results`` and write on ``dead``.
+    """The runtime aggregator consumes updates and requests and publishes models, dead letters and
+    status reports; the topology is the provisioner's.
     """
     return Permissions(
-        configure=exactly(*names.exchanges(), *names.queues()),
-        write=exactly(
-            names.models_exchange, names.dead_exchange, names.status_exchange, *names.queues()
-        ),
-        read=exactly(
-            names.inbox_exchange, names.dead_exchange, names.status_exchange, *names.queues()
-        ),
+        configure=NOTHING,
+        write=exactly(names.models_exchange, names.dead_exchange, names.status_exchange),
+        read=exactly(names.results_queue, names.requests_queue),
     )

@@ -1,16 +1,29 @@
-"""Provision a federation on RabbitMQ: its vhost, the aggregator's user, one user per worker.
+"""Provision a federation on RabbitMQ: its vhost and topology, the aggregator's user, one user and
+one model queue per worker.
 
 Each function is a few management API calls (see ``broker.management``);
-the permissions themselves come from ``broker.permissions``.
+the permissions come from ``broker.permissions`` and the topology from
+``broker.declarations``. The provisioner declares everything, because no
+runtime user may configure anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from broker.declarations import (
+    Binding,
+    Declaration,
+    Exchange,
+    QueueLimits,
+    shared_topology,
+    worker_topology,
+)
 from broker.management import ManagementClient, ManagementError, segment
 from broker.names import Names
 from broker.permissions import Permissions, aggregator_permissions, worker_permissions
@@ -65,32 +78,71 @@ def _grant(client: ManagementClient, vhost: str, user: str, permissions: Permiss
     )
 
 
-def init_federation(
-    client: ManagementClient, fed: Federation, aggregator_user: str, password: str
-) -> None:
-    """Create the federation's vhost and its aggregator user (the vhost may exist already).
+_FULL = Permissions(".*", ".*", ".*")
 
-    The management API grants whoever creates a vhost full permissions on it;
-    we take them back, so the administrator's account is not a usable
-    federation member by accident (it can always grant itself access again).
+
+@contextlib.contextmanager
+def _admin_access(client: ManagementClient, vhost: str) -> Iterator[None]:
+    """The API declares and deletes with the administrator's own vhost permissions: grant them for
+    the moment, and take them back, so the administrator's account is not a usable federation
+    member by accident (it can always grant itself access again).
+    """
+    _grant(client, vhost, client.user, _FULL)
+    try:
+        yield
+    finally:
+        client.request(
+            "DELETE", f"permissions/{segment(vhost)}/{segment(client.user)}", allow_missing=True
+        )
+
+
+def _declare(client: ManagementClient, vhost: str, declarations: list[Declaration]) -> None:
+    with _admin_access(client, vhost):
+        for d in declarations:
+            _declare_one(client, segment(vhost), d)
+
+
+def _declare_one(client: ManagementClient, vhost: str, d: Declaration) -> None:
+    if isinstance(d, Exchange):
+        client.request(
+            "PUT", f"exchanges/{vhost}/{segment(d.name)}", {"type": d.kind, "durable": True}
+        )
+    elif isinstance(d, Binding):
+        path = f"bindings/{vhost}/e/{segment(d.exchange)}/q/{segment(d.queue)}"
+        client.request("POST", path, {"routing_key": d.routing_key, "arguments": {}})
+    else:
+        body = {"durable": True, "auto_delete": False, "arguments": d.arguments}
+        client.request("PUT", f"queues/{vhost}/{segment(d.name)}", body)
+
+
+def init_federation(
+    client: ManagementClient,
+    fed: Federation,
+    aggregator_user: str,
+    password: str,
+    limits: QueueLimits | None = None,
+) -> None:
+    """Create the federation's vhost, its whole shared topology and the aggregator's user (the vhost
+    and topology may exist already: declaring is idempotent).
     """
     client.request(
         "PUT",
         f"vhosts/{segment(fed.vhost)}",
         {"description": f"fedmq federation {fed.names.namespace}"},
     )
-    client.request(
-        "DELETE", f"permissions/{segment(fed.vhost)}/{segment(client.user)}", allow_missing=True
-    )
+    _declare(client, fed.vhost, shared_topology(fed.names, limits or QueueLimits()))
     _create_user(client, aggregator_user, password)
     _grant(client, fed.vhost, aggregator_user, aggregator_permissions(fed.names))
 
 
 def add_worker(client: ManagementClient, fed: Federation, worker_id: str, password: str) -> None:
-    """A worker's user (its name is its worker id) with the worker's least privileges."""
+    """A worker's user (its name is its worker id) with the worker's least privileges, and its
+    model queue, which the worker may only read.
+    """
     if client.request("GET", f"vhosts/{segment(fed.vhost)}", allow_missing=True) is None:
         raise ProvisionError(f"vhost {fed.vhost!r} does not exist; run `fedmq broker init` first")
     _create_user(client, worker_id, password)
+    _declare(client, fed.vhost, worker_topology(fed.names, worker_id))
     _grant(client, fed.vhost, worker_id, worker_permissions(fed.names, worker_id))
 
 
@@ -116,9 +168,9 @@ def _close(client: ManagementClient, name: str) -> None:
         pass  # it closed by itself meanwhile
 
 
-def remove_worker(client: ManagementClient, worker_id: str) -> int:
-    """Revoke a worker: delete its user (no new connection) and close its connections; returns how
-    many.
+def remove_worker(client: ManagementClient, fed: Federation, worker_id: str) -> int:
+    """Revoke a worker: delete its user (no new connection), close its connections and delete its
+    model queue; returns how many connections were closed.
     """
     user = get_user(client, worker_id)
     if user is not None and _tags(user):
@@ -127,4 +179,8 @@ def remove_worker(client: ManagementClient, worker_id: str) -> int:
         )
     if user is not None:
         client.request("DELETE", f"users/{segment(worker_id)}", allow_missing=True)
-    return close_connections(client, worker_id)
+    closed = close_connections(client, worker_id)
+    queue = f"queues/{segment(fed.vhost)}/{segment(fed.names.worker_queue(worker_id))}"
+    with _admin_access(client, fed.vhost):
+        client.request("DELETE", queue, allow_missing=True)
+    return closed

@@ -7,77 +7,56 @@
     aggregator --(broadcast | worker.<id>)--> [ns.models] --> ns.models.<id>  (exclusive, max-length
     1)
     aggregator / broker --(rejected, poison)--> [ns.dead] --> ns.dead
-    aggregator --(status)--> [ns.models] --> ns.status  (max-length 1: the latest status report)
-    worker: ns.partition.<i>  (exclusive, unbound: a claim on data partition i)
+    aggregator --(status)--> [ns.status] --> ns.status  (max-length 1: the latest status report)
+    worker: ns.partition.<i>  (exclusive, unbound: a claim on data partition i; open mode only)
+
+What is declared is data (``broker.declarations``); here it is declared over
+AMQP, by a user allowed to configure. Provisioned users are not
+(``broker.permissions``): ``fedmq broker init | add-worker`` declared it all,
+and ``ensure_topology`` / ``attach_worker_queue`` only look it up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 from broker.connection import AmqpSession
-from broker.names import BROADCAST_KEY, REQUEST_KEY, UPDATE_KEY, Names, worker_key
+from broker.declarations import (
+    Declaration,
+    Exchange,
+    Queue,
+    QueueLimits,
+    results_queue_arguments,
+    shared_topology,
+    status_topology,
+    worker_queue_arguments,
+)
+from broker.errors import AccessRefused, NotFound
+from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.settings import BrokerSettings
 
-
-@dataclass(frozen=True)
-class QueueLimits:
-    """Bounds on the federation's queues (see docs/reliability.md, backpressure)."""
-
-    results_max_length: int = 10_000
-    results_max_bytes: int = 2 << 30
-    delivery_limit: int = 5
-    dead_max_length: int = 10_000
-    dead_max_bytes: int = 512 << 20
-    request_ttl_ms: int = 60_000
-    #: Replicas per quorum queue on a cluster; ``None``: one broker (the broker's default).
-    quorum_group_size: int | None = None
-
-    @classmethod
-    def from_settings(cls, settings: BrokerSettings) -> QueueLimits:
-        """The results-queue bounds an operator configured (``FEDMQ_RESULTS_MAX_LENGTH`` ...)."""
-        return cls(
-            results_max_length=settings.results_max_length,
-            results_max_bytes=settings.results_max_bytes,
-            delivery_limit=settings.delivery_limit,
-            quorum_group_size=settings.quorum_group_size,
-        )
+__all__ = ["QueueLimits", "declare_topology", "ensure_topology", "verify_topology"]
 
 
-def replicated(limits: QueueLimits, arguments: dict[str, Any]) -> dict[str, Any]:
-    """A shared queue's arguments on a cluster: a quorum queue with a replica on
-    ``quorum_group_size`` members, so it outlives any one node. Unchanged on one broker."""
-    if limits.quorum_group_size is None:
-        return arguments
-    return {
-        **arguments,
-        "x-queue-type": "quorum",
-        "x-quorum-initial-group-size": limits.quorum_group_size,
-    }
-
-
-def results_queue_arguments(names: Names, limits: QueueLimits) -> dict[str, Any]:
-    """Quorum queue: replicated, delivery-limited (poison messages), bounded with publisher back-
-    off.
-    """
-    return replicated(
-        limits,
-        {
-            "x-queue-type": "quorum",
-            "x-dead-letter-exchange": names.dead_exchange,
-            "x-delivery-limit": limits.delivery_limit,
-            "x-max-length": limits.results_max_length,
-            "x-max-length-bytes": limits.results_max_bytes,
-            "x-overflow": "reject-publish",
-        },
+def limits_from_settings(settings: BrokerSettings) -> QueueLimits:
+    """The results-queue bounds an operator configured (``FEDMQ_RESULTS_MAX_LENGTH`` ...)."""
+    return QueueLimits(
+        results_max_length=settings.results_max_length,
+        results_max_bytes=settings.results_max_bytes,
+        delivery_limit=settings.delivery_limit,
+        quorum_group_size=settings.quorum_group_size,
     )
 
 
-def worker_queue_arguments() -> dict[str, Any]:
-    """Latest-value queue: only the newest model waits; older ones are dropped from the head."""
-    return {"x-queue-type": "classic", "x-max-length": 1, "x-overflow": "drop-head"}
+def declare(session: AmqpSession, declarations: Iterable[Declaration]) -> None:
+    """Declare each exchange, durable queue and binding over AMQP (needs configure permission)."""
+    for d in declarations:
+        if isinstance(d, Exchange):
+            session.declare_exchange(d.name, d.kind)
+        elif isinstance(d, Queue):
+            session.declare_queue(d.name, durable=True, arguments=d.arguments)
+        else:
+            session.bind_queue(d.queue, d.exchange, d.routing_key)
 
 
 def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | None = None) -> None:
@@ -86,29 +65,7 @@ def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | N
     The results queue's arguments must be the same for every declarer: a
     different ``x-max-length`` is refused (``TopologyMismatch``).
     """
-    limits = limits or QueueLimits.from_settings(session.settings)
-    session.declare_exchange(names.models_exchange, "direct")
-    session.declare_exchange(names.inbox_exchange, "direct")
-    session.declare_exchange(names.dead_exchange, "fanout")
-    session.declare_queue(
-        names.dead_queue,
-        durable=True,
-        arguments=replicated(
-            limits,
-            {"x-max-length": limits.dead_max_length, "x-max-length-bytes": limits.dead_max_bytes},
-        ),
-    )
-    session.bind_queue(names.dead_queue, names.dead_exchange)
-    declare_results_queue(session, names, names.results_queue, limits)
-    session.bind_queue(names.results_queue, names.inbox_exchange, UPDATE_KEY)
-    session.declare_queue(
-        names.requests_queue,
-        durable=True,
-        arguments=replicated(
-            limits, {"x-message-ttl": limits.request_ttl_ms, "x-max-length": 1000}
-        ),
-    )
-    session.bind_queue(names.requests_queue, names.inbox_exchange, REQUEST_KEY)
+    declare(session, shared_topology(names, limits or limits_from_settings(session.settings)))
 
 
 def declare_results_queue(
@@ -119,15 +76,9 @@ def declare_results_queue(
 
 
 def declare_status_queue(session: AmqpSession, names: Names) -> None:
-    """The queue ``fedmq status`` reads (without consuming) the aggregator's latest report from."""
-    # Latest-value, like a worker's model queue; durable because 4.x deprecates transient shared
-    # queues.
-    session.declare_exchange(names.status_exchange, "fanout")
-    limits = QueueLimits.from_settings(session.settings)
-    session.declare_queue(
-        names.status_queue, durable=True, arguments=replicated(limits, worker_queue_arguments())
-    )
-    session.bind_queue(names.status_queue, names.status_exchange)
+    """The queue ``fedmq status`` reads (without consuming); part of ``declare_topology`` too."""
+    limits = limits_from_settings(session.settings)
+    declare(session, [Exchange(names.status_exchange, "fanout"), *status_topology(names, limits)])
 
 
 def declare_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> str:
@@ -140,6 +91,45 @@ def declare_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> 
     session.bind_queue(queue, names.models_exchange, BROADCAST_KEY)
     session.bind_queue(queue, names.models_exchange, worker_key(worker_id))
     return queue
+
+
+def attach_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> str:
+    """The worker's model queue: the one provisioned for it, else (open mode) one of its own.
+
+    A provisioned worker may not configure anything (``broker.permissions``):
+    ``fedmq broker add-worker`` declared its queue and bound it, and the
+    worker only reads it. Without provisioning (``guest`` on a laptop) the
+    worker declares an exclusive queue, as before.
+    """
+    try:
+        session.declare_queue(names.worker_queue(worker_id), passive=True)
+    except NotFound:
+        session.reset_channel()  # 404 closed the channel
+        return declare_worker_queue(session, names, worker_id)
+    return names.worker_queue(worker_id)
+
+
+def verify_topology(session: AmqpSession, names: Names) -> None:
+    """Check (passively: needs no permission) that the federation's shared resources exist.
+
+    ``NotFound`` if one is missing: ``fedmq broker init`` (or an aggregator
+    allowed to configure) has not declared them yet.
+    """
+    for exchange, kind in names.exchange_kinds().items():
+        session.declare_exchange(exchange, kind, passive=True)
+    for queue in names.queues():
+        session.declare_queue(queue, passive=True)
+
+
+def ensure_topology(session: AmqpSession, names: Names, limits: QueueLimits | None = None) -> None:
+    """Declare the shared topology where allowed; where not (provisioned users), check it exists."""
+    try:
+        declare_topology(session, names, limits)
+    except AccessRefused:
+        # A provisioned user may not configure shared resources: the provisioner declared them (or
+        # NotFound says it has not yet).
+        session.reset_channel()
+        verify_topology(session, names)
 
 
 def declare_listener(session: AmqpSession, queue: str, exchange: str) -> None:

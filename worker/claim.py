@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from broker.connection import AmqpSession
-from broker.errors import ResourceLocked
+from broker.errors import AccessRefused, ResourceLocked
 from broker.names import Names
 from broker.topology import declare_partition_claim
 from runtime.eventlog import EventLog
@@ -44,6 +44,11 @@ def claim_partition(
     for index in claim_order(num_partitions, prefer):
         try:
             declare_partition_claim(session, names, index)
+        except AccessRefused as exc:
+            raise AccessRefused(
+                f"{exc}: a provisioned worker may not declare anything, partition claims included; "
+                "give each worker its own --partition-index (claims are for the open guest setup)"
+            ) from exc
         except ResourceLocked:
             session.reset_channel()  # 405 closed the channel; the connection and its claims live
             continue

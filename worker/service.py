@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
-from broker.errors import AccessRefused, BrokerError, NotFound, PublishFailed, TopologyMismatch
+from broker.errors import BrokerError, NotFound, PublishFailed, TopologyMismatch
 from broker.names import REQUEST_KEY, Names
 from broker.properties import request_properties
 from broker.reconnect import serve_attached
-from broker.topology import declare_topology, declare_worker_queue
+from broker.topology import attach_worker_queue, ensure_topology
 from runtime.eventlog import EventLog
 from schemas.codec import Limits, encode
 from schemas.messages import ModelRequest
@@ -122,15 +122,14 @@ class WorkerService:
     def _attach(self) -> None:
         self._session.open()
         try:
-            declare_topology(self._session, self.names)
-        except (AccessRefused, TopologyMismatch):
-            # A provisioned worker may not configure shared resources, or the aggregator (which
-            # owns them) declared other queue bounds: either way they exist already.
-            self._session.open()
+            ensure_topology(self._session, self.names)
+        except TopologyMismatch:
+            # The aggregator (which owns them) declared other queue bounds: they exist.
+            self._session.reset_channel()
         if self.settings.claim_partition:
             if not self.partition.claim(self._session, self.names, self.stop):
                 return  # stopped while standing by
-        queue = declare_worker_queue(self._session, self.names, self.settings.worker_id)
+        queue = attach_worker_queue(self._session, self.names, self.settings.worker_id)
         self._session.set_prefetch(1)
         self._session.consume(queue, self._on_model, exclusive=True)
         self.inbox.attached()

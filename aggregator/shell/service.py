@@ -36,7 +36,7 @@ from broker.connection import AmqpSession
 from broker.errors import BrokerError
 from broker.names import Names
 from broker.reconnect import serve_attached
-from broker.topology import declare_status_queue, declare_topology
+from broker.topology import ensure_topology
 from runtime.eventlog import EventLog
 from schemas.codec import Limits
 from training.trainer import Trainer
@@ -189,8 +189,7 @@ class AggregatorService:
 
     def _attach(self) -> None:
         self._session.open()
-        declare_topology(self._session, self.names)
-        declare_status_queue(self._session, self.names)
+        ensure_topology(self._session, self.names)  # or only check it: see broker.permissions
         self._session.set_prefetch(self.prefetch)
         self._session.consume(self.names.results_queue, self.intake.receive)
         self._session.consume(self.names.requests_queue, self.requests.receive)

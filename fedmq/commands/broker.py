@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"worker {args.name!r} added to vhost {fed.vhost!r} (password {where})")
         print(f"  AMQP_URL={_url_hint(settings, args.name)}  --worker-id {args.name}")
         return 0
-    closed = remove_worker(client, args.name)
+    closed = remove_worker(client, fed, args.name)
     if roster:
         roster.update(lambda r: r.without_worker(args.name))
     print(f"worker {args.name!r} revoked: user deleted, {closed} connection(s) closed")

@@ -18,7 +18,7 @@ from broker.names import BROADCAST_KEY, UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.provision import ProvisionError, add_worker
 from broker.settings import BrokerSettings
-from broker.topology import declare_topology, declare_worker_queue
+from broker.topology import attach_worker_queue, verify_topology
 from fedmq.cli import main as fedmq
 from harness.procs import wait_for
 from harness.secure_node import SecureNode
@@ -94,8 +94,9 @@ def provisioned(
 
 @pytest.fixture
 def topology(provisioned: Provisioned) -> Provisioned:
+    """``fedmq broker init`` declared the topology (nobody at run time may)."""
     with AmqpSession(provisioned.settings(provisioned.aggregator)) as session:
-        declare_topology(session, provisioned.names)
+        verify_topology(session, provisioned.names)
     return provisioned
 
 
@@ -112,7 +113,7 @@ def test_a_worker_does_its_part_and_the_aggregator_sees_its_validated_user(
 ) -> None:
     fed, worker = topology, f"{topology.namespace}-a"
     with AmqpSession(fed.settings(worker)) as session:
-        declare_worker_queue(session, fed.names, worker)
+        attach_worker_queue(session, fed.names, worker)
         session.publish(
             fed.names.inbox_exchange,
             UPDATE_KEY,
@@ -166,7 +167,7 @@ def test_a_worker_cannot_escalate_its_privileges(topology: Provisioned, attempt:
             "", names.results_queue, b"x", Properties(user_id=a)
         ),
         "bind-to-inbox": lambda s: s.bind_queue(
-            declare_worker_queue(s, names, a), names.inbox_exchange, UPDATE_KEY
+            attach_worker_queue(s, names, a), names.inbox_exchange, UPDATE_KEY
         ),
         "read-other-worker-queue": lambda s: s.consume(names.worker_queue(b), lambda d: None),
         "declare-shared-queue": lambda s: s.declare_queue(
@@ -174,7 +175,7 @@ def test_a_worker_cannot_escalate_its_privileges(topology: Provisioned, attempt:
         ),
     }
     with AmqpSession(fed.settings(b)) as other:  # b's model queue exists while b is connected
-        declare_worker_queue(other, names, b)
+        attach_worker_queue(other, names, b)
         message = refused(fed.settings(a), lambda s: _translated(actions[attempt], s))
     assert "access" in message.lower() or "refused" in message.lower()
 
@@ -199,7 +200,7 @@ def test_a_removed_worker_is_disconnected_and_cannot_come_back(topology: Provisi
     fed, worker = topology, f"{topology.namespace}-a"
     session = AmqpSession(fed.settings(worker))
     session.open()
-    declare_worker_queue(session, fed.names, worker)
+    attach_worker_queue(session, fed.names, worker)
     wait_for(
         lambda: any(
             c.get("user") == worker for c in admin(fed.node).request("GET", "connections") or []

@@ -13,11 +13,12 @@ NAMES = Names("fed-1")
 @pytest.mark.parametrize(
     ("kind", "resource", "allowed"),
     [
-        ("configure", "fed-1.models.w1", True),
         ("write", "fed-1.inbox", True),
-        ("write", "fed-1.models.w1", True),
-        ("read", "fed-1.models", True),
         ("read", "fed-1.models.w1", True),
+        ("configure", "fed-1.models.w1", False),  # queue arguments are the provisioner's
+        ("configure", "fed-1.partition.0", False),  # a claim could be squatted
+        ("write", "fed-1.models.w1", False),  # cannot bind its queue elsewhere
+        ("read", "fed-1.models", False),  # cannot bind the inbox (or a queue) to the models
         ("write", "fed-1.models", False),  # cannot publish a model version
         ("write", "amq.default", False),  # the default exchange reaches any queue
         ("read", "fed-1.results", False),  # cannot consume others' updates
@@ -35,13 +36,16 @@ def test_a_worker_may_do_only_its_own_part(kind: str, resource: str, allowed: bo
 @pytest.mark.parametrize(
     ("kind", "resource", "allowed"),
     [
-        ("configure", "fed-1.results", True),
-        ("configure", "fed-1.models", True),
         ("read", "fed-1.results", True),
         ("read", "fed-1.requests", True),
-        ("read", "fed-1.inbox", True),
         ("write", "fed-1.models", True),
         ("write", "fed-1.dead", True),
+        ("write", "fed-1.status", True),
+        ("configure", "fed-1.results", False),  # the topology is the provisioner's
+        ("configure", "fed-1.models", False),
+        ("write", "fed-1.results", False),  # cannot bind results to an exchange it writes
+        ("read", "fed-1.dead", False),  # cannot bind results to the dead-letter exchange
+        ("read", "fed-1.inbox", False),
         ("write", "fed-1.inbox", False),  # the aggregator cannot forge updates
         ("write", "amq.default", False),
         ("read", "fed-1.models.w1", False),
