@@ -1,8 +1,9 @@
-"""``fedmq broker init | add-worker NAME | remove-worker NAME``: provision a federation's users.
+"""``fedmq broker init | add-worker NAME | remove-worker NAME | delete-namespace NS``.
 
-Talks to RabbitMQ's management API as an administrator whose password comes
-from ``FEDMQ_MANAGEMENT_PASSWORD`` or ``--management-password-file`` (never a
-flag). A new user's password is read from ``--password-file`` if that file
+``delete-namespace`` removes a federation's queues and exchanges over AMQP (``AMQP_URL``);
+the others provision its users and talk to RabbitMQ's management API as an administrator
+whose password comes from ``FEDMQ_MANAGEMENT_PASSWORD`` or ``--management-password-file``
+(never a flag). A new user's password is read from ``--password-file`` if that file
 exists, otherwise generated and written there (mode 0600), or printed once.
 """
 
@@ -18,11 +19,13 @@ from urllib.parse import quote, urlsplit
 from pydantic import Field
 
 from aggregator.shell.roster import RosterFile
+from broker.connection import AmqpSession
 from broker.management import ManagementClient, ManagementSettings
 from broker.names import Names
 from broker.permissions import aggregator_permissions, worker_permissions
 from broker.provision import Federation, add_worker, init_federation, new_password, remove_worker
-from broker.settings import read_secret
+from broker.settings import BrokerSettings, read_secret
+from broker.teardown import delete_namespace
 from runtime.cliargs import OneLineParser, add_settings_arguments, settings_from_args
 
 
@@ -64,7 +67,37 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
         if action == "permissions":
             p.add_argument("workers", nargs="*", help="Worker ids (each is also a user name).")
         add_settings_arguments(p, ProvisionSettings, skip={"management_password"})
+    _setup_delete_namespace(sub)
     return run
+
+
+def _setup_delete_namespace(sub: argparse._SubParsersAction[OneLineParser]) -> None:
+    help_text = (
+        "remove a federation's queues and exchanges (over AMQP); refused while its aggregator "
+        "is attached"
+    )
+    p = sub.add_parser("delete-namespace", help=help_text, description=help_text)
+    p.add_argument("target", metavar="NAMESPACE", help="The federation's namespace.")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="Delete even while an aggregator consumes its queues (unapplied updates are lost).",
+    )
+    add_settings_arguments(p, BrokerSettings, skip={"namespace"})
+
+
+def _delete_namespace(args: argparse.Namespace) -> int:
+    settings = settings_from_args(BrokerSettings, args, namespace=args.target)
+    with AmqpSession(settings, name="fedmq-broker-delete-namespace") as session:
+        removed = delete_namespace(session, Names(settings.namespace), force=args.force)
+    if not removed.queues and not removed.exchanges:
+        print(f"namespace {settings.namespace!r}: nothing to delete")
+        return 0
+    print(
+        f"namespace {settings.namespace!r} deleted: {len(removed.queues)} queue(s) "
+        f"({removed.messages} waiting message(s) dropped), {len(removed.exchanges)} exchange(s)"
+    )
+    return 0
 
 
 def _password(settings: ProvisionSettings) -> tuple[str, str]:
@@ -100,6 +133,8 @@ def definitions_permissions(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "delete-namespace":
+        return _delete_namespace(args)
     settings = settings_from_args(ProvisionSettings, args)
     if args.action == "permissions":
         print(
