@@ -3,8 +3,10 @@
 The aggregator is the one consumer of the results and requests queues, so a consumer
 there means a federation is running: deleting its queues would drop confirmed updates
 it has not applied and strand its workers. ``delete_namespace`` refuses then unless
-forced. Per-worker model queues and partition claims are exclusive: the broker deletes
-each when its worker's connection closes, and no other connection may delete them.
+forced. In open mode per-worker model queues and partition claims are exclusive: the
+broker deletes each when its worker's connection closes, and no other connection may
+delete them. A provisioned worker's durable model queue goes with ``remove_worker``
+(``broker.provision``); AMQP cannot list queues, so this module does not guess names.
 """
 
 from __future__ import annotations
