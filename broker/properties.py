@@ -14,6 +14,12 @@ REASON_HEADER = "x-fedmq-reason"
 DETAIL_HEADER = "x-fedmq-detail"
 ORIGINAL_USER_HEADER = "x-fedmq-original-user-id"
 DROPPED_BODY_HEADER = "x-fedmq-dropped-body-bytes"
+DROPPED_HEADERS_HEADER = "x-fedmq-dropped-headers"
+BASE_VERSION_HEADER = "fedmq-base-version"
+#: The only headers of a rejected message a dead letter keeps: the ones a fedmq sender sets. Any
+#: other (``x-fedmq-*`` above all, or ``x-death`` and ``x-first-death-*``, which the broker adds
+#: only when absent) would read as ours or the broker's in the dead-letter queue.
+KEPT_ORIGINAL_HEADERS = frozenset({SCHEMA_HEADER, BASE_VERSION_HEADER})
 REQUEST_TTL_MS = 60_000
 
 
@@ -27,7 +33,7 @@ def update_properties(update_id: str, user_id: str | None, base_version: int) ->
         user_id=user_id,
         type="fedmq.update",
         timestamp=int(time.time()),
-        headers={SCHEMA_HEADER: SCHEMA_VERSION, "fedmq-base-version": base_version},
+        headers={SCHEMA_HEADER: SCHEMA_VERSION, BASE_VERSION_HEADER: base_version},
         persistent=True,
     )
 
@@ -73,12 +79,16 @@ def request_properties(worker_id: str, user_id: str | None) -> Properties:
 def dead_letter_properties(
     original: Properties, reason: str, detail: str, *, dropped_body_bytes: int | None = None
 ) -> Properties:
-    """The original properties plus the rejection reason.
+    """The original properties plus the rejection reason; of the original headers only those a
+    fedmq sender sets (``KEPT_ORIGINAL_HEADERS``), with a count of the others dropped.
 
     ``user_id`` moves into a header: republished with the aggregator's
     connection, the broker would refuse a ``user_id`` that is not ours.
     """
-    headers = dict(original.headers)
+    headers = {k: v for k, v in original.headers.items() if k in KEPT_ORIGINAL_HEADERS}
+    dropped = len(original.headers) - len(headers)
+    if dropped:
+        headers[DROPPED_HEADERS_HEADER] = dropped
     headers[REASON_HEADER] = reason
     headers[DETAIL_HEADER] = detail[:1000]
     if original.user_id is not None:

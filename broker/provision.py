@@ -135,6 +135,34 @@ def init_federation(
     _grant(client, fed.vhost, aggregator_user, aggregator_permissions(fed.names))
 
 
+def guest_warning(client: ManagementClient) -> str | None:
+    """A warning if the broker still has its default ``guest`` administrator (password ``guest``,
+    and the official Docker image lets it log in from anywhere)."""
+    guest = get_user(client, "guest")
+    if guest is None or "administrator" not in _tags(guest):
+        return None
+    return (
+        "the broker still has the default administrator 'guest' (password 'guest'): remove it "
+        "(`fedmq broker init --remove-guest` as another administrator) or at least change its "
+        "password"
+    )
+
+
+def remove_default_guest(client: ManagementClient) -> bool:
+    """Delete the default ``guest`` user; ``False`` if there is none. Refused when it is the
+    account we are provisioning with (that would lock the operator out)."""
+    if client.user == "guest":
+        raise ProvisionError(
+            "refusing to remove 'guest' while provisioning as 'guest': create another "
+            "administrator and provision with it"
+        )
+    if get_user(client, "guest") is None:
+        return False
+    client.request("DELETE", "users/guest", allow_missing=True)
+    close_connections(client, "guest")
+    return True
+
+
 def add_worker(client: ManagementClient, fed: Federation, worker_id: str, password: str) -> None:
     """A worker's user (its name is its worker id) with the worker's least privileges, and its
     model queue, which the worker may only read.

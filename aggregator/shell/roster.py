@@ -54,7 +54,7 @@ class RosterFile:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".roster-")
         with os.fdopen(fd, "w") as out:
             out.write(roster.to_json())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # who is provisioned and who revoked is the operator's business
         os.replace(tmp, self.path)
 
     def update(self, change: Callable[[Roster], Roster]) -> Roster:

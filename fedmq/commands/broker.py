@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -23,7 +24,15 @@ from broker.connection import AmqpSession
 from broker.management import ManagementClient, ManagementSettings
 from broker.names import Names
 from broker.permissions import aggregator_permissions, worker_permissions
-from broker.provision import Federation, add_worker, init_federation, new_password, remove_worker
+from broker.provision import (
+    Federation,
+    add_worker,
+    guest_warning,
+    init_federation,
+    new_password,
+    remove_default_guest,
+    remove_worker,
+)
 from broker.settings import BrokerSettings, read_secret
 from broker.teardown import delete_namespace
 from runtime.cliargs import OneLineParser, add_settings_arguments, settings_from_args
@@ -46,6 +55,9 @@ class ProvisionSettings(ManagementSettings):
     roster_file: str | None = Field(
         None,
         description="Roster the aggregator reads (strict identity); updated by add/remove-worker.",
+    )
+    remove_guest: bool = Field(
+        False, description="init: delete the broker's default 'guest' administrator."
     )
 
     def federation(self) -> Federation:
@@ -147,9 +159,15 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "init":
         user = settings.aggregator_user or f"{settings.namespace}-aggregator"
         password, where = _password(settings)
+        if settings.remove_guest:  # first: refused (provisioning as guest) before anything is done
+            removed = remove_default_guest(client)
+            print("default user 'guest' removed" if removed else "no default user 'guest'")
         init_federation(client, fed, user, password)
         print(f"vhost {fed.vhost!r} ready; aggregator user {user!r} created (password {where})")
-        print(f"  AMQP_URL={_url_hint(settings, user)}")
+        print(f"  AMQP_URL={_url_hint(settings, user)}  --identity strict")
+        warning = guest_warning(client)
+        if warning:
+            print(f"fedmq broker: warning: {warning}", file=sys.stderr)
         return 0
     if args.action == "add-worker":
         password, where = _password(settings)

@@ -182,3 +182,22 @@ def test_removing_a_worker_deletes_its_model_queue(fed: Fed) -> None:
     assert fedmq(["broker", "remove-worker", c, "--namespace", names.namespace]) == 0
 
     assert client.request("GET", path, allow_missing=True) is None
+
+
+def test_init_warns_about_the_default_guest_administrator_and_will_not_lock_itself_out(
+    fed: Fed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ns = f"{fed.names.namespace}-g"
+    client = ManagementClient(fed.node.management_url, "guest", "guest")
+    try:
+        assert fedmq(["broker", "init", "--namespace", ns]) == 0
+        warned = capsys.readouterr().err
+        assert fedmq(["broker", "init", "--namespace", ns, "--remove-guest"]) == 2
+        refusal = capsys.readouterr().err
+    finally:
+        client.request("DELETE", f"vhosts/{segment(ns)}", allow_missing=True)
+        client.request("DELETE", f"users/{segment(ns)}-aggregator", allow_missing=True)
+
+    assert "warning" in warned and "'guest'" in warned
+    assert refusal.count("\n") == 1 and "refusing to remove 'guest'" in refusal
+    assert client.request("GET", "users/guest") is not None
