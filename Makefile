@@ -5,13 +5,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WORKERS ?= 4
 PYTEST_ARGS ?=
+# The torch extra is part of every environment `make` builds (its tests run in CI). Pinned to the
+# CPU build that lies on this machine's disk: an unpinned torch is a CUDA build of several GB.
+TORCH_PIN ?= torch==2.13.0
 
 .PHONY: demo test check format bench env clean
 
 $(BIN)/fedmq: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,check]'
+	$(BIN)/pip install --quiet -e '.[test,check,torch]' '$(TORCH_PIN)'
 	@touch $@
 
 env: $(BIN)/fedmq

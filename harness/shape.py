@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGES = (
-    "schemas", "broker", "privacy", "secagg", "training", "runtime", "tasks",
+    "schemas", "broker", "privacy", "secagg", "training", "runtime", "tasks", "torchtrain",
     "aggregator", "worker", "simulator", "fedmq", "harness", "bench",
 )  # fmt: skip
 LIMITS = {"module": 300, "class": 200, "function": 40}

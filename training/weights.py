@@ -14,6 +14,18 @@ Weights = dict[str, np.ndarray]
 CHUNK = 1 << 18
 
 
+def aggregated(array: np.ndarray) -> bool:
+    """Whether aggregation changes this entry: floats yes; integers and booleans (counters such as
+    BatchNorm's ``num_batches_tracked``) never, in any strategy: they keep the aggregator's value.
+    """
+    return np.asarray(array).dtype.kind == "f"
+
+
+def float_entries(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The entries aggregation (and so noise) applies to, as the same arrays (no copies)."""
+    return {name: a for name, a in arrays.items() if aggregated(a)}
+
+
 def squared_distance(a: np.ndarray, b: np.ndarray | None = None) -> float:
     """sum((a - b)^2) (or sum(a^2)) in float64, slice by slice: no full-size temporary, no float32
     overflow.

@@ -10,7 +10,7 @@ from privacy.clipping import clip_update
 from privacy.noise import add_gaussian_noise
 from schemas.messages import ClientPrivacy, ClientUpdate, ModelVersion, UpdateKind
 from training.trainer import FitResult
-from training.weights import Weights
+from training.weights import Weights, float_entries
 
 
 def update_arrays(base: Weights, trained: Weights, kind: UpdateKind) -> Weights:
@@ -28,7 +28,8 @@ def protect_update(
         return arrays
     protected = clip_update(arrays, privacy.clip).arrays
     if privacy.noise_multiplier > 0:
-        add_gaussian_noise(protected, privacy.noise_multiplier * privacy.clip, rng)
+        # Integer entries are never aggregated (training.weights.aggregated): no noise to add there.
+        add_gaussian_noise(float_entries(protected), privacy.noise_multiplier * privacy.clip, rng)
     return protected
 
 

@@ -3,6 +3,11 @@
 The ``*_into`` functions work in place on arrays the aggregator owns, so a
 step costs no full-model copies; ``weighted_average`` is the synchronous
 FedAvg reference the strategies are tested against.
+
+Only float entries are aggregated. Integer and boolean entries (a BatchNorm's
+``num_batches_tracked``, a step counter) are the aggregator's: every strategy
+keeps the value the model started with, whatever an update says about them,
+since averaging a count makes no sense and would let one worker set it.
 """
 
 from __future__ import annotations
@@ -11,11 +16,15 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from training.weights import CHUNK, Weights
+from training.weights import CHUNK, Weights, aggregated
 
 
 def scaled_add(dst: np.ndarray, src: np.ndarray, scale: float) -> None:
-    """dst += scale * src in place, slice by slice so no full-size temporary is made."""
+    """dst += scale * src in place, slice by slice so no full-size temporary is made (a no-op on a
+    non-float ``dst``: see the module's docstring).
+    """
+    if not aggregated(dst):
+        return
     flat_dst, flat_src = dst.reshape(-1), np.asarray(src).reshape(-1)
     if flat_dst.size and not np.shares_memory(flat_dst, dst):
         raise ValueError("dst must be contiguous")
@@ -31,6 +40,8 @@ def mix_into(model: Weights, local: Mapping[str, np.ndarray], alpha: float) -> N
     passes and no temporary.
     """
     for name, x in model.items():
+        if not aggregated(x):
+            continue
         x -= local[name]
         x *= x.dtype.type(1.0 - alpha)
         x += local[name]

@@ -34,7 +34,7 @@ from privacy.clipping import clip_update
 from privacy.noise import add_gaussian_noise, generator_state, restore_generator
 from privacy.participation import Budget, ParticipationAccountant, Spent
 from schemas.messages import ClientPrivacy
-from training.weights import Weights
+from training.weights import Weights, float_entries
 
 DpMode = Literal["central", "local"]
 _INNER = "inner/"
@@ -128,7 +128,8 @@ class PrivateStrategy(Strategy):
         """The inner strategy stepped: noise the release, charge its members, adapt C, check the
         budget.
         """
-        add_gaussian_noise(model, float(self.scale) * self.update_multiplier * self.clip, self.rng)  # type: ignore[arg-type]
+        std = float(self.scale) * self.update_multiplier * self.clip  # type: ignore[arg-type]
+        add_gaussian_noise(float_entries(model), std, self.rng)
         self.accountant.record_release(self.event, self.membership.members)
         if self.config.adaptive:
             self.clipper.step(self._unclipped, len(self.membership.members), self.rng)
