@@ -46,7 +46,26 @@ class DefenceSettings(BaseSettings):
         "reject", description="What the norm bound does with a large update: reject or clip."
     )
     norm_window: int = Field(
-        100, ge=5, le=100_000, description="How many recent update norms the running median spans."
+        10,
+        ge=1,
+        le=10_000,
+        description="Norms remembered per worker; their median is the worker's vote.",
+    )
+    norm_clip: float | None = Field(
+        1.0,
+        ge=1,
+        description=(
+            "Norm bound: clip admitted updates to this many times the reference norm (the "
+            "median of the workers' votes); none: only the bound applies."
+        ),
+    )
+    example_cap: float = Field(
+        2.0,
+        ge=1,
+        description=(
+            "With --sample-weighting: a claimed example count counts for at most this many "
+            "times the median of the workers' admitted counts."
+        ),
     )
     aggregation: Literal["mean", "median", "trimmed-mean"] = Field(
         "mean",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from aggregator.core.aggregator import Aggregator
+from aggregator.core.examples import ExampleCap
 from aggregator.core.fedasync import FedAsync
 from aggregator.core.fedavg import FedAvg
 from aggregator.core.fedbuff import FedBuff
+from aggregator.core.identity import IdentityPolicy
 from aggregator.core.private import PrivacyConfig, PrivateStrategy
 from aggregator.core.robust import NormBound
 from aggregator.core.robust_fedbuff import RobustFedBuff
 from aggregator.core.staleness import staleness_function
+from aggregator.core.state import AggregatorState
 from aggregator.core.strategy import Strategy
 from aggregator.settings import AggregatorSettings
 from privacy.adaptive import default_count_stddev
@@ -57,7 +61,7 @@ def _plain_strategy(settings: AggregatorSettings, private: bool) -> Strategy:
     if settings.strategy == "fedavg":
         return FedAvg(
             server_lr=settings.server_lr,
-            sample_weighting=settings.sample_weighting is not False,
+            sample_weighting=bool(settings.sample_weighting),
             min_updates=settings.round_min_workers,
         )
     if settings.aggregation != "mean":
@@ -72,7 +76,7 @@ def _plain_strategy(settings: AggregatorSettings, private: bool) -> Strategy:
         buffer_size=settings.buffer_size,
         server_lr=settings.server_lr,
         staleness=staleness,
-        sample_weighting=settings.sample_weighting is not False and not private,
+        sample_weighting=bool(settings.sample_weighting) and not private,
     )
 
 
@@ -101,7 +105,34 @@ def build_norm_bound(settings: AggregatorSettings) -> NormBound | None:
     if settings.norm_bound is None:
         return None
     return NormBound(
-        factor=settings.norm_bound, action=settings.norm_action, window=settings.norm_window
+        factor=settings.norm_bound,
+        action=settings.norm_action,
+        window=settings.norm_window,
+        clip_to=None
+        if settings.norm_clip is None
+        else min(settings.norm_clip, settings.norm_bound),
+    )
+
+
+def build_example_cap(settings: AggregatorSettings) -> ExampleCap | None:
+    """The cap on self-reported example counts; ``None`` with unit weights (nothing to cap)."""
+    return ExampleCap(factor=settings.example_cap) if settings.sample_weighting else None
+
+
+def build_core(
+    settings: AggregatorSettings,
+    state: AggregatorState,
+    strategy: Strategy,
+    identity: IdentityPolicy | None = None,
+) -> Aggregator:
+    """The functional core with the configured defences."""
+    return Aggregator(
+        state,
+        strategy,
+        max_staleness=settings.max_staleness,
+        identity=identity or IdentityPolicy(),
+        norm_bound=build_norm_bound(settings),
+        examples=build_example_cap(settings),
     )
 
 

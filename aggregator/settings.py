@@ -47,7 +47,10 @@ class AggregatorSettings(
     )
     sample_weighting: bool | None = Field(
         None,
-        description="Weight updates by example count (default: on for fedbuff, off for fedasync).",
+        description=(
+            "Weight updates by their self-reported example count, capped at --example-cap x the "
+            "median (default: off, unit weights)."
+        ),
     )
     max_staleness: int | None = Field(
         100, ge=0, description="Reject updates staler than this (versions)."

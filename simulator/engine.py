@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from aggregator.core.activity import ActiveWorkers
-from aggregator.core.aggregator import Aggregator, Applied
+from aggregator.core.aggregator import Applied
 from aggregator.core.progress import StalenessStats
 from aggregator.core.state import AggregatorState, AppliedWindow
-from aggregator.factory import build_strategy, train_config
+from aggregator.factory import build_core, build_strategy, train_config
 from schemas.messages import ClientUpdate
 from simulator.distributions import parse_distribution
 from simulator.events import EventQueue
@@ -92,7 +92,7 @@ class Simulation:
         )
         self.strategy = build_strategy(settings)
         self.config = train_config(settings, self.strategy)
-        self.core = Aggregator(state, self.strategy, max_staleness=settings.max_staleness)
+        self.core = build_core(settings, state, self.strategy)
         self.roster = ActiveWorkers(settings.worker_timeout)
         self.duration = parse_distribution(settings.duration)
         spread = (

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 
+from aggregator.core.examples import ExampleCap
 from aggregator.core.identity import IdentityPolicy, check_claim, check_sender
-from aggregator.core.robust import NormBound, Screened
+from aggregator.core.norm_bound import NormBound, Screened
 from aggregator.core.state import AggregatorState
 from aggregator.core.strategy import Contribution, Strategy
 from aggregator.core.validation import Accepted, Rejected, validate_update
@@ -52,12 +53,14 @@ class Aggregator:
         max_staleness: int | None,
         identity: IdentityPolicy = IdentityPolicy(),
         norm_bound: NormBound | None = None,
+        examples: ExampleCap | None = None,
     ) -> None:
         self.state = state
         self.strategy = strategy
         self.max_staleness = max_staleness
         self.identity = identity
         self.norm_bound = norm_bound
+        self.examples = examples
 
     def admit(self, sender: str | None) -> Rejected | None:
         """Before decoding: refuse (and count) a sender the identity policy does not accept."""
@@ -87,7 +90,9 @@ class Aggregator:
         if isinstance(verdict, Rejected):
             return self.reject(verdict)
         screened = (
-            self.norm_bound.screen(update.arrays, state.weights, update.update_kind)
+            self.norm_bound.screen(
+                update.arrays, state.weights, update.update_kind, update.worker_id
+            )
             if self.norm_bound
             else None
         )
@@ -142,10 +147,17 @@ class Aggregator:
             update_id=update.update_id,
             worker_id=update.worker_id,
             staleness=verdict.staleness,
-            num_examples=update.num_examples,
+            num_examples=(
+                self.examples.allowed(update.num_examples) if self.examples else update.num_examples
+            ),
             arrays=screened.arrays if screened else update.arrays,
         )
         outcome = self.strategy.add(self.state.weights, contribution)
+        # Only applied updates calibrate the defences: refused ones are the attacker's to choose.
+        if self.norm_bound and screened:
+            self.norm_bound.admit(update.worker_id, screened)
+        if self.examples:
+            self.examples.admit(update.worker_id, update.num_examples)
         if outcome.stepped:
             self.state.version += 1
         self.state.applied.add(update.update_id)

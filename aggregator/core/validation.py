@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +59,35 @@ def validate_update(
     staleness = version - update.base_version
     if max_staleness is not None and staleness > max_staleness:
         return Rejected("too-stale", f"staleness {staleness} exceeds the maximum {max_staleness}")
-    for name, arr in update.arrays.items():
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            return Rejected("non-finite", f"{name} contains NaN or infinity")
+    refused = check_values(update.arrays)
+    if refused:
+        return refused
     return Accepted(staleness)
+
+
+def check_values(arrays: Mapping[str, np.ndarray]) -> Rejected | None:
+    """Refuse NaN, infinity, and magnitudes beyond ``magnitude_limit``."""
+    for name, arr in arrays.items():
+        if arr.dtype.kind != "f":
+            continue
+        if not np.isfinite(arr).all():
+            return Rejected("non-finite", f"{name} contains NaN or infinity")
+        limit = magnitude_limit(arr.dtype)
+        if arr.size and float(np.abs(arr).max()) > limit:
+            return Rejected(
+                "out-of-range",
+                f"{name} holds values beyond {limit:.3g} (the square root of the dtype's range)",
+            )
+    return None
+
+
+def magnitude_limit(dtype: np.dtype[Any]) -> float:
+    """The largest magnitude an update may carry: sqrt(max) of its dtype.
+
+    A finite update near the dtype's edge (every weight +-3.4e38 in float32)
+    overflows the first product or sum it enters, on the aggregator or in the
+    workers' next training step, and the model never recovers; below sqrt(max)
+    squares and pairwise products stay finite. Honest updates are many orders
+    of magnitude smaller.
+    """
+    return math.sqrt(float(np.finfo(dtype).max))

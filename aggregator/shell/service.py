@@ -15,12 +15,11 @@ import threading
 import numpy as np
 
 from aggregator.core.activity import ActiveWorkers
-from aggregator.core.aggregator import Aggregator
 from aggregator.core.reports import Progress
 from aggregator.core.status import RunIdentity
 from aggregator.core.stopping import StopRules
 from aggregator.core.tracker import RunSummary, RunTracker
-from aggregator.factory import build_norm_bound, build_strategy, train_config
+from aggregator.factory import build_core, build_strategy, train_config
 from aggregator.settings import AggregatorSettings
 from aggregator.shell.clock import RunClock
 from aggregator.shell.failpoints import Failpoints
@@ -68,12 +67,11 @@ class AggregatorService:
             settings.state_path, enabled=settings.checkpoint, applied_window=settings.applied_window
         )
         self.roster = RosterWatcher(settings.identity, settings.roster_file)
-        self.core = Aggregator(
+        self.core = build_core(
+            settings,
             self.store.restore(self.strategy, trainer.initial_weights),
             self.strategy,
-            max_staleness=settings.max_staleness,
-            identity=self.roster.policy(),
-            norm_bound=build_norm_bound(settings),
+            self.roster.policy(),
         )
         self.prefetch = settings.prefetch or auto_prefetch(self.core.state.weights)
         self.stop_rules = StopRules(

@@ -42,40 +42,51 @@ def test_update_norm_does_not_overflow_in_float32() -> None:
 
 
 def calibrated(bound: NormBound, value: float = 1.0) -> NormBound:
-    """Feed the calibration updates (refused) and one more (accepted)."""
-    for _ in range(MIN_HISTORY - 1):
-        verdict = bound.screen(delta(value), MODEL, "delta")
+    """Feed the calibration updates from five workers (refused); the next one is screened."""
+    for i in range(MIN_HISTORY):
+        verdict = bound.screen(delta(value), MODEL, "delta", f"w{i}")
         assert isinstance(verdict, Rejected) and verdict.reason == "norm-calibrating"
-    assert isinstance(bound.screen(delta(value), MODEL, "delta"), Screened)
+    assert isinstance(bound.screen(delta(value), MODEL, "delta", "w0"), Screened)
     return bound
 
 
-def test_the_norm_bound_rejects_an_update_far_above_the_running_median() -> None:
+def test_the_norm_bound_rejects_an_update_far_above_the_reference() -> None:
     bound = calibrated(NormBound(factor=3.0))
-    assert isinstance(bound.screen(delta(1.1), MODEL, "delta"), Screened)
+    assert isinstance(bound.screen(delta(1.1), MODEL, "delta", "w1"), Screened)
 
-    verdict = bound.screen(delta(100.0), MODEL, "delta")
+    verdict = bound.screen(delta(100.0), MODEL, "delta", "w1")
 
     assert isinstance(verdict, Rejected) and verdict.reason == "norm-bound"
 
 
 def test_the_norm_bound_clips_to_the_limit_when_asked() -> None:
-    bound = calibrated(NormBound(factor=2.0, action="clip"))
+    bound = calibrated(NormBound(factor=2.0, action="clip", clip_to=None))
 
-    verdict = bound.screen(delta(100.0), MODEL, "delta")
+    verdict = bound.screen(delta(100.0), MODEL, "delta", "w1")
 
-    # history 2 x 5, 200 -> median 2 -> limit 4
+    # five votes of 2 -> reference 2 -> limit 4
     assert isinstance(verdict, Screened) and verdict.clipped
     assert update_norm(verdict.arrays, MODEL, "delta") == pytest.approx(4.0, rel=1e-5)
+    assert verdict.norm == pytest.approx(4.0)  # what the worker's vote records
+
+
+def test_admitted_updates_are_clipped_to_the_reference_norm() -> None:
+    bound = calibrated(NormBound(factor=3.0))
+
+    verdict = bound.screen(delta(2.5), MODEL, "delta", "w1")  # norm 5, limit 6, reference 2
+
+    assert isinstance(verdict, Screened) and verdict.clipped
+    assert update_norm(verdict.arrays, MODEL, "delta") == pytest.approx(2.0, rel=1e-5)
+    assert verdict.norm == pytest.approx(5.0)
 
 
 def test_clipping_a_weights_update_moves_it_towards_the_model() -> None:
     model = {"w": np.ones(4, np.float32)}
-    bound = NormBound(factor=2.0, action="clip")
-    for _ in range(MIN_HISTORY):
-        bound.screen({"w": np.full(4, 1.5, np.float32)}, model, "weights")
+    bound = NormBound(factor=2.0, action="clip", clip_to=None)
+    for i in range(MIN_HISTORY):
+        bound.screen({"w": np.full(4, 1.5, np.float32)}, model, "weights", f"w{i}")
 
-    verdict = bound.screen({"w": np.full(4, 101.0, np.float32)}, model, "weights")
+    verdict = bound.screen({"w": np.full(4, 101.0, np.float32)}, model, "weights", "w0")
 
     assert isinstance(verdict, Screened)
     np.testing.assert_allclose(
@@ -86,17 +97,22 @@ def test_clipping_a_weights_update_moves_it_towards_the_model() -> None:
 def test_nothing_passes_before_the_bound_is_calibrated() -> None:
     bound = NormBound(factor=3.0)
 
-    verdict = bound.screen(delta(1000.0), MODEL, "delta")
+    verdict = bound.screen(delta(1000.0), MODEL, "delta", "w0")
 
     assert isinstance(verdict, Rejected) and verdict.reason == "norm-calibrating"
     assert bound.bound() is None
 
 
 def test_the_bound_follows_honest_updates_as_they_shrink() -> None:
-    bound = NormBound(factor=3.0, window=5)
-    for value in (10.0,) * 5 + (1.0,) * 3:
-        bound.screen(delta(value), MODEL, "delta")
+    bound = NormBound(factor=3.0, window=3)
+    screened = calibrated(bound, 10.0)  # votes: w0 (20, 20), w1..w4 (20)
+    for value in (1.0, 1.0, 1.0):
+        for worker in ("w0", "w1", "w2"):
+            verdict = bound.screen(delta(value), MODEL, "delta", worker)
+            assert isinstance(verdict, Screened)
+            screened.admit(worker, verdict)
 
+    # votes: w0..w2 median of (2, 2, 2) = 2; w3, w4 still 20 -> median of votes 2
     assert bound.bound() == pytest.approx(3.0 * 2.0)
 
 
@@ -217,7 +233,7 @@ def test_the_core_rejects_a_scaled_update_with_the_norm_bound() -> None:
     def update(i: int, value: float) -> ClientUpdate:
         return ClientUpdate(
             update_id=f"update-{i:04d}",
-            worker_id="w",
+            worker_id=f"w{i % 6}",
             base_version=core.state.version,
             num_examples=1,
             update_kind="weights",
@@ -228,7 +244,7 @@ def test_the_core_rejects_a_scaled_update_with_the_norm_bound() -> None:
     honest = [core.handle(update(i, 0.1)) for i in range(MIN_HISTORY + 2)]
     attack = core.handle(update(99, 100.0))
 
-    assert all(isinstance(o, Applied) for o in honest[MIN_HISTORY - 1 :])
+    assert all(isinstance(o, Applied) for o in honest[MIN_HISTORY:])
     assert isinstance(attack, Rejected) and attack.reason == "norm-bound"
-    assert core.state.counters.rejected == {"norm-calibrating": MIN_HISTORY - 1, "norm-bound": 1}
+    assert core.state.counters.rejected == {"norm-calibrating": MIN_HISTORY, "norm-bound": 1}
     assert np.abs(core.state.weights["w"]).max() < 1.0
