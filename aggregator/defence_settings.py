@@ -67,11 +67,22 @@ class DefenceSettings(BaseSettings):
             "times the median of the workers' admitted counts."
         ),
     )
-    aggregation: Literal["mean", "median", "trimmed-mean"] = Field(
+    aggregation: Literal[
+        "mean", "median", "trimmed-mean", "krum", "multi-krum", "centered-clip"
+    ] = Field(
         "mean",
         description=(
-            "FedBuff: how the buffer is combined (median and trimmed-mean resist poisoned deltas)."
+            "FedBuff: how the buffer is combined; every rule but mean resists poisoned deltas "
+            "(see docs/security.md for which to use against what)."
         ),
+    )
+    krum_byzantine: int | None = Field(
+        None,
+        ge=0,
+        description="Krum, multi-Krum: deltas per buffer assumed Byzantine (default: most K allows).",
+    )
+    clip_iterations: int = Field(
+        3, ge=1, le=100, description="Centered clipping: iterations per release."
     )
     trim_fraction: float = Field(
         0.2, ge=0, lt=0.5, description="Trimmed mean: share cut from each end per coordinate."

@@ -26,7 +26,7 @@ def check_combination(settings: AggregatorSettings) -> None:
     robust = settings.aggregation != "mean"
     if robust and settings.strategy != "fedbuff":
         raise ValueError(
-            "--aggregation median/trimmed-mean needs --strategy fedbuff (it combines a buffer)"
+            f"--aggregation {settings.aggregation} needs --strategy fedbuff (it combines a buffer)"
         )
     if settings.dp != "off" and settings.strategy == "fedavg":
         raise ValueError(
@@ -34,7 +34,7 @@ def check_combination(settings: AggregatorSettings) -> None:
         )
     if settings.dp != "off" and robust:
         raise ValueError(
-            "--aggregation median/trimmed-mean cannot be combined with --dp (the clip does not "
+            f"--aggregation {settings.aggregation} cannot be combined with --dp (the clip does not "
             "bound its sensitivity)"
         )
 
@@ -71,6 +71,8 @@ def _plain_strategy(settings: AggregatorSettings, private: bool) -> Strategy:
             server_lr=settings.server_lr,
             staleness=staleness,
             trim_fraction=settings.trim_fraction,
+            byzantine=settings.krum_byzantine,
+            clip_iterations=settings.clip_iterations,
         )
     return FedBuff(
         buffer_size=settings.buffer_size,

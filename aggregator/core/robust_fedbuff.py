@@ -1,4 +1,4 @@
-"""FedBuff with a Byzantine-robust buffer: coordinate-wise median or trimmed mean of K deltas.
+"""FedBuff with a Byzantine-robust buffer: median, trimmed mean, (multi-)Krum or centered clipping.
 
 Unlike ``FedBuff``, which keeps a running weighted sum, this keeps every
 buffered delta (K x model memory), because robust statistics need them all.
@@ -18,6 +18,13 @@ from typing import Literal
 import numpy as np
 
 from aggregator.core.arithmetic import scaled_add
+from aggregator.core.byzantine import (
+    centered_clip,
+    default_byzantine,
+    flatten,
+    multi_krum,
+    unflatten,
+)
 from aggregator.core.membership import BufferMembership
 from aggregator.core.robust import coordinate_median, trim_count, trimmed_mean
 from aggregator.core.staleness import Polynomial, StalenessFunction
@@ -26,8 +33,11 @@ from aggregator.core.validation import Rejected
 from schemas.messages import UpdateKind
 from training.weights import Weights
 
-RobustRule = Literal["median", "trimmed-mean"]
+RobustRule = Literal["median", "trimmed-mean", "krum", "multi-krum", "centered-clip"]
+#: Rules that judge each delta as a whole vector (``aggregator.core.byzantine``).
+WHOLE_VECTOR_RULES = frozenset({"krum", "multi-krum", "centered-clip"})
 _ROWS = "rows/"
+_CENTER = "center/"
 
 
 class RobustFedBuff(Strategy):
@@ -44,6 +54,8 @@ class RobustFedBuff(Strategy):
         server_lr: float = 1.0,
         staleness: StalenessFunction = Polynomial(0.5),
         trim_fraction: float = 0.2,
+        byzantine: int | None = None,
+        clip_iterations: int = 3,
     ) -> None:
         if buffer_size < 1:
             raise ValueError("buffer_size must be at least 1")
@@ -51,7 +63,16 @@ class RobustFedBuff(Strategy):
             raise ValueError("server_lr must be positive")
         if not 0.0 <= trim_fraction < 0.5:
             raise ValueError("trim_fraction must be in [0, 0.5)")
+        self.byzantine = default_byzantine(buffer_size) if byzantine is None else byzantine
+        if rule in ("krum", "multi-krum") and buffer_size <= 2 * self.byzantine + 2:
+            raise ValueError(
+                f"Krum needs --buffer-size > 2f + 2 (K = {buffer_size}, f = {self.byzantine})"
+            )
+        if clip_iterations < 1:
+            raise ValueError("centered clipping needs at least one iteration")
         self.rule = rule
+        self.clip_iterations = clip_iterations
+        self._center: Weights | None = None
         self.buffer_size = buffer_size
         self.server_lr = server_lr
         self.staleness = staleness
@@ -68,10 +89,30 @@ class RobustFedBuff(Strategy):
         return self._rows
 
     def aggregate(self, stack: np.ndarray) -> np.ndarray:
-        """The robust statistic over a (K, ...) stack of deltas."""
+        """The coordinate-wise statistic over a (K, ...) stack of deltas."""
         if self.rule == "median":
             return coordinate_median(stack)
         return trimmed_mean(stack, trim_count(stack.shape[0], self.trim_fraction))
+
+    def combine(self, rows: Weights) -> Weights:
+        """The buffer's robust aggregate delta, array by array."""
+        if self.rule not in WHOLE_VECTOR_RULES:
+            return {name: self.aggregate(stack) for name, stack in rows.items()}
+        stack = flatten(rows)
+        if self.rule == "centered-clip":
+            center = (
+                flatten({n: c[None] for n, c in self._center.items()})[0]
+                if self._center is not None
+                else np.zeros(stack.shape[1])
+            )
+            vector = centered_clip(stack, center, self.clip_iterations)
+        else:
+            keep = 1 if self.rule == "krum" else stack.shape[0] - self.byzantine
+            vector = multi_krum(stack, self.byzantine, keep)
+        combined = unflatten(vector, rows)
+        if self.rule == "centered-clip":
+            self._center = {n: np.array(a, rows[n].dtype) for n, a in combined.items()}
+        return combined
 
     def refuse(self, worker_id: str) -> Rejected | None:
         return self.membership.refuse(worker_id)
@@ -97,8 +138,8 @@ class RobustFedBuff(Strategy):
         self._count += 1
         if self._count < self.buffer_size:
             return StepOutcome(weight, stepped=False)
-        for name, x in model.items():
-            scaled_add(x, self.aggregate(rows[name]), self.server_lr)
+        for name, step in self.combine(rows).items():
+            scaled_add(model[name], step, self.server_lr)
         self._count = 0
         self.membership.released()
         return StepOutcome(weight, stepped=True)
@@ -113,12 +154,17 @@ class RobustFedBuff(Strategy):
             else {}
         )
         membership, held = self.membership.state()
-        return {"count": self._count, **membership}, {**arrays, **held}
+        center = {_CENTER + n: c for n, c in (self._center or {}).items()}
+        return {"count": self._count, **membership}, {**arrays, **held, **center}
 
     def restore(self, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
         self._count = int(scalars.get("count", 0))
         self.membership.restore(scalars, arrays)
         self._rows = None
+        center = {
+            k[len(_CENTER) :]: np.array(v) for k, v in arrays.items() if k.startswith(_CENTER)
+        }
+        self._center = center or None
         saved_rows = {k[len(_ROWS) :]: v for k, v in arrays.items() if k.startswith(_ROWS)}
         if saved_rows and self._count:
             self._rows = {}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from aggregator.core.aggregator import Aggregator, Applied
+from aggregator.core.byzantine import centered_clip, krum_scores, multi_krum
 from aggregator.core.fedasync import FedAsync
 from aggregator.core.robust import (
     MIN_HISTORY,
@@ -248,3 +249,74 @@ def test_the_core_rejects_a_scaled_update_with_the_norm_bound() -> None:
     assert isinstance(attack, Rejected) and attack.reason == "norm-bound"
     assert core.state.counters.rejected == {"norm-calibrating": MIN_HISTORY, "norm-bound": 1}
     assert np.abs(core.state.weights["w"]).max() < 1.0
+
+
+# -- whole-vector rules: Krum and centered clipping -------------------------------------------
+
+
+def test_krum_scores_sum_the_squared_distances_to_the_nearest_neighbours() -> None:
+    stack = np.array([[0.0], [0.1], [0.2], [0.3], [10.0]])
+
+    scores = krum_scores(stack, byzantine=1)  # K - f - 2 = 2 neighbours
+
+    # row 1: 0.01 + 0.01; row 4: 9.7^2 + 9.8^2
+    np.testing.assert_allclose(scores, [0.05, 0.02, 0.02, 0.05, 94.09 + 96.04], rtol=1e-9)
+
+
+def test_krum_keeps_the_best_scored_delta_and_multi_krum_the_mean_of_the_best() -> None:
+    stack = np.array([[0.0, 0.0], [0.1, 0.0], [0.2, 0.0], [50.0, 50.0], [-50.0, 50.0]])
+
+    np.testing.assert_allclose(multi_krum(stack, byzantine=1, keep=1), [0.1, 0.0])
+    np.testing.assert_allclose(multi_krum(stack, byzantine=1, keep=3), [0.1, 0.0])
+    with pytest.raises(ValueError):
+        krum_scores(stack, byzantine=2)  # 5 is not > 2 * 2 + 2
+
+
+def test_centered_clipping_bounds_an_outlier_by_the_median_distance() -> None:
+    stack = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [-100.0, 0.0]])
+
+    one = centered_clip(stack, np.zeros(2), iterations=1)
+    three = centered_clip(stack, np.zeros(2), iterations=3)
+
+    # distances 1, 1, 1, 100 -> tau = 1: the outlier counts as -1: (1 + 1 + 1 - 1) / 4
+    np.testing.assert_allclose(one, [0.5, 0.0])
+    # second pass from 0.5: distances 0.5 x 3 and 100.5 -> tau 0.5 -> + (0.5 * 3 - 0.5) / 4
+    np.testing.assert_allclose(three[0], 0.75 + 0.125)
+
+
+def test_centered_clipping_starts_from_the_previous_release() -> None:
+    model = {"w": np.zeros(4, np.float32)}
+    strategy = RobustFedBuff(rule="centered-clip", buffer_size=4, staleness=Constant())
+    for i, v in enumerate((1.0, 1.0, 1.0, 1.0)):
+        strategy.add(model, contribution(v, worker=f"w{i}"))
+    scalars, arrays = strategy.state()
+
+    restored = RobustFedBuff(rule="centered-clip", buffer_size=4, staleness=Constant())
+    restored.restore(scalars, {k: np.array(v) for k, v in arrays.items()})
+    for i, v in enumerate((1.0, 1.0, 1.0, -100.0)):
+        restored.add(model, contribution(v, worker=f"w{i}"))
+
+    # center 1: distances 0, 0, 0, 202 -> tau 0: nothing moves it; the model steps by 1 again
+    np.testing.assert_allclose(model["w"], 2.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("rule", ["krum", "multi-krum", "centered-clip"])
+def test_whole_vector_rules_ignore_a_minority_of_sign_flippers(rule: str) -> None:
+    rng = np.random.default_rng(0)
+    model = {"w": np.zeros(4, np.float32), "b": np.zeros(2, np.float32)}
+    strategy = RobustFedBuff(rule=rule, buffer_size=8, staleness=Constant())  # type: ignore[arg-type]
+    honest = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    for i in range(8):
+        vector = honest + rng.normal(0, 0.1, 6) if i >= 2 else -3.0 * honest
+        strategy.add(
+            model,
+            Contribution(f"u{i}", f"w{i}", 0, 1, {"w": vector[:4], "b": vector[4:]}),
+        )
+
+    np.testing.assert_allclose(model["w"], 1.0, atol=0.2)
+    np.testing.assert_allclose(model["b"], 1.0, atol=0.2)
+
+
+def test_krum_refuses_a_buffer_too_small_for_its_byzantine_count() -> None:
+    with pytest.raises(ValueError, match="2f"):
+        RobustFedBuff(rule="krum", buffer_size=4, byzantine=1)
