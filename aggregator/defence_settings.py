@@ -79,7 +79,7 @@ class DefenceSettings(BaseSettings):
     krum_byzantine: int | None = Field(
         None,
         ge=0,
-        description="Krum, multi-Krum: deltas per buffer assumed Byzantine (default: (K - 3) // 2).",
+        description="Krum, multi-Krum: deltas per buffer assumed Byzantine (default (K - 3) // 2).",
     )
     clip_iterations: int = Field(
         3, ge=1, le=100, description="Centered clipping: iterations per release."
