@@ -107,11 +107,13 @@ class NormBound:
 
     def reference(self) -> float | None:
         """The median of the workers' votes, or ``None`` while calibrating."""
-        count = sum(len(norms) for norms in self._norms.values())
-        if count < MIN_HISTORY or len(self._norms) < MIN_WORKERS:
+        if self._count() < MIN_HISTORY or len(self._norms) < MIN_WORKERS:
             return None
         votes = [float(np.median(np.fromiter(n, float))) for n in self._norms.values()]
         return float(np.median(votes))
+
+    def _count(self) -> int:
+        return sum(len(norms) for norms in self._norms.values())
 
     def bound(self) -> float | None:
         """The current limit, or ``None`` while calibrating."""
@@ -132,7 +134,11 @@ class NormBound:
         reference = self.reference()
         if reference is None:
             self._record(worker_id, norm)
-            return Rejected("norm-calibrating", "collecting update norms for the bound")
+            return Rejected(
+                "norm-calibrating",
+                f"collecting update norms for the bound: {self._count()} of {MIN_HISTORY}, "
+                f"from {len(self._norms)} of {MIN_WORKERS} workers",
+            )
         limit = self.factor * reference
         if norm > limit and (self.action == "reject" or limit <= 0.0):
             return Rejected(

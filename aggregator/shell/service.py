@@ -135,7 +135,7 @@ class AggregatorService:
         )
 
     def _keep_across_restarts(self) -> None:
-        """Checkpoint, beside model and strategy, the active workers and the norm bound's window."""
+        """Checkpoint, beside model and strategy, the active workers and the defences' votes."""
         self.store.section(
             "active_workers",
             lambda: self.active.snapshot(self.clock.now()),
@@ -144,6 +144,9 @@ class AggregatorService:
         bound = self.core.norm_bound
         if bound is not None:
             self.store.section("norm_bound", bound.state, bound.restore)
+        examples = self.core.examples
+        if examples is not None:
+            self.store.section("example_cap", examples.state, examples.restore)
 
     def _wire_reporter(self, settings: AggregatorSettings) -> None:
         self.reporter = Reporter(

@@ -15,12 +15,12 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 def test_a_restart_keeps_the_norm_bound_calibrated(federation: Federation) -> None:
     fed = federation
     flags = ["--norm-bound", "3", "--max-versions", "30"]
-    # Five norms calibrate the bound; three commits of applied updates come after them.
-    crashed = fed.aggregator(*flags, "--failpoint", "after-checkpoint:3", num_partitions=2)
-    workers = [fed.worker(i, "--delay", "0.02", num_partitions=2) for i in range(2)]
+    # Five norms from three workers calibrate the bound; three commits come after them.
+    crashed = fed.aggregator(*flags, "--failpoint", "after-checkpoint:3", num_partitions=3)
+    workers = [fed.worker(i, "--delay", "0.02", num_partitions=3) for i in range(3)]
     assert crashed.wait(timeout=60) == -signal.SIGKILL, fed.log("aggregator.log")[-2000:]
 
-    restarted = fed.aggregator(*flags, num_partitions=2)
+    restarted = fed.aggregator(*flags, num_partitions=3)
 
     assert restarted.wait(timeout=90) == 0, fed.log("aggregator.log")[-2000:]
     for worker in workers:
@@ -29,5 +29,5 @@ def test_a_restart_keeps_the_norm_bound_calibrated(federation: Federation) -> No
     calibrating = [
         [e for e in life if e.get("reason") == "norm-calibrating"] for life in (first, second)
     ]
-    assert len(calibrating[0]) == 4  # the first life calibrated (the fifth norm passes) ...
+    assert len(calibrating[0]) >= 5  # the first life calibrated (until three workers had sent) ...
     assert calibrating[1] == []  # ... and the second carried on with its bound

@@ -235,3 +235,14 @@ def test_calibration_waits_for_three_workers() -> None:
         bound.screen({"w": np.ones(4, np.float32)}, model, "delta", "c"), Rejected
     )  # the third worker's first norm completes the calibration sample
     assert isinstance(bound.screen({"w": np.ones(4, np.float32)}, model, "delta", "a"), Screened)
+
+
+def test_the_example_caps_votes_survive_a_restart() -> None:
+    first = ExampleCap(factor=2.0)
+    for worker, claim in (("a", 100), ("b", 300), ("c", 200)):
+        first.admit(worker, claim)
+
+    second = ExampleCap(factor=2.0)
+    second.restore(first.state())
+
+    assert second.allowed(10**6) == first.allowed(10**6) == 400
