@@ -12,6 +12,8 @@ from typing import Any
 
 import pika
 
+from broker.wire_properties import clean_int, clean_table, clean_text
+
 
 @dataclass(frozen=True)
 class Properties:
@@ -25,6 +27,9 @@ class Properties:
     headers: Mapping[str, Any] = field(default_factory=dict)
     persistent: bool = True
     expiration_ms: int | None = None
+    #: What was wrong with the properties as received (``broker.wire_properties``); empty when
+    #: they are sound.
+    faults: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,15 @@ def to_pika(props: Properties) -> pika.BasicProperties:
 
 
 def from_pika(props: pika.BasicProperties) -> Properties:
+    """The received properties, each checked: a bad one is replaced and named in ``faults``."""
+    faults: list[str] = []
     return Properties(
-        content_type=props.content_type,
-        message_id=props.message_id,
-        user_id=props.user_id,
-        type=props.type,
-        timestamp=props.timestamp,
-        headers=dict(props.headers or {}),
+        content_type=clean_text(props.content_type, "content_type", faults),
+        message_id=clean_text(props.message_id, "message_id", faults),
+        user_id=clean_text(props.user_id, "user_id", faults),
+        type=clean_text(props.type, "type", faults),
+        timestamp=clean_int(props.timestamp, "timestamp", faults),
+        headers=clean_table(props.headers or {}, "headers", faults),
         persistent=props.delivery_mode == 2,
+        faults=tuple(faults),
     )

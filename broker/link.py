@@ -19,6 +19,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from broker.addresses import after_loss, rotation
 from broker.errors import BrokerUnavailable, ConnectionLost
+from broker.fields import install as install_field_decoding
 from broker.parameters import connection_parameters
 from broker.retry import RetryPolicy, retry
 from broker.settings import BrokerSettings
@@ -78,6 +79,7 @@ class BrokerLink:
     def _connect_once(self) -> None:
         """One pass over the addresses, from the one after the member we lost (if any)."""
         tune_pika_receive()
+        install_field_decoding()
         if not self._parameters:
             self._parameters = [
                 connection_parameters(self.settings, url) for url in self.settings.amqp_urls

@@ -72,8 +72,11 @@ class Intake:
         """Forget deliveries whose channel died (the broker redelivers them)."""
         self.inbox.clear()
 
-    def handle_batch(self) -> None:
-        """Apply up to ``max_batch`` updates as one commit: persist, publish, dead-letter, ack."""
+    def handle_batch(self) -> list[Delivery]:
+        """Apply up to ``max_batch`` updates as one commit: persist, publish, dead-letter, ack.
+
+        Returns the batch it handled.
+        """
         batch, self.inbox = self.inbox[: self.max_batch], self.inbox[self.max_batch :]
         started = time.perf_counter()
         version_before = self.core.state.version
@@ -89,6 +92,7 @@ class Intake:
             self._settle(delivery, outcome)
         self._ack(batch)
         self.observer.handled([o for _, o in outcomes], time.perf_counter() - started)
+        return batch
 
     def _commit(self, applied: list[Applied]) -> None:
         commit = self.core.begin_commit()
@@ -131,6 +135,9 @@ class Intake:
             self.session.ack(delivery.delivery_tag)
 
     def _outcome(self, delivery: Delivery) -> Outcome:
+        faults = delivery.properties.faults
+        if faults:  # before anything reads them: which sender, which content type
+            return self.core.reject(Rejected("bad-properties", "; ".join(faults)))
         sender = delivery.properties.user_id
         refused = self.core.admit(sender)  # nothing from an unaccepted sender is even decoded
         if refused:

@@ -24,6 +24,7 @@ from aggregator.settings import AggregatorSettings
 from aggregator.shell.clock import RunClock
 from aggregator.shell.failpoints import Failpoints
 from aggregator.shell.intake import Intake, auto_prefetch
+from aggregator.shell.isolation import ResultsConsumer
 from aggregator.shell.observer import NullObserver, Observer
 from aggregator.shell.publisher import Publisher
 from aggregator.shell.reporter import Reporter
@@ -124,6 +125,9 @@ class AggregatorService:
             clock=self.clock,
             unanswered_below=self.requests.lowest_tag,
         )
+        self.results = ResultsConsumer(
+            self._session, self.names.results_queue, self.intake.receive, prefetch=self.prefetch
+        )
         self.rounds = RoundControl(
             self.core,
             active=self.active,
@@ -191,8 +195,8 @@ class AggregatorService:
     def _attach(self) -> None:
         self._session.open()
         ensure_topology(self._session, self.names)  # or only check it: see broker.permissions
+        self.results.start()
         self._session.set_prefetch(self.prefetch)
-        self._session.consume(self.names.results_queue, self.intake.receive)
         self._session.consume(self.names.requests_queue, self.requests.receive)
         log.info(
             "aggregator run %s connected to %s at %s (namespace %s): %s, version %d, prefetch %d",
@@ -222,7 +226,7 @@ class AggregatorService:
             self.roster.refresh(self.core)
             while self.intake.inbox:
                 version_before = self.core.state.version
-                self.intake.handle_batch()
+                self.results.settled(self.intake.handle_batch())
                 self.reporter.evaluate_if_due(version_before)
             if self.requests.pending:
                 self.requests.answer()

@@ -97,3 +97,36 @@ def test_an_update_that_kills_the_aggregator_every_time_is_dead_lettered_after_t
     )  # results queue empty
     applied = [e for e in fed.audit() if e["event"] == "applied"]
     assert [e["update_id"] for e in applied] == ["poison-pill"] * (DELIVERY_LIMIT + 1)
+
+
+def test_updates_in_flight_beside_a_poison_update_are_not_charged_for_its_crashes(
+    federation: Federation, amqp_url: str
+) -> None:
+    """After every connection loss the aggregator takes one delivery at a time until the returned
+    ones are through, so only the poison update reaches the delivery limit."""
+    fed = federation
+    settings = BrokerSettings(
+        amqp_url=amqp_url, namespace=fed.namespace, delivery_limit=DELIVERY_LIMIT
+    )
+    names = Names(fed.namespace)
+    honest = [f"honest-update-{i:02d}" for i in range(10)]
+    with AmqpSession(settings) as session:
+        declare_topology(session, names)
+        for uid in ["poison-pill", *honest]:  # all in one prefetch window (64)
+            session.publish(
+                names.inbox_exchange,
+                UPDATE_KEY,
+                digits_update(uid),
+                update_properties(uid, "guest", 0),
+            )
+
+    crash_until_dead_lettered(fed, settings, max_lives=DELIVERY_LIMIT + 3)
+    assert dead_letters(settings) == 1  # the poison update alone
+    agg = fed.aggregator(
+        "--max-versions", str(len(honest)), "--delivery-limit", str(DELIVERY_LIMIT)
+    )
+    assert agg.wait(timeout=60) == 0, fed.log("aggregator.log")[-3000:]
+
+    assert queue_contents(settings) == ([], {"poison-pill": "delivery_limit"})
+    applied = {e["update_id"] for e in fed.audit() if e["event"] == "applied"}
+    assert set(honest) <= applied
