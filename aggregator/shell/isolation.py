@@ -43,10 +43,11 @@ class ResultsConsumer:
 
     def start(self) -> None:
         """Consume (on a fresh channel); suspicious again, since the channel's unacked deliveries
-        went back to the queue.
+        went back to the queue. Consumers started after this one get the full prefetch.
         """
         self.suspicious = self.prefetch > 1
         self._consume(1 if self.suspicious else self.prefetch)
+        self.session.set_prefetch(self.prefetch)
 
     def settled(self, batch: list[Delivery]) -> None:
         """A batch was handled and acknowledged: if it held a first delivery, trust the queue."""

@@ -195,8 +195,7 @@ class AggregatorService:
     def _attach(self) -> None:
         self._session.open()
         ensure_topology(self._session, self.names)  # or only check it: see broker.permissions
-        self.results.start()
-        self._session.set_prefetch(self.prefetch)
+        self.results.start()  # leaves the channel's prefetch at self.prefetch for the next one
         self._session.consume(self.names.requests_queue, self.requests.receive)
         log.info(
             "aggregator run %s connected to %s at %s (namespace %s): %s, version %d, prefetch %d",
