@@ -103,6 +103,13 @@ class WorkerPrivacySettings(BaseModel):
     dpsgd_accountant: Literal["rdp", "pld"] = Field(
         "rdp", description="DP-SGD accountant: rdp (fast) or pld (tighter)."
     )
+    dpsgd_target_epsilon: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "DP-SGD budget (torch trainer): refuse a fit that would take epsilon past it."
+        ),
+    )
     dpsgd_seed: int | None = Field(
         None,
         ge=0,
@@ -129,6 +136,8 @@ class WorkerPrivacySettings(BaseModel):
         }
         if self.dpsgd_seed is not None:
             options["dpsgd_seed"] = self.dpsgd_seed
+        if self.dpsgd_target_epsilon is not None:
+            options["dpsgd_target_epsilon"] = self.dpsgd_target_epsilon
         if self.dpsgd_ledger:
             options["dpsgd_ledger"] = self.dpsgd_ledger
         return options

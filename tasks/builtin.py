@@ -107,6 +107,10 @@ def dpsgd_setup(opts: Options) -> DpSgdSetup | None:
     """From the trainer options; ``None`` when DP-SGD is off."""
     if not opts.get("dpsgd"):
         return None
+    if opts.get("dpsgd_target_epsilon") is not None:
+        raise ValueError(
+            "--dpsgd-target-epsilon is for the torch trainer; the built-in one reports"
+        )
     seed = opts.get("dpsgd_seed")
     ledger = opts.get("dpsgd_ledger")
     return DpSgdSetup(

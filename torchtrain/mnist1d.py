@@ -137,14 +137,28 @@ def make_trainer(ctx: TrainerContext) -> TorchTrainer:
     """Factory for ``--trainer torchtrain.mnist1d:make_trainer``: a worker trains on its
     partition, the aggregator evaluates on the test set.
     """
+    return build_trainer(ctx, dpsgd=dpsgd_config(ctx.options))
+
+
+def build_trainer(
+    ctx: TrainerContext, *, batch_size: int = BATCH_SIZE, dpsgd: DpSgdConfig | None = None
+) -> TorchTrainer:
+    """The task's trainer with a chosen batch size (the expected one under DP-SGD)."""
     data = load(int(ctx.options.get("samples") or DEFAULT_SAMPLES), ctx.seed)
     torch.manual_seed(ctx.model_seed)
     module = Cnn1d()
     train = None
     if ctx.role != "aggregator":
         idx = partition_indices(data.y_train, ctx)
-        batch = int(ctx.options.get("dpsgd_batch_size") or BATCH_SIZE)
-        train = loader(data.x_train[idx], data.y_train[idx], batch, shuffle=True)
+        train = loader(data.x_train[idx], data.y_train[idx], batch_size, shuffle=True)
     test = loader(data.x_test, data.y_test, EVAL_BATCH_SIZE, shuffle=False)
     seed = ctx.seed * 100_003 + ctx.partition
-    return TorchTrainer(module, train, test, seed=seed, dpsgd=dpsgd_config(ctx.options))
+    return TorchTrainer(module, train, test, seed=seed, dpsgd=dpsgd)
+
+
+if __name__ == "__main__":  # `python -m torchtrain.mnist1d [SAMPLES [SEED]]` (0: default size)
+    import sys
+
+    size, seed = ([int(a) for a in sys.argv[1:3]] + [0, 0])[:2]
+    made = load(size or DEFAULT_SAMPLES, seed)
+    print(f"MNIST-1D: {len(made.y_train)} train, {len(made.y_test)} test sequences cached")

@@ -37,13 +37,21 @@ class TaskSettings(BaseSettings):
     synthetic_beta: float = Field(
         0.5, ge=0, description="Synthetic(alpha, beta): data heterogeneity."
     )
+    samples: int | None = Field(
+        None,
+        ge=100,
+        le=1_000_000,
+        description="Generated data (MNIST-1D): sequences to make, train + test (default 20000).",
+    )
     num_partitions: int = Field(
         4, ge=1, le=100_000, description="How many parts the data is split into."
     )
     data_seed: int = Field(0, ge=0, description="Seed of the data split (same on every process).")
 
     def trainer_options(self) -> dict[str, str | int | float | bool]:
+        sized = {} if self.samples is None else {"samples": self.samples}
         return {
+            **sized,
             "dataset": self.dataset,
             "model": self.model,
             "hidden": self.hidden,

@@ -39,6 +39,14 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     parser.add_argument(
         "--keep", action="store_true", help="Keep the federation's queues afterwards."
     )
+    parser.add_argument(
+        "--torch",
+        action="store_true",
+        help=(
+            "Train the PyTorch task: a 1-D CNN on MNIST-1D generated locally (needs the torch "
+            "extra; 120 s unless a stop condition is given)."
+        ),
+    )
     add_settings_arguments(parser, AggregatorSettings, skip={"namespace", "num_partitions"})
     return run
 
@@ -70,7 +78,7 @@ def _flags(settings: AggregatorSettings, names: list[str]) -> list[str]:
 #: Task settings every process of the federation must agree on.
 TASK_FIELDS = [
     "trainer", "dataset", "model", "hidden", "partition", "dirichlet_alpha",
-    "synthetic_alpha", "synthetic_beta", "data_seed",
+    "synthetic_alpha", "synthetic_beta", "data_seed", "samples",
 ]  # fmt: skip
 #: Queue bounds every declarer must agree on.
 BOUND_FIELDS = ["results_max_length", "results_max_bytes", "delivery_limit"]
@@ -104,13 +112,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``fedmq demo --torch``: the task, and the defaults it needs (flags and environment still win).
+TORCH_TRAINER = "torchtrain.mnist1d:make_trainer"
+TORCH_DEFAULTS: dict[str, Any] = {"trainer": TORCH_TRAINER, "learning_rate": 0.05}
+
+
 def _demo_settings(args: argparse.Namespace, namespace: str) -> AggregatorSettings:
-    """The flags' settings: one partition per worker, 2000 versions unless told otherwise."""
+    """The flags' settings: one partition per worker, 2000 versions (torch: 120 s) unless told
+    otherwise.
+    """
     stops = ("max_versions", "max_seconds", "target_accuracy")
-    defaults = {} if any(getattr(args, k, None) for k in stops) else {"max_versions": 2000}
+    stop = {"max_seconds": 120.0} if args.torch else {"max_versions": 2000}
+    defaults = {} if any(getattr(args, k, None) for k in stops) else stop
+    if args.torch:
+        _check_torch()
+        given = set(vars(args)) | {k for k in TORCH_DEFAULTS if f"FEDMQ_{k.upper()}" in os.environ}
+        defaults.update({k: v for k, v in TORCH_DEFAULTS.items() if k not in given})
     return settings_from_args(
         AggregatorSettings, args, namespace=namespace, num_partitions=args.workers, **defaults
     )
+
+
+def _check_torch() -> None:
+    import importlib.util
+
+    missing = [m for m in ("torch", "opacus", "mnist1d") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CliError(
+            f"--torch needs the torch extra ({', '.join(missing)} not installed): "
+            "pip install -e '.[torch]' torch==2.13.0"
+        )
 
 
 def _run_federation(settings: AggregatorSettings, slowdowns: list[float]) -> tuple[int, float]:
@@ -122,6 +153,9 @@ def _run_federation(settings: AggregatorSettings, slowdowns: list[float]) -> tup
     shared = {"namespace", "num_partitions", "amqp_url", *BOUND_FIELDS, *TASK_FIELDS}
     own = [n for n in AggregatorSettings.model_fields if n not in shared]
     agg_flags = [*common, *_flags(settings, own), "--run-dir", str(settings.run_path)]
+    if settings.trainer == TORCH_TRAINER:  # generate the data once, not in every process at once
+        data = [str(settings.samples or 0), str(settings.data_seed)]
+        subprocess.run([sys.executable, "-m", "torchtrain.mnist1d", *data], check=True)
     started = time.monotonic()
     aggregator = subprocess.Popen([sys.executable, "-m", "aggregator", *agg_flags])
     workers = [
@@ -207,10 +241,10 @@ def print_summary(
 ) -> None:
     print()
     print("=" * 64)
-    print(
-        f" fedmq demo summary ({settings.strategy}, {settings.dataset}/{settings.model}, "
-        f"{len(slowdowns)} workers)"
-    )
+    task = f"{settings.dataset}/{settings.model}"
+    if settings.trainer != "builtin":
+        task = "mnist1d/cnn1d" if settings.trainer == TORCH_TRAINER else settings.trainer
+    print(f" fedmq demo summary ({settings.strategy}, {task}, {len(slowdowns)} workers)")
     print("=" * 64)
     for key, value in _summary_rows(summary, wall, ceiling):
         print(f" {key:<24} {value}")

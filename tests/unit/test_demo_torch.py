@@ -1,0 +1,42 @@
+"""``fedmq demo --torch`` picks the PyTorch task and its defaults; flags still win."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from fedmq.commands import demo
+
+
+def parsed(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    demo.setup(parser)
+    return parser.parse_args(argv)
+
+
+def test_torch_selects_the_mnist1d_task_its_rate_and_a_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FEDMQ_LEARNING_RATE", raising=False)
+
+    settings = demo._demo_settings(parsed(["--torch", "--workers", "8"]), "ns-t")
+
+    assert settings.trainer == demo.TORCH_TRAINER
+    assert settings.learning_rate == 0.05
+    assert settings.max_seconds == 120.0 and settings.max_versions is None
+
+
+def test_flags_given_with_torch_are_kept() -> None:
+    args = parsed(["--torch", "--learning-rate", "0.2", "--max-versions", "50"])
+
+    settings = demo._demo_settings(args, "ns-t")
+
+    assert settings.learning_rate == 0.2
+    assert settings.max_versions == 50 and settings.max_seconds is None
+
+
+def test_without_torch_the_builtin_task_is_unchanged() -> None:
+    settings = demo._demo_settings(parsed([]), "ns-t")
+
+    assert settings.trainer == "builtin" and settings.max_versions == 2000
