@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aggregator.core.identity import IdentityMode
+from aggregator.core.identity import IdentitySetting
 from aggregator.core.robust import NormAction
 
 
@@ -22,12 +22,12 @@ class DefenceSettings(BaseSettings):
         env_prefix="FEDMQ_", extra="forbid", frozen=True, validate_default=True
     )
 
-    identity: IdentityMode = Field(
-        "open",
+    identity: IdentitySetting = Field(
+        "auto",
         description=(
             "strict: trust only the broker-validated user_id, which must equal the update's "
-            "worker_id "
-            "(production); open: check nothing (the single-user guest demo)."
+            "worker_id (production); open: check nothing (the single-user guest demo); auto: "
+            "strict unless connected as guest."
         ),
     )
     roster_file: str | None = Field(

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from aggregator.core.identity import IdentityMode, resolve_identity
 from aggregator.core.staleness import StalenessName
 from aggregator.defence_settings import DefenceSettings
 from aggregator.shell.failpoints import FAILPOINT_PATTERN
@@ -94,6 +95,13 @@ class AggregatorSettings(
             "(before-checkpoint, after-checkpoint, after-publish), e.g. after-publish:3."
         ),
     )
+    insecure_open_defences: bool = Field(
+        False,
+        description=(
+            "Tests and benchmarks as the single guest user only: let --dp and the robust rules run "
+            "with open identity, where one worker can pose as many and defeat them."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
@@ -106,6 +114,17 @@ class AggregatorSettings(
                 f"{self.results_max_length}"
             )
         return self
+
+    def identity_mode(self) -> IdentityMode:
+        """The identity policy in force (``auto`` resolved against the AMQP user)."""
+        return resolve_identity(self.identity, self.amqp_user)
+
+    def identity_keyed_defences(self) -> list[str]:
+        """The defences switched on that count one vote per worker (see
+        ``aggregator.core.identity.open_identity_refusal``)."""
+        on = [f"--dp {self.dp}"] if self.dp != "off" else []
+        on += ["--norm-bound"] if self.norm_bound is not None else []
+        return on + ([f"--aggregation {self.aggregation}"] if self.aggregation != "mean" else [])
 
     @property
     def run_path(self) -> Path:

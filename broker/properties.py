@@ -38,11 +38,14 @@ def update_properties(update_id: str, user_id: str | None, base_version: int) ->
     )
 
 
-def model_properties(version: int) -> Properties:
-    """A model version: transient (worker queues are not durable; the checkpoint is)."""
+def model_properties(version: int, user_id: str | None = None) -> Properties:
+    """A model version: transient (the checkpoint is what persists); ``user_id`` validated by the
+    broker, so workers can tell the aggregator's models from anyone else's.
+    """
     return Properties(
         content_type=CONTENT_TYPE,
         message_id=f"model-{version}",
+        user_id=user_id,
         type="fedmq.model",
         timestamp=int(time.time()),
         headers={SCHEMA_HEADER: SCHEMA_VERSION, "fedmq-version": version},

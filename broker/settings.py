@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from broker.addresses import split_urls
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
+#: RabbitMQ's default account: shared by whoever knows it, so it proves no identity.
+GUEST = "guest"
 
 
 class BrokerSettings(BaseSettings):
@@ -96,9 +98,24 @@ class BrokerSettings(BaseSettings):
         """The first address: where user, vhost and host-derived defaults are read from."""
         return self.amqp_urls[0]
 
+    @property
+    def amqp_user(self) -> str:
+        """The AMQP user of the URL (what the broker validates ``user_id`` against)."""
+        return amqp_user(self.primary_url)
+
+    @property
+    def shared_guest(self) -> bool:
+        """Connected as ``guest``: one shared account, so nobody's identity is known (the demo)."""
+        return self.amqp_user == GUEST
+
     def masked_url(self) -> str:
         """The URL (or list) with its password(s) replaced, for logs."""
         return mask_url(self.amqp_url)
+
+
+def amqp_user(url: str) -> str:
+    """The user an AMQP URL names (``guest`` if none, as pika assumes)."""
+    return unquote(urlsplit(url.split(",")[0].strip()).username or GUEST)
 
 
 def mask_url(url: str) -> str:

@@ -17,10 +17,25 @@ REQUEST_EVERY = 5.0
 
 
 class ModelInbox:
-    """Keeps the newest model of the current run; remembers whether the final one came."""
+    """Keeps the newest model of the current run; remembers whether the final one came.
 
-    def __init__(self, *, limits: Limits, events: EventLog, metrics: WorkerMetrics) -> None:
+    With a ``sender``, only messages whose broker-validated ``user_id`` is that
+    user (the aggregator's) count: anyone else who can write the models
+    exchange could otherwise stop every worker with one ``final: true`` or
+    steer them with a forged version.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        events: EventLog,
+        metrics: WorkerMetrics,
+        sender: str | None = None,
+    ) -> None:
         self.limits, self.events, self.metrics = limits, events, metrics
+        self.sender = sender
+        self.refused: dict[str, int] = {}  # by claimed sender ("" for none)
         self.latest: ModelVersion | None = None
         self.final = False
         self.received = 0
@@ -39,8 +54,12 @@ class ModelInbox:
         self._last_request = now
         return True
 
-    def deliver(self, body: bytes, content_type: str | None) -> None:
-        """Take a model message (an invalid one or an older version of the same run is ignored)."""
+    def deliver(self, body: bytes, content_type: str | None, user_id: str | None = None) -> None:
+        """Take a model message (an invalid one, one from anyone but ``sender`` or an older version
+        of the same run is ignored)."""
+        if self.sender is not None and user_id != self.sender:
+            self._refuse(user_id or "")
+            return
         try:
             model = decode(body, ModelVersion, content_type=content_type, limits=self.limits)
         except DecodeError as exc:
@@ -57,3 +76,13 @@ class ModelInbox:
             self.events.write("model-received", version=model.version, run_id=model.run_id)
         self.received += 1
         self.metrics.models_received.inc()
+
+    def _refuse(self, user: str) -> None:
+        self.refused[user] = self.refused.get(user, 0) + 1
+        if self.refused[user] == 1:  # once per sender: a flood must not flood the log too
+            log.warning(
+                "ignoring model messages from %r: only %r publishes models",
+                user or "(no user_id)",
+                self.sender,
+            )
+            self.events.write("model-refused", user_id=user, expected=self.sender)

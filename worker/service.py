@@ -84,7 +84,9 @@ class WorkerService:
             metrics=self.metrics,
         )
         limits = Limits(max_message_bytes=settings.max_message_bytes)
-        self.inbox = ModelInbox(limits=limits, events=self._events, metrics=self.metrics)
+        self.inbox = ModelInbox(
+            limits=limits, events=self._events, metrics=self.metrics, sender=settings.model_sender()
+        )
         self.outbox = Outbox(self.names, events=self._events, metrics=self.metrics)
         self.fitting = Fitting(
             settings.worker_id,
@@ -178,7 +180,8 @@ class WorkerService:
 
     def _on_model(self, delivery: Delivery) -> None:
         self._session.ack(delivery.delivery_tag)  # at once: never hold a delivery while training
-        self.inbox.deliver(delivery.body, delivery.properties.content_type)
+        props = delivery.properties
+        self.inbox.deliver(delivery.body, props.content_type, props.user_id)
         self.stats.models_received = self.inbox.received
         if self.inbox.latest is not None:
             self.stats.last_version = self.inbox.latest.version

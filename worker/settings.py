@@ -8,14 +8,19 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from broker.settings import BrokerSettings
+from broker.settings import DEFAULT_AMQP_URL, GUEST, BrokerSettings, amqp_user
 from privacy.settings import WorkerPrivacySettings
 from runtime.observability import ObservabilitySettings
 from training.settings import TaskSettings
 
 
-def default_worker_id() -> str:
-    """Host name and process id: unique enough for ad-hoc workers, stable for none."""
+def default_worker_id(amqp_url: str | None = None) -> str:
+    """A provisioned worker's id is its AMQP user: stable, and what the broker vouches for. As the
+    shared ``guest`` (the demo): host name and process id, unique enough for ad-hoc workers.
+    """
+    user = amqp_user(amqp_url or DEFAULT_AMQP_URL)
+    if user != GUEST:
+        return user
     host = (
         "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())[:40]
         or "worker"
@@ -27,9 +32,19 @@ class WorkerSettings(ObservabilitySettings, TaskSettings, BrokerSettings, Worker
     """A worker: who it is, which partition it trains on, how it behaves."""
 
     worker_id: str = Field(
-        default_factory=default_worker_id,
+        default_factory=lambda data: default_worker_id(data.get("amqp_url")),
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
-        description="Identity in updates and in the name of the worker's model queue.",
+        description=(
+            "Identity in updates and in the name of the worker's model queue (default: the AMQP "
+            "user, which it must be unless that is guest)."
+        ),
+    )
+    aggregator_user: str | None = Field(
+        None,
+        description=(
+            "Accept models only from this broker-validated user (default: <namespace>-aggregator, "
+            "as `fedmq broker init` names it; unchecked as guest, where everyone is guest)."
+        ),
     )
     partition_index: int = Field(
         0, ge=0, description="Which partition of the data this worker owns."
@@ -69,6 +84,21 @@ class WorkerSettings(ObservabilitySettings, TaskSettings, BrokerSettings, Worker
 
     def trainer_options(self) -> dict[str, str | int | float | bool]:
         return {**super().trainer_options(), **self.dpsgd_options()}
+
+    def model_sender(self) -> str | None:
+        """The user model versions must come from, or ``None`` (the shared guest: no check)."""
+        if self.aggregator_user is not None:
+            return self.aggregator_user
+        return None if self.shared_guest else f"{self.namespace}-aggregator"
+
+    @model_validator(mode="after")
+    def _provisioned_identity(self) -> WorkerSettings:
+        if not self.shared_guest and self.worker_id != self.amqp_user:
+            raise ValueError(
+                f"worker_id {self.worker_id!r} must be the AMQP user {self.amqp_user!r} (or left "
+                "out): the aggregator refuses updates whose worker id is not the validated user"
+            )
+        return self
 
     @model_validator(mode="after")
     def _partition_in_range(self) -> WorkerSettings:

@@ -24,6 +24,33 @@ from typing import Literal
 from aggregator.core.validation import Rejected
 
 IdentityMode = Literal["open", "strict"]
+#: What an operator asks for: ``auto`` is strict unless the aggregator connects as ``guest``.
+IdentitySetting = Literal["auto", "open", "strict"]
+GUEST = "guest"
+
+
+def resolve_identity(setting: IdentitySetting, amqp_user: str) -> IdentityMode:
+    """``auto``: strict for any provisioned user (``fedmq broker init`` made one), open only as the
+    shared ``guest``, where the broker vouches for nobody (the laptop demo)."""
+    if setting != "auto":
+        return setting
+    return "open" if amqp_user == GUEST else "strict"
+
+
+def open_identity_refusal(mode: IdentityMode, defences: list[str]) -> str | None:
+    """Why defences that key on worker identity must not run with ``open`` identity, or ``None``.
+
+    With open identity anyone may send as any number of workers (rotating ``worker_id``), and
+    the median, trimmed mean, Krum, the norm bound's per-worker votes, DP's once-per-release rule
+    and the per-worker ledgers all count on one vote per worker.
+    """
+    if mode != "open" or not defences:
+        return None
+    return (
+        f"{', '.join(defences)} need(s) authenticated workers, but identity is open (anyone can "
+        "send as any worker id): provision users with `fedmq broker` and run with --identity "
+        "strict"
+    )
 
 
 @dataclass(frozen=True)

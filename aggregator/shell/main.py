@@ -6,6 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable
 
+from aggregator.core.identity import open_identity_refusal
 from aggregator.settings import AggregatorSettings
 from runtime.cliargs import add_settings_arguments, settings_from_args
 
@@ -26,9 +27,18 @@ def run(args: argparse.Namespace) -> int:
     from training.loading import load_trainer
 
     settings = settings_from_args(AggregatorSettings, args)
+    refusal = open_identity_refusal(settings.identity_mode(), settings.identity_keyed_defences())
+    if refusal and not settings.insecure_open_defences:
+        raise ValueError(refusal)
     tune_allocator()
     configure_logging(settings.log_level, json_logs=settings.log_json)
     log.info("fedmq aggregator starting: %s", describe_settings(settings))
+    if settings.identity_mode() == "open":
+        log.warning(
+            "identity is OPEN: the broker vouches for no sender, so any worker can file updates "
+            "as any other (%s)",
+            refusal or "fine for the single-user guest demo; never for real workers",
+        )
     trainer = load_trainer(settings, role="aggregator", partition=0, model_seed=settings.seed)
     stop = stop_on_signals()
     observer = PrometheusObserver()

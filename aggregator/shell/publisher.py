@@ -103,7 +103,7 @@ class Publisher:
             self.names.models_exchange,
             BROADCAST_KEY,
             body,
-            model_properties(state.version),
+            model_properties(state.version, self.session.username),
             mandatory=False,
         )
         self.core.count_published()
@@ -123,7 +123,7 @@ class Publisher:
                 self.names.models_exchange,
                 worker_key(worker_id),
                 body,
-                model_properties(state.version),
+                model_properties(state.version, self.session.username),
             )
         except PublishFailed as exc:
             log.debug("worker %s went away before its model arrived (%s)", worker_id, exc)

@@ -67,7 +67,7 @@ class AggregatorService:
         self.store = StateStore(
             settings.state_path, enabled=settings.checkpoint, applied_window=settings.applied_window
         )
-        self.roster = RosterWatcher(settings.identity, settings.roster_file)
+        self.roster = RosterWatcher(settings.identity_mode(), settings.roster_file)
         self.core = build_core(
             settings,
             self.store.restore(self.strategy, trainer.initial_weights),
