@@ -34,7 +34,21 @@ def load_trainer(
     """Build the configured trainer for this process's role and partition (data split seeded by
     ``data_seed``).
     """
-    factory = load_factory(settings.trainer)
+    return build_trainer(
+        load_factory(settings.trainer), settings, role=role, partition=partition,
+        model_seed=model_seed,
+    )  # fmt: skip
+
+
+def build_trainer(
+    factory: TrainerFactory,
+    settings: TaskSettings,
+    *,
+    role: Role,
+    partition: int,
+    model_seed: int = 0,
+) -> Trainer:
+    """Call ``factory`` with the context these task settings give this role and partition."""
     context = TrainerContext(
         role=role,
         partition=partition,
