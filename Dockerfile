@@ -18,6 +18,9 @@ COPY privacy privacy
 COPY secagg secagg
 COPY runtime runtime
 COPY tasks tasks
+# torchtrain imports torch, which the image leaves out (GBs): a derived image that needs
+# `--trainer torchtrain...` installs `.[torch]` on top.
+COPY torchtrain torchtrain
 COPY aggregator aggregator
 COPY worker worker
 COPY simulator simulator
