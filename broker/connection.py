@@ -10,6 +10,7 @@ callers never import pika.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -160,6 +161,26 @@ class AmqpSession(BrokerLink):
                         from_pika(props),
                     )
                 )
+            if got:
+                self._ch().basic_nack(got[-1].delivery_tag, multiple=True, requeue=True)
+        return got
+
+    def browse(self, queue: str, limit: int, *, idle: float = 2.0) -> list[Delivery]:
+        """Like ``peek``, by consuming: for a quorum queue with a single active consumer, which
+        refuses ``basic.get``. Only while no other consumer is active (it would get nothing);
+        stops after ``limit`` messages or ``idle`` seconds without one. All are put back.
+        """
+        got: list[Delivery] = []
+        if limit < 1:
+            return got
+        tag = self.consume(queue, got.append)
+        seen, quiet_since = 0, time.monotonic()
+        while len(got) < limit and time.monotonic() - quiet_since < idle:
+            self.process_events(0.05)
+            if len(got) > seen:
+                seen, quiet_since = len(got), time.monotonic()
+        with translated(f"browse {queue}"):
+            self._ch().basic_cancel(tag)
             if got:
                 self._ch().basic_nack(got[-1].delivery_tag, multiple=True, requeue=True)
         return got

@@ -51,6 +51,10 @@ class Binding:
 Declaration = Exchange | Queue | Binding
 
 
+#: The results queue's argument that makes it deliver to one consumer at a time.
+SINGLE_ACTIVE = "x-single-active-consumer"
+
+
 def replicated(limits: QueueLimits, arguments: dict[str, Any]) -> dict[str, Any]:
     """A shared queue's arguments on a cluster: a quorum queue with a replica on
     ``quorum_group_size`` members, so it outlives any one node. Unchanged on one broker."""
@@ -76,6 +80,9 @@ def results_queue_arguments(names: Names, limits: QueueLimits) -> dict[str, Any]
             "x-max-length": limits.results_max_length,
             "x-max-length-bytes": limits.results_max_bytes,
             "x-overflow": "reject-publish",
+            # One aggregator receives updates at a time; the broker hands the queue to the next
+            # consumer (a standby) the moment the active one's connection dies.
+            SINGLE_ACTIVE: True,
         },
     )
 

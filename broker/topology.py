@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from broker.connection import AmqpSession
 from broker.declarations import (
+    SINGLE_ACTIVE,
     Declaration,
     Exchange,
     Queue,
@@ -31,7 +32,7 @@ from broker.declarations import (
     status_topology,
     worker_queue_arguments,
 )
-from broker.errors import AccessRefused, NotFound
+from broker.errors import AccessRefused, NotFound, TopologyMismatch
 from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.settings import BrokerSettings
 
@@ -48,31 +49,58 @@ def limits_from_settings(settings: BrokerSettings) -> QueueLimits:
     )
 
 
-def declare(session: AmqpSession, declarations: Iterable[Declaration]) -> None:
-    """Declare each exchange, durable queue and binding over AMQP (needs configure permission)."""
+def declare(session: AmqpSession, declarations: Iterable[Declaration]) -> bool:
+    """Declare each exchange, durable queue and binding over AMQP (needs configure permission).
+
+    False if a queue meant to have a single active consumer predates that rule (``declare_queue``).
+    """
+    single_active = True
     for d in declarations:
         if isinstance(d, Exchange):
             session.declare_exchange(d.name, d.kind)
         elif isinstance(d, Queue):
-            session.declare_queue(d.name, durable=True, arguments=d.arguments)
+            single_active = declare_queue(session, d) and single_active
         else:
             session.bind_queue(d.queue, d.exchange, d.routing_key)
+    return single_active
 
 
-def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | None = None) -> None:
+def declare_queue(session: AmqpSession, queue: Queue) -> bool:
+    """Declare a durable queue; one from before single-active-consumer is used as it is (False).
+
+    A queue's arguments cannot change once it exists (PRECONDITION_FAILED): a
+    results queue declared by an older fedmq keeps delivering to every
+    consumer until an operator replaces it (docs/reliability.md). Any other
+    difference is still refused (``TopologyMismatch``).
+    """
+    try:
+        session.declare_queue(queue.name, durable=True, arguments=queue.arguments)
+        return True
+    except TopologyMismatch:
+        if SINGLE_ACTIVE not in queue.arguments:
+            raise
+        session.reset_channel()  # the 406 closed the channel
+    legacy = {k: v for k, v in queue.arguments.items() if k != SINGLE_ACTIVE}
+    session.declare_queue(queue.name, durable=True, arguments=legacy)
+    return False
+
+
+def declare_topology(session: AmqpSession, names: Names, limits: QueueLimits | None = None) -> bool:
     """Declare the federation's shared resources, bounded as the session's settings say.
 
     The results queue's arguments must be the same for every declarer: a
-    different ``x-max-length`` is refused (``TopologyMismatch``).
+    different ``x-max-length`` is refused (``TopologyMismatch``). Returns
+    whether the results queue has a single active consumer (``declare_queue``).
     """
-    declare(session, shared_topology(names, limits or limits_from_settings(session.settings)))
+    limits = limits or limits_from_settings(session.settings)
+    return declare(session, shared_topology(names, limits))
 
 
 def declare_results_queue(
     session: AmqpSession, names: Names, queue: str, limits: QueueLimits
-) -> None:
+) -> bool:
     """A results queue (the federation's, or a benchmark's stand-in with the same arguments)."""
-    session.declare_queue(queue, durable=True, arguments=results_queue_arguments(names, limits))
+    return declare_queue(session, Queue(queue, results_queue_arguments(names, limits)))
 
 
 def declare_status_queue(session: AmqpSession, names: Names) -> None:
@@ -121,15 +149,20 @@ def verify_topology(session: AmqpSession, names: Names) -> None:
         session.declare_queue(queue, passive=True)
 
 
-def ensure_topology(session: AmqpSession, names: Names, limits: QueueLimits | None = None) -> None:
-    """Declare the shared topology where allowed; where not (provisioned users), check it exists."""
+def ensure_topology(session: AmqpSession, names: Names, limits: QueueLimits | None = None) -> bool:
+    """Declare the shared topology where allowed; where not (provisioned users), check it exists.
+
+    Returns ``declare_topology``'s verdict on the results queue; a passive check
+    cannot see arguments, so there it trusts the provisioner (same declarations).
+    """
     try:
-        declare_topology(session, names, limits)
+        return declare_topology(session, names, limits)
     except AccessRefused:
         # A provisioned user may not configure shared resources: the provisioner declared them (or
         # NotFound says it has not yet).
         session.reset_channel()
         verify_topology(session, names)
+        return True
 
 
 def declare_listener(session: AmqpSession, queue: str, exchange: str) -> None:

@@ -8,6 +8,7 @@ arrays as raw bytes. A crash leaves either the old file or the new one.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,9 @@ def save_checkpoint(
     parts = frame_parts(header, arrays)  # streamed to the file: no model-sized body in memory
     directory = Path(state_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    final, tmp = directory / CHECKPOINT_NAME, directory / (CHECKPOINT_NAME + ".tmp")
+    # A name of its own: two writers (which the state lock should prevent) never share a temporary.
+    final = directory / CHECKPOINT_NAME
+    tmp = directory / f"{CHECKPOINT_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     with open(tmp, "wb") as fh:
         for part in parts:
             fh.write(part)
@@ -71,6 +74,14 @@ def save_checkpoint(
     finally:
         os.close(dir_fd)
     return sum(len(memoryview(part).cast("B")) for part in parts)
+
+
+def remove_temporaries(state_dir: str | os.PathLike[str]) -> int:
+    """Delete temporaries a crashed save left behind (call it holding the state lock); how many."""
+    stale = list(Path(state_dir).glob(f"{CHECKPOINT_NAME}.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def load_checkpoint(

@@ -19,6 +19,7 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
 
 
 def run(args: argparse.Namespace) -> int:
+    from aggregator.shell.lease import StateLock
     from aggregator.shell.observer import PrometheusObserver
     from aggregator.shell.service import AggregatorService
     from runtime.memory import tune_allocator
@@ -41,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         )
     trainer = load_trainer(settings, role="aggregator", partition=0, model_seed=settings.seed)
     stop = stop_on_signals()
+    lock = StateLock(settings.state_path)
+    if not lock.wait(stop):  # a standby, stopped before it took over
+        return 0
     observer = PrometheusObserver()
     server = serve_metrics(observer.registry, settings)
     try:
@@ -48,4 +52,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.close()
+        lock.release()
     return 0 if summary.stopped_because else 1

@@ -48,6 +48,18 @@ POLL_SECONDS = 0.05
 __all__ = ["AggregatorService", "RunSummary", "auto_prefetch"]
 
 
+def attach_topology(session: AmqpSession, names: Names) -> None:
+    """Declare the shared topology (or only check it: see broker.permissions); say so loudly if the
+    results queue is from before single-active-consumer.
+    """
+    if not ensure_topology(session, names):
+        log.warning(
+            "the results queue %s predates single-active-consumer: only the state directory's "
+            "lock keeps a second aggregator out (to upgrade, see docs/reliability.md)",
+            names.results_queue,
+        )
+
+
 class AggregatorService:
     """Consume updates, apply them, publish versions, until a stop condition or a signal."""
 
@@ -194,7 +206,7 @@ class AggregatorService:
 
     def _attach(self) -> None:
         self._session.open()
-        ensure_topology(self._session, self.names)  # or only check it: see broker.permissions
+        attach_topology(self._session, self.names)
         self.results.start()  # leaves the channel's prefetch at self.prefetch for the next one
         self._session.consume(self.names.requests_queue, self.requests.receive)
         log.info(

@@ -14,7 +14,7 @@ from aggregator.core.aggregator import Aggregator
 from aggregator.core.private import restore_strategy
 from aggregator.core.state import AggregatorState, AppliedWindow
 from aggregator.core.strategy import Strategy
-from aggregator.shell.checkpoint import load_checkpoint, save_checkpoint
+from aggregator.shell.checkpoint import load_checkpoint, remove_temporaries, save_checkpoint
 from training.weights import Weights
 
 log = logging.getLogger("fedmq.aggregator")
@@ -35,6 +35,7 @@ class StateStore:
     ) -> AggregatorState:
         """The checkpointed state (restoring ``strategy`` too), or a fresh run at version 0."""
         if self.enabled:
+            remove_temporaries(self.path)
             loaded = load_checkpoint(self.path)
             if loaded is not None:
                 state, scalars, arrays = loaded

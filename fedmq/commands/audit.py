@@ -60,16 +60,23 @@ def worker_event_files(run_dir: Path, patterns: list[str] | None) -> list[Path]:
     return sorted(found)
 
 
-def waiting(session: AmqpSession, queue: str) -> list[Delivery]:
-    """Every ready message of ``queue``, put back (on a quorum queue that counts as a delivery)."""
-    return session.peek(queue, session.queue_counts(queue)[0])
+def waiting(session: AmqpSession, queue: str, *, single_active: bool = False) -> list[Delivery]:
+    """Every ready message of ``queue``, put back (on a quorum queue that counts as a delivery).
+
+    A queue with a single active consumer refuses ``basic.get``: it is browsed by consuming.
+    """
+    ready = session.queue_counts(queue)[0]
+    return session.browse(queue, ready) if single_active else session.peek(queue, ready)
 
 
 def queue_contents(settings: BrokerSettings) -> tuple[list[str], dict[str, str]]:
     """Ids waiting in the results queue, and dead-lettered ids with their reasons."""
     names = Names(settings.namespace)
     with AmqpSession(settings, name="fedmq-audit") as session:
-        queued = [d.properties.message_id or "" for d in waiting(session, names.results_queue)]
+        queued = [
+            d.properties.message_id or ""
+            for d in waiting(session, names.results_queue, single_active=True)
+        ]
         dead = {}
         for d in waiting(session, names.dead_queue):
             headers = d.properties.headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from aggregator.shell.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
     load_checkpoint,
+    remove_temporaries,
     save_checkpoint,
 )
 
@@ -76,3 +78,32 @@ def test_saving_replaces_atomically_and_leaves_no_temp_file(tmp_path: Path) -> N
 
     assert loaded is not None and loaded[0].version == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]
+
+
+def test_each_save_writes_through_a_temporary_file_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = AggregatorState("run1", 1, {"b": np.ones(3, np.float32)}, AppliedWindow(5))
+    renamed: list[str] = []
+    replace = os.replace
+
+    def recording_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        renamed.append(Path(src).name)
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+
+    save_checkpoint(tmp_path, state, ({}, {}))
+    save_checkpoint(tmp_path, state, ({}, {}))
+
+    assert len(set(renamed)) == 2 and str(os.getpid()) in renamed[0]
+
+
+def test_temporaries_left_by_a_crashed_save_are_removed(tmp_path: Path) -> None:
+    state = AggregatorState("run1", 1, {"b": np.ones(3, np.float32)}, AppliedWindow(5))
+    save_checkpoint(tmp_path, state, ({}, {}))
+    (tmp_path / f"{CHECKPOINT_NAME}.123.abcd.tmp").write_bytes(b"half a checkpoint")
+
+    removed = remove_temporaries(tmp_path)
+
+    assert removed == 1 and sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]

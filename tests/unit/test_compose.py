@@ -66,7 +66,7 @@ def argv(service: dict[str, Any]) -> list[str]:
 def test_compose_accepts_the_file(config: dict[str, Any]) -> None:
     assert schema_errors(config) == ""
     assert {"rabbitmq", "aggregator", "worker"} <= set(config["services"])
-    assert fedmq_services(config).keys() == {"aggregator", "worker", "status"}
+    assert fedmq_services(config).keys() == {"aggregator", "aggregator-standby", "worker", "status"}
 
 
 def test_the_schema_check_refuses_what_compose_refuses(config: dict[str, Any]) -> None:
@@ -135,7 +135,7 @@ def test_every_variable_the_file_interpolates_is_in_env_example() -> None:
     assert used <= example, used - example
 
 
-@pytest.mark.parametrize("name", ["aggregator", "worker", "status"])
+@pytest.mark.parametrize("name", ["aggregator", "aggregator-standby", "worker", "status"])
 def test_every_command_flag_and_variable_exists_and_validates(
     name: str, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -246,3 +246,13 @@ def test_users_vhost_and_passwords_match_the_definitions(config: dict[str, Any])
             r"amqp://([^:]+):([^@]+)@rabbitmq:5672/fedmq", svc["environment"]["AMQP_URL"]
         )
         assert url is not None and url.group(1) in users and url.group(2) in PASSWORDS.values()
+
+
+def test_the_standby_aggregator_shares_the_active_ones_state(config: dict[str, Any]) -> None:
+    active, standby = config["services"]["aggregator"], config["services"]["aggregator-standby"]
+
+    assert argv(standby) == argv(active)
+    assert standby["volumes"] == active["volumes"]  # one state directory: its lock picks the active
+    state_dir = standby["environment"]["FEDMQ_STATE_DIR"]
+    assert any(state_dir.startswith(v.split(":")[1]) for v in standby["volumes"])
+    assert standby["environment"] == active["environment"]
