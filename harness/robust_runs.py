@@ -2,7 +2,7 @@
 processes.
 
 Used by ``tests/e2e/test_robustness.py`` (a compact matrix) and
-``bench/robustness.py`` (the full table). Data is split IID so that
+``bench/robustness_processes.py`` (the process-based table). Data is split IID so that
 leaving the attackers' partitions out costs the defended runs nothing by
 itself: any accuracy gap is the attack's (or the defence's) doing.
 """

@@ -16,19 +16,22 @@ import numpy as np
 
 
 def update_noise_multiplier(noise_multiplier: float, count_stddev: float) -> float:
-    """z_update = (z^-2 - (2 sigma_b)^-2)^-1/2 (the paper's Theorem 1 rearranged).
+    """z_update = (z^-2 - sigma_b^-2)^-1/2 (the paper's Theorem 1 rearranged).
 
-    Under zero-out neighbouring the centred count sum(b_i - 1/2) has sensitivity
-    1/2, so its noise multiplier is 2 sigma_b. Needs 2 sigma_b > z.
+    Under zero-out neighbouring one user's contribution is replaced by a zero
+    update, whose norm (0) is always within C: its bit b_i can go from 0 to 1, so
+    the count sum(b_i) has sensitivity 1 (the 1/2 of a centred count holds only
+    for add/remove neighbours) and its noise multiplier is sigma_b. Needs
+    sigma_b > z.
     """
     if noise_multiplier <= 0:
         return 0.0
-    if 2.0 * count_stddev <= noise_multiplier:
+    if count_stddev <= noise_multiplier:
         raise ValueError(
-            f"adaptive clipping needs a count noise stddev above z/2 = {noise_multiplier / 2:g} "
-            f"(got {count_stddev:g}); raise it or the buffer size"
+            f"adaptive clipping needs a count noise stddev above z = {noise_multiplier:g} "
+            f"(got {count_stddev:g}); raise --dp-count-stddev or the buffer size"
         )
-    return float((noise_multiplier**-2 - (2.0 * count_stddev) ** -2) ** -0.5)
+    return float((noise_multiplier**-2 - count_stddev**-2) ** -0.5)
 
 
 def default_count_stddev(contributions_per_release: int) -> float:

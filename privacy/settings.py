@@ -62,7 +62,7 @@ class AggregatorPrivacySettings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _consistent_privacy(self) -> AggregatorPrivacySettings:
+    def _consistent_privacy(self) -> AggregatorPrivacySettings:  # noqa: C901 (one check per line)
         if self.dp == "off":
             if self.target_epsilon is not None:
                 raise ValueError("--target-epsilon needs --dp central or --dp local")
@@ -71,6 +71,24 @@ class AggregatorPrivacySettings(BaseModel):
             raise ValueError(
                 "--dp needs unit weights: example counts are private (drop --sample-weighting)"
             )
+        if getattr(self, "norm_bound", None) is not None:
+            raise ValueError(
+                "--dp cannot be combined with --norm-bound: its running median lets one worker's "
+                "norms decide others' updates, and that is not accounted"
+            )
+        if self.target_epsilon is not None and getattr(self, "checkpoint", True) is False:
+            raise ValueError(
+                "--dp with --target-epsilon needs checkpointing: without it a restart resets the "
+                "epsilon spent (drop --no-checkpoint)"
+            )
+        if self.dp == "central" and getattr(self, "strategy", "") == "fedbuff":
+            workers = int(getattr(self, "num_partitions", 1))
+            buffer_size = int(getattr(self, "buffer_size", 1))
+            if buffer_size > workers:
+                raise ValueError(
+                    f"DP FedBuff takes each worker once per release: --buffer-size {buffer_size} "
+                    f"needs at least {buffer_size} workers (--num-partitions is {workers})"
+                )
         if self.dp_adaptive_clip and (self.dp == "local" or self.dp_client_clip):
             raise ValueError(
                 "adaptive clipping needs the aggregator to see unclipped norms (not with --dp "

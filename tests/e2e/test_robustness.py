@@ -1,7 +1,7 @@
 """Poisoning with 8 real workers, 2 of them malicious: each defence keeps accuracy, no defence does
 not.
 
-A compact slice of ``python -m bench.robustness`` (which runs every attack
+A compact slice of ``python -m bench.robustness_processes`` (which runs every attack
 with 1 and 2 attackers and writes the table): the clean run is the
 reference, and the undefended run proves the attack bites, so the defended
 assertions can fail.

@@ -92,10 +92,12 @@ def test_adaptive_clip_shrinks_when_updates_fit_and_grows_when_they_do_not() -> 
 def test_adaptive_update_noise_plus_count_noise_equal_the_configured_multiplier() -> None:
     z_update = update_noise_multiplier(1.0, count_stddev=5.0)
 
-    assert z_update > 1.0
-    assert combined_noise_multiplier(z_update, 2 * 5.0) == pytest.approx(1.0)
+    # zero-out neighbours: the count's sensitivity is 1, so its multiplier is sigma_b = 5:
+    # z_update = (1 - 1/25)^-1/2
+    assert z_update == pytest.approx(0.96**-0.5)
+    assert combined_noise_multiplier(z_update, 5.0) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="count noise"):
-        update_noise_multiplier(2.0, count_stddev=0.5)
+        update_noise_multiplier(2.0, count_stddev=2.0)
 
 
 class ZeroGradModel:

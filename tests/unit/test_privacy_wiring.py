@@ -36,9 +36,28 @@ def test_dp_settings_refuse_combinations_without_a_guarantee() -> None:
             dp="central",
             strategy="fedbuff",
             buffer_size=10,
+            num_partitions=10,
             dp_adaptive_clip=True,
             dp_noise_multiplier=1.0,
         )
+
+
+def test_dp_fedbuff_refuses_a_buffer_larger_than_the_expected_workers() -> None:
+    # K = 10 with 4 workers used to stall: 192 of 200 updates dead-lettered, no release
+    with pytest.raises(ValidationError, match="needs at least 10 workers"):
+        AggregatorSettings(dp="central", strategy="fedbuff", buffer_size=10, num_partitions=4)
+    AggregatorSettings(dp="central", strategy="fedbuff", buffer_size=4, num_partitions=4)
+
+
+def test_dp_with_a_budget_refuses_to_run_without_checkpoints() -> None:
+    with pytest.raises(ValidationError, match="needs checkpointing"):
+        AggregatorSettings(dp="central", target_epsilon=1.0, checkpoint=False)
+    AggregatorSettings(dp="central", checkpoint=False)  # no budget: nothing to forget
+
+
+def test_dp_refuses_the_norm_bound() -> None:
+    with pytest.raises(ValidationError, match="--norm-bound"):
+        AggregatorSettings(dp="central", norm_bound=3.0)
 
 
 def test_with_dp_fedasync_asks_for_deltas_and_fedbuff_drops_sample_weights() -> None:
