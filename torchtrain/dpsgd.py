@@ -12,6 +12,7 @@ that would take epsilon past the budget is refused before it runs.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,8 +51,8 @@ class DpSgdConfig:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.noise_multiplier <= 0:
-            raise ValueError("DP-SGD with Opacus needs a noise multiplier > 0")
+        if self.noise_multiplier < 0:
+            raise ValueError("DP-SGD noise multiplier must be >= 0 (0: clipping only, epsilon inf)")
         if self.clip <= 0:
             raise ValueError("DP-SGD clip norm must be positive")
         if not 0.0 < self.delta < 1.0:
@@ -76,6 +77,8 @@ def accountant_epsilon(
     """Epsilon at ``delta`` that Opacus' accountant gives for ``history`` (0 if empty)."""
     if not history:
         return 0.0
+    if any(z == 0 for z, _, _ in history):
+        return math.inf
     accountant = OPACUS_ACCOUNTANTS[name]()
     accountant.history = list(history)
     return float(accountant.get_epsilon(delta))

@@ -17,6 +17,7 @@ configuration fixes one (tests only: predictable noise protects nothing).
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ class TorchTrainer:
         spent = private.save()
         metrics: dict[str, MetricValue] = {
             "steps": result.steps,
-            "dp_epsilon": spent,
+            "dp_epsilon": spent if math.isfinite(spent) else "inf",  # the wire takes finite floats
             "dp_delta": private.config.delta,
             "dp_steps_total": sum(n for _, _, n in private.history),
         }

@@ -101,3 +101,14 @@ def test_batchnorm_is_refused_under_dp_sgd() -> None:
 
     with pytest.raises(Exception, match="BatchNorm"):
         TorchTrainer(module, data, data, dpsgd=DpSgdConfig(noise_multiplier=1.0, clip=1.0))
+
+
+def test_clipping_without_noise_reports_infinite_epsilon_as_the_wire_allows() -> None:
+    t = private_trainer(None)
+    assert t.dpsgd is not None
+    clip_only = DpSgdConfig(noise_multiplier=0.0, clip=1.0, seed=1)
+    t = TorchTrainer(torch.nn.Linear(5, 2), t.train_data, t.test_data, dpsgd=clip_only)
+
+    fit = t.fit(t.initial_weights(), CONFIG)
+
+    assert fit.metrics["dp_epsilon"] == "inf"

@@ -1,0 +1,60 @@
+"""``python -m bench.torchtask ceiling [--seeds 3] [--epochs 20]``: the centralised CNN ceiling;
+``python -m bench.torchtask privacy [--epsilons 1,3,8,inf,none]``: the privacy-utility table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+from bench.torchtask.ceiling import centralised
+from torchtrain.mnist1d import DEFAULT_SAMPLES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.torchtask", description=__doc__)
+    parser.add_argument("what", choices=["ceiling", "privacy"])
+    parser.add_argument("--epsilons", default="1,3,8,inf,none")
+    parser.add_argument("--fits", type=int, default=20)
+    parser.add_argument("--dp-learning-rate", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES)
+    parser.add_argument("--learning-rate", type=float, default=0.05)
+    args = parser.parse_args(argv)
+    if args.what == "privacy":
+        return privacy_table(args)
+    finals = []
+    for seed in range(args.seeds):
+        run = centralised(seed, args.epochs, args.samples, args.learning_rate)
+        finals.append(run.accuracies[-1])
+        print(json.dumps(run.__dict__), flush=True)
+    spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
+    print(f"ceiling: {statistics.mean(finals):.4f} ± {spread:.4f} over {len(finals)} seeds, "
+          f"{args.epochs} epochs, {args.samples} sequences")  # fmt: skip
+    return 0
+
+
+def privacy_table(args: argparse.Namespace) -> int:
+    from bench.torchtask.privacy import DpRun, federate
+
+    for text in args.epsilons.split(","):
+        eps = None if text == "none" else float(text)
+        for seed in range(args.seeds):
+            run = DpRun(
+                eps, fits=args.fits, batch_size=args.batch_size,
+                learning_rate=args.dp_learning_rate, samples=args.samples, seed=seed,
+            )  # fmt: skip
+            started = time.monotonic()
+            result = federate(run)
+            row = {**result.__dict__, "run": run.__dict__, "seconds": time.monotonic() - started}
+            print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
