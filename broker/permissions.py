@@ -81,8 +81,20 @@ def aggregator_permissions(names: Names) -> Permissions:
     """The runtime aggregator consumes updates and requests and publishes models, dead letters and
     status reports; the topology is the provisioner's.
     """
+    # Read on ``ns.status``: its healthcheck (`fedmq status --max-age`) peeks at its own reports.
+    # The name is also the status exchange's, which lets it bind that exchange to one it writes:
+    # status reports then reach models or dead letters, which it may publish anyway, never results.
     return Permissions(
         configure=NOTHING,
         write=exactly(names.models_exchange, names.dead_exchange, names.status_exchange),
-        read=exactly(names.results_queue, names.requests_queue),
+        read=exactly(names.results_queue, names.requests_queue, names.status_queue),
+    )
+
+
+def monitor_permissions(names: Names) -> Permissions:
+    """``fedmq status`` without administrator rights: peek at the status report and the dead
+    letters (read), nothing else; queue depths come from passive declares or the management API
+    (the user's ``monitoring`` tag)."""
+    return Permissions(
+        configure=NOTHING, write=NOTHING, read=exactly(names.status_queue, names.dead_queue)
     )

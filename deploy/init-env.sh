@@ -12,7 +12,11 @@ umask 077
   echo "# written by deploy/init-env.sh; see .env.example"
   echo "FEDMQ_ADMIN_PASSWORD=$(secret)"
   echo "FEDMQ_AGGREGATOR_PASSWORD=$(secret)"
-  echo "FEDMQ_WORKER_PASSWORD=$(secret)"
+  echo "FEDMQ_MONITOR_PASSWORD=$(secret)"
+  # One user per worker service (worker-0 ... worker-7), so no replica can pose as another.
+  for i in 0 1 2 3 4 5 6 7; do
+    echo "FEDMQ_WORKER_${i}_PASSWORD=$(secret)"
+  done
   echo "GRAFANA_ADMIN_PASSWORD=$(secret)"
 } > .env
-echo "wrote .env (passwords for fedmq-admin, fedmq-aggregator, fedmq-worker and Grafana's admin)"
+echo "wrote .env (passwords for fedmq-admin, fedmq-aggregator, fedmq-monitor, fedmq-worker-0..7 and Grafana's admin)"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Render definitions.template.json with the passwords from the environment (or *_FILE secret files).
+# Render definitions.template.json with the passwords from the environment (or *_FILE secret files):
+# every @NAME@ placeholder in the template (one per user: FEDMQ_ADMIN_PASSWORD,
+# FEDMQ_WORKER_3_PASSWORD, ...) is replaced by the variable NAME.
 # usage: render-definitions.sh TEMPLATE OUTPUT
 set -euo pipefail
 template=$1
@@ -8,7 +10,7 @@ output=$2
 # Passwords also travel inside AMQP URLs: only URL-safe characters, and long enough.
 pattern='^[A-Za-z0-9._~-]{12,128}$'
 substitutions=()
-for name in FEDMQ_ADMIN_PASSWORD FEDMQ_AGGREGATOR_PASSWORD FEDMQ_WORKER_PASSWORD; do
+for name in $(grep -o '@FEDMQ_[A-Z0-9_]*_PASSWORD@' "$template" | tr -d '@' | sort -u); do
   file_var="${name}_FILE"
   if [ -n "${!file_var:-}" ]; then
     value=$(cat "${!file_var}")

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from aggregator.shell.roster import RosterFile
 from broker.connection import AmqpSession
+from broker.definitions import Roles, federation_definitions
 from broker.management import ManagementClient, ManagementSettings
 from broker.names import Names
 from broker.permissions import aggregator_permissions, worker_permissions
@@ -71,12 +72,16 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
         "add-worker": "create a worker's user with least-privilege permissions",
         "remove-worker": "revoke a worker: delete its user and close its connections",
         "permissions": "print a definitions file's permissions (offline; for docker compose)",
+        "definitions": (
+            "print a whole definitions file: users (password placeholders), permissions and "
+            "topology (offline; docker compose's deploy/rabbitmq/definitions.template.json)"
+        ),
     }
     for action, help_text in actions.items():
         p = sub.add_parser(action, help=help_text, description=help_text)
         if action in ("add-worker", "remove-worker"):
             p.add_argument("name", help="The worker's id, which is also its RabbitMQ user name.")
-        if action == "permissions":
+        if action in ("permissions", "definitions"):
             p.add_argument("workers", nargs="*", help="Worker ids (each is also a user name).")
         add_settings_arguments(p, ProvisionSettings, skip={"management_password"})
     _setup_delete_namespace(sub)
@@ -144,15 +149,37 @@ def definitions_permissions(
     return [{"user": user, "vhost": fed.vhost, **p.as_api_body()} for user, p in grants.items()]
 
 
+def render_definitions(settings: ProvisionSettings, workers: list[str]) -> str:
+    """The definitions file's text (one resource per line, so diffs stay readable)."""
+    fed, ns = settings.federation(), settings.namespace
+    roles = Roles(
+        admin=f"{ns}-admin",
+        aggregator=settings.aggregator_user or f"{ns}-aggregator",
+        monitor=f"{ns}-monitor",
+        workers=tuple(workers),
+    )
+    document = federation_definitions(fed.names, fed.vhost, roles)
+    sections = [
+        f'  "{key}": [\n' + ",\n".join(f"    {json.dumps(item)}" for item in items) + "\n  ]"
+        for key, items in document.items()
+    ]
+    return "{\n" + ",\n".join(sections) + "\n}\n"
+
+
+def _print_offline(settings: ProvisionSettings, action: str, workers: list[str]) -> int:
+    if action == "permissions":
+        print(json.dumps({"permissions": definitions_permissions(settings, workers)}, indent=2))
+    else:
+        print(render_definitions(settings, workers), end="")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "delete-namespace":
         return _delete_namespace(args)
     settings = settings_from_args(ProvisionSettings, args)
-    if args.action == "permissions":
-        print(
-            json.dumps({"permissions": definitions_permissions(settings, args.workers)}, indent=2)
-        )
-        return 0
+    if args.action in ("permissions", "definitions"):
+        return _print_offline(settings, args.action, args.workers)
     client = ManagementClient.from_settings(settings)
     fed = settings.federation()
     roster = RosterFile(settings.roster_file) if settings.roster_file else None

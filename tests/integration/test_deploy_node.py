@@ -32,7 +32,8 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq"
 PASSWORDS = {
     "FEDMQ_ADMIN_PASSWORD": "admin-password-1",
     "FEDMQ_AGGREGATOR_PASSWORD": "aggregator-password-1",
-    "FEDMQ_WORKER_PASSWORD": "worker-password-1",
+    "FEDMQ_MONITOR_PASSWORD": "monitor-password-1",
+    **{f"FEDMQ_WORKER_{i}_PASSWORD": f"worker-{i}-password-1" for i in range(8)},
 }
 
 
@@ -41,7 +42,7 @@ class DeployNode(RabbitNode):
     prometheus_port: int = 0
 
     def url(self, user: str) -> str:
-        password = PASSWORDS[f"FEDMQ_{user.upper()}_PASSWORD"]
+        password = PASSWORDS[f"FEDMQ_{user.upper().replace('-', '_')}_PASSWORD"]
         return f"amqp://fedmq-{user}:{password}@127.0.0.1:{self.port}/fedmq"
 
 
@@ -114,48 +115,34 @@ def test_a_federation_runs_with_the_container_users_and_is_observable(
 ) -> None:
     fed = Federation(namespace="fedmq", amqp_url=node.url("aggregator"), run_dir=tmp_path)
     metrics_port = free_port()
+    workers = [f"fedmq-worker-{i}" for i in range(3)]
     try:
-        for i in range(
-            4
-        ):  # one replica more than there are partitions, started before the aggregator
+        for i, user in enumerate(workers):  # started before the aggregator: the topology exists
             fed.worker(
-                0,
+                i,
                 "--amqp-url",
-                node.url("worker"),
-                "--claim-partition",
+                node.url(f"worker-{i}"),
                 "--delay",
                 "0.02",
                 num_partitions=3,
-                worker_id=f"r{i}",
+                worker_id=user,
             )
-        waiting = lambda: any("not set up yet" in fed.log(f"r{i}.log") for i in range(4))  # noqa: E731
-        wait_for(waiting, 60, "a worker to wait for the federation's exchanges")
         agg = fed.aggregator(
             "--max-seconds", "120", "--metrics-port", str(metrics_port), num_partitions=3
         )
         wait_for(
             lambda: fed.latest_version() >= 30,
             90,
-            "version 30 from workers running as fedmq-worker",
+            "version 30 from workers running as fedmq-worker-<i>",
         )
-
         management = f"http://127.0.0.1:{node.management_port}"
-
         seen: list[dict] = []
 
         def status_with_stats() -> dict | None:
-            seen.append(
-                json.loads(
-                    fedmq_status(node.url("admin"), "--json", "--management-url", management).stdout
-                )
-            )
-            complete = (
-                seen[-1]["queues"]["shared"][0]["consumers"]
-                and len(seen[-1]["queues"]["claimed_partitions"]) == 3
-            )
-            return (
-                seen[-1] if complete else None
-            )  # the management API's statistics arrive every few seconds
+            out = fedmq_status(node.url("monitor"), "--json", "--management-url", management)
+            seen.append(json.loads(out.stdout))
+            # the management API's statistics arrive every few seconds
+            return seen[-1] if seen[-1]["queues"]["shared"][0]["consumers"] else None
 
         try:
             status = wait_for(status_with_stats, 60, "queue statistics from the management API")
@@ -178,9 +165,7 @@ def test_a_federation_runs_with_the_container_users_and_is_observable(
     finally:
         fed.close()
 
-    assert status["queues"]["source"] == "management" and status["queues"][
-        "claimed_partitions"
-    ] == [0, 1, 2]
+    assert status["queues"]["source"] == "management"
     assert (
         status["queues"]["shared"][0]["queue"] == "fedmq.results"
         and status["queues"]["shared"][0]["consumers"] == 1
@@ -192,12 +177,19 @@ def test_a_federation_runs_with_the_container_users_and_is_observable(
         and "fedmq_model_version" in aggregator_metrics
     )
     assert 'queue="fedmq.results"' in broker_metrics
+    applied = [e for e in fed.audit() if e["event"] == "applied"]
+    assert {e["worker_id"] for e in applied} == set(workers)  # strict identity: id = user
     partitions = {
         w: {e["partition"] for e in fed.worker_events(w) if e["event"] == "confirmed"}
-        for w in ("r0", "r1", "r2", "r3")
+        for w in workers
     }
-    busy = [p for p in partitions.values() if p]
-    assert len(busy) == 3 and sorted(p for s in busy for p in s) == [0, 1, 2], partitions
-    assert any(
-        e["event"] == "standby" for w in ("r0", "r1", "r2", "r3") for e in fed.worker_events(w)
-    )
+    assert partitions == {w: {i} for i, w in enumerate(workers)}, partitions
+
+
+def test_the_monitor_reads_reports_and_nothing_else(node: DeployNode) -> None:
+    monitor = BrokerSettings(amqp_url=node.url("monitor"), connect_attempts=1)
+
+    with AmqpSession(monitor) as session:
+        session.peek("fedmq.status", 1)
+        with pytest.raises(AccessRefused):
+            session.consume("fedmq.results", lambda d: None)

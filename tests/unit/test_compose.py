@@ -35,9 +35,11 @@ DEPLOY = ROOT / "deploy"
 PASSWORDS = {
     "FEDMQ_ADMIN_PASSWORD": "admin-password-1",
     "FEDMQ_AGGREGATOR_PASSWORD": "aggregator-password-1",
-    "FEDMQ_WORKER_PASSWORD": "worker-password-1",
+    "FEDMQ_MONITOR_PASSWORD": "monitor-password-1",
+    **{f"FEDMQ_WORKER_{i}_PASSWORD": f"worker-{i}-password-1" for i in range(8)},
     "GRAFANA_ADMIN_PASSWORD": "grafana-password-1",
 }
+WORKERS = [f"worker-{i}" for i in range(8)]
 SETTINGS: dict[str, type[BaseSettings]] = {
     "aggregator": AggregatorSettings,
     "worker": WorkerSettings,
@@ -65,13 +67,13 @@ def argv(service: dict[str, Any]) -> list[str]:
 
 def test_compose_accepts_the_file(config: dict[str, Any]) -> None:
     assert schema_errors(config) == ""
-    assert {"rabbitmq", "aggregator", "worker"} <= set(config["services"])
-    assert fedmq_services(config).keys() == {"aggregator", "aggregator-standby", "worker", "status"}
+    assert {"rabbitmq", "aggregator", *WORKERS} <= set(config["services"])
+    assert fedmq_services(config).keys() == {"aggregator", "aggregator-standby", *WORKERS, "status"}
 
 
 def test_the_schema_check_refuses_what_compose_refuses(config: dict[str, Any]) -> None:
     broken = copy.deepcopy(config)
-    broken["services"]["worker"]["restart_policy"] = "always"  # no such key
+    broken["services"]["worker-0"]["restart_policy"] = "always"  # no such key
     broken["services"]["aggregator"]["ports"] = 9464  # a list, not a number
 
     errors = schema_errors(broken)
@@ -85,25 +87,25 @@ def test_everything_the_file_names_is_defined(config: dict[str, Any]) -> None:
 
 def test_the_reference_check_finds_undefined_names(config: dict[str, Any]) -> None:
     broken = copy.deepcopy(config)
-    broken["services"]["worker"]["depends_on"] = {"broker": {"condition": "service_healthy"}}
-    broken["services"]["worker"]["volumes"] = ["worker-data:/data", "./no/such/dir:/x:ro"]
+    broken["services"]["worker-0"]["depends_on"] = {"broker": {"condition": "service_healthy"}}
+    broken["services"]["worker-0"]["volumes"] = ["worker-data:/data", "./no/such/dir:/x:ro"]
 
     errors = reference_errors(broken, ROOT)
 
     assert errors == [
-        "worker: depends on unknown service broker",
-        "worker: volume worker-data is not declared at the top level",
-        "worker: bind-mount source ./no/such/dir does not exist",
+        "worker-0: depends on unknown service broker",
+        "worker-0: volume worker-data is not declared at the top level",
+        "worker-0: bind-mount source ./no/such/dir does not exist",
     ]
 
 
 def test_compose_refuses_to_start_without_passwords() -> None:
-    partial = {k: v for k, v in PASSWORDS.items() if k != "FEDMQ_WORKER_PASSWORD"}
+    partial = {k: v for k, v in PASSWORDS.items() if k != "FEDMQ_WORKER_3_PASSWORD"}
 
     with pytest.raises(MissingVariable, match="deploy/init-env.sh") as refused:
         load(COMPOSE, partial)
 
-    assert refused.value.name == "FEDMQ_WORKER_PASSWORD"
+    assert refused.value.name == "FEDMQ_WORKER_3_PASSWORD"
 
 
 @pytest.mark.parametrize(
@@ -135,7 +137,9 @@ def test_every_variable_the_file_interpolates_is_in_env_example() -> None:
     assert used <= example, used - example
 
 
-@pytest.mark.parametrize("name", ["aggregator", "aggregator-standby", "worker", "status"])
+@pytest.mark.parametrize(
+    "name", ["aggregator", "aggregator-standby", "worker-0", "worker-7", "status"]
+)
 def test_every_command_flag_and_variable_exists_and_validates(
     name: str, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -198,10 +202,12 @@ def test_ports_agree_across_compose_prometheus_and_code(config: dict[str, Any]) 
     assert jobs["fedmq-aggregator"]["static_configs"][0]["targets"] == [
         f"aggregator:{AGGREGATOR_METRICS_PORT}"
     ]
-    assert int(services["worker"]["environment"]["FEDMQ_METRICS_PORT"]) == WORKER_METRICS_PORT
+    assert {int(services[w]["environment"]["FEDMQ_METRICS_PORT"]) for w in WORKERS} == {
+        WORKER_METRICS_PORT
+    }
     assert jobs["fedmq-workers"]["dns_sd_configs"][0] == {
         **jobs["fedmq-workers"]["dns_sd_configs"][0],
-        "names": ["worker"],
+        "names": WORKERS,
         "port": WORKER_METRICS_PORT,
     }
     assert jobs["rabbitmq"]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
@@ -217,14 +223,30 @@ def test_ports_agree_across_compose_prometheus_and_code(config: dict[str, Any]) 
     )
 
 
-def test_the_worker_service_scales(config: dict[str, Any]) -> None:
-    worker = config["services"]["worker"]
+def test_each_worker_is_its_own_user_on_its_own_partition(config: dict[str, Any]) -> None:
+    services = config["services"]
 
-    assert "container_name" not in worker and "ports" not in worker and "hostname" not in worker
-    assert worker["environment"]["FEDMQ_CLAIM_PARTITION"] == "true"
+    for i, name in enumerate(WORKERS):
+        env = services[name]["environment"]
+        assert env["AMQP_URL"].startswith(f"amqp://fedmq-worker-{i}:")
+        assert env["FEDMQ_PARTITION_INDEX"] == str(i) and env["FEDMQ_NUM_PARTITIONS"] == "8"
+        assert "FEDMQ_WORKER_ID" not in env and "FEDMQ_CLAIM_PARTITION" not in env  # id = user
+    assert services["aggregator"]["environment"]["FEDMQ_IDENTITY"] == "strict"
+    assert services["status"]["environment"]["AMQP_URL"].startswith("amqp://fedmq-monitor:")
+
+
+def test_the_definitions_template_is_what_fedmq_broker_definitions_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fedmq.cli import main
+
+    workers = [f"fedmq-worker-{i}" for i in range(8)]
     assert (
-        "FEDMQ_WORKER_ID" not in worker["environment"]
-        and "FEDMQ_PARTITION_INDEX" not in worker["environment"]
+        main(["broker", "definitions", "--namespace", "fedmq", "--vhost", "fedmq", *workers]) == 0
+    )
+
+    assert (
+        capsys.readouterr().out == (DEPLOY / "rabbitmq" / "definitions.template.json").read_text()
     )
 
 
@@ -232,14 +254,9 @@ def test_users_vhost_and_passwords_match_the_definitions(config: dict[str, Any])
     template = (DEPLOY / "rabbitmq" / "definitions.template.json").read_text()
     definitions = json.loads(template)
     users = {u["name"] for u in definitions["users"]}
-    script = (DEPLOY / "rabbitmq" / "render-definitions.sh").read_text()
-    rendered_vars = set(re.search(r"for name in ([A-Z_ ]+);", script).group(1).split())  # type: ignore[union-attr]
-
     assert "guest" not in users and {v["name"] for v in definitions["vhosts"]} == {"fedmq"}
-    assert (
-        set(re.findall(r"@([A-Z_]+)@", template))
-        == rendered_vars
-        == set(config["services"]["rabbitmq"]["environment"])
+    assert set(re.findall(r"@([A-Z0-9_]+)@", template)) == set(
+        config["services"]["rabbitmq"]["environment"]
     )
     for svc in fedmq_services(config).values():
         url = re.fullmatch(
