@@ -76,6 +76,11 @@ class AggregatorSettings(
     prefetch: int | None = Field(
         None, ge=1, le=10_000, description="Unacked updates in flight (default: by model size)."
     )
+    chunk_idle_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Give up (dead-letter) a chunked update when none of its chunks came for this.",
+    )
     max_batch: int | None = Field(
         None, ge=1, description="Updates applied per commit (default: the prefetch)."
     )

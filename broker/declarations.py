@@ -87,9 +87,11 @@ def results_queue_arguments(names: Names, limits: QueueLimits) -> dict[str, Any]
     )
 
 
-def worker_queue_arguments() -> dict[str, Any]:
-    """Latest-value queue: only the newest model waits; older ones are dropped from the head."""
-    return {"x-queue-type": "classic", "x-max-length": 1, "x-overflow": "drop-head"}
+def worker_queue_arguments(slots: int = 1) -> dict[str, Any]:
+    """Latest-value queue: only the newest model (``slots``: its chunks) waits; older messages are
+    dropped from the head.
+    """
+    return {"x-queue-type": "classic", "x-max-length": slots, "x-overflow": "drop-head"}
 
 
 def shared_topology(names: Names, limits: QueueLimits) -> list[Declaration]:

@@ -45,6 +45,14 @@ class BrokerSettings(BaseSettings):
         ge=1 << 10,
         description="Largest message accepted or sent (RabbitMQ 4.x defaults to 16 MiB).",
     )
+    chunk_bytes: int = Field(
+        15 << 20,
+        ge=1 << 10,
+        description=(
+            "Largest AMQP message published; a longer body travels as a chunk set. Keep it at or "
+            "below the broker's max_message_size (RabbitMQ 4.x: 16 MiB)."
+        ),
+    )
     amqp_password_file: str | None = Field(
         None,
         description="Read the broker password from this file (e.g. a Docker secret), not the URL.",

@@ -109,19 +109,26 @@ def declare_status_queue(session: AmqpSession, names: Names) -> None:
     declare(session, [Exchange(names.status_exchange, "fanout"), *status_topology(names, limits)])
 
 
-def declare_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> str:
-    """Declare and bind a worker's own model queue; it lives as long as the worker's connection."""
+def declare_worker_queue(
+    session: AmqpSession, names: Names, worker_id: str, *, slots: int = 1
+) -> str:
+    """Declare and bind a worker's own model queue; it lives as long as the worker's connection.
+
+    ``slots``: messages it keeps, newest first: 1, or a chunked model's chunk count.
+    """
     queue = names.worker_queue(worker_id)
     session.declare_exchange(names.models_exchange, "direct", passive=True)
     session.declare_queue(
-        queue, exclusive=True, auto_delete=True, arguments=worker_queue_arguments()
+        queue, exclusive=True, auto_delete=True, arguments=worker_queue_arguments(slots)
     )
     session.bind_queue(queue, names.models_exchange, BROADCAST_KEY)
     session.bind_queue(queue, names.models_exchange, worker_key(worker_id))
     return queue
 
 
-def attach_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> str:
+def attach_worker_queue(
+    session: AmqpSession, names: Names, worker_id: str, *, slots: int = 1
+) -> str:
     """The worker's model queue: the one provisioned for it, else (open mode) one of its own.
 
     A provisioned worker may not configure anything (``broker.permissions``):
@@ -133,7 +140,7 @@ def attach_worker_queue(session: AmqpSession, names: Names, worker_id: str) -> s
         session.declare_queue(names.worker_queue(worker_id), passive=True)
     except NotFound:
         session.reset_channel()  # 404 closed the channel
-        return declare_worker_queue(session, names, worker_id)
+        return declare_worker_queue(session, names, worker_id, slots=slots)
     return names.worker_queue(worker_id)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from runtime.eventlog import EventLog
+from schemas.chunks import read_chunk_header
 from schemas.codec import Limits, decode
 from schemas.errors import DecodeError
 from schemas.messages import ModelVersion
+from worker.assembly import ModelAssembly
 from worker.metrics import WorkerMetrics
 
 log = logging.getLogger("fedmq.worker")
@@ -41,6 +45,7 @@ class ModelInbox:
         self.received = 0
         self._last_request = float("-inf")
         self._logged_first = False
+        self.assembly = ModelAssembly(max_message_bytes=limits.max_message_bytes)
 
     def attached(self) -> None:
         """A new connection: ask again at once, and log the first model it brings."""
@@ -54,7 +59,29 @@ class ModelInbox:
         self._last_request = now
         return True
 
-    def deliver(self, body: bytes, content_type: str | None, user_id: str | None = None) -> None:
+    def receive(
+        self, body: bytes, content_type: str | None, headers: Mapping[str, Any], user_id: str | None
+    ) -> None:
+        """Take a delivery from the model queue: a whole model, or one chunk of a model (a chunk
+        from anyone but ``sender`` never reaches the reassembly)."""
+        if self.sender is not None and user_id != self.sender:
+            self._refuse(user_id or "")
+            return
+        try:
+            header = read_chunk_header(headers)
+        except DecodeError as exc:
+            log.warning("ignoring an invalid model chunk: %s", exc)
+            return
+        if header is None:
+            self.deliver(body, content_type, user_id)
+            return
+        whole = self.assembly.take(header, body)
+        if whole is not None:
+            self.deliver(whole, content_type, user_id)
+
+    def deliver(
+        self, body: bytes | memoryview, content_type: str | None, user_id: str | None = None
+    ) -> None:
         """Take a model message (an invalid one, one from anyone but ``sender`` or an older version
         of the same run is ignored)."""
         if self.sender is not None and user_id != self.sender:

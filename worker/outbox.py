@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from broker import chunked
 from broker.connection import AmqpSession
 from broker.errors import ConnectionLost, MessageTooLarge, PublishFailed
 from broker.names import UPDATE_KEY, Names
@@ -28,6 +29,10 @@ class Outgoing:
     body: bytes
     attempts: int = 0
     not_before: float = 0.0
+    #: The body as it goes on the wire (whole, or a chunk set), once prepared for a session.
+    prepared: chunked.Outgoing | None = None
+    #: Chunks the broker has confirmed: a resumed send starts after them.
+    confirmed_parts: int = 0
 
 
 class Outbox:
@@ -56,8 +61,27 @@ class Outbox:
         if out is None:
             return None
         props = update_properties(out.update.update_id, session.username, out.update.base_version)
+
+        def confirmed(index: int) -> None:
+            out.confirmed_parts = index + 1
+
         try:
-            session.publish(self.names.inbox_exchange, UPDATE_KEY, out.body, props, mandatory=True)
+            if out.prepared is None:
+                out.prepared = chunked.prepare(
+                    out.body,
+                    chunk_bytes=session.settings.chunk_bytes,
+                    max_message_bytes=session.settings.max_message_bytes,
+                    set_id=out.update.update_id,
+                )
+            chunked.publish(
+                session,
+                self.names.inbox_exchange,
+                UPDATE_KEY,
+                out.prepared,
+                props,
+                first=out.confirmed_parts,
+                confirmed=confirmed,
+            )
         except PublishFailed as exc:
             return self._refused(out, exc, final=final)
         except MessageTooLarge as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
-from broker.errors import BrokerError, NotFound, PublishFailed, TopologyMismatch
+from broker.errors import AccessRefused, BrokerError, NotFound, PublishFailed, TopologyMismatch
 from broker.names import REQUEST_KEY, Names
 from broker.properties import request_properties
 from broker.reconnect import serve_attached
@@ -88,6 +88,8 @@ class WorkerService:
             limits=limits, events=self._events, metrics=self.metrics, sender=settings.model_sender()
         )
         self.outbox = Outbox(self.names, events=self._events, metrics=self.metrics)
+        self._slots = 1  # the model queue's length: grows to a chunked model's chunk count
+        self._consumer = ""
         self.fitting = Fitting(
             settings.worker_id,
             self._events,
@@ -131,10 +133,7 @@ class WorkerService:
         if self.settings.claim_partition:
             if not self.partition.claim(self._session, self.names, self.stop):
                 return  # stopped while standing by
-        queue = attach_worker_queue(self._session, self.names, self.settings.worker_id)
-        self._session.set_prefetch(1)
-        self._session.consume(queue, self._on_model, exclusive=True)
-        self.inbox.attached()
+        self._subscribe()
         self._events.write("attached", worker_id=self.settings.worker_id)
         log.info(
             "worker %s connected to %s at %s (namespace %s, partition %s/%d)",
@@ -146,6 +145,36 @@ class WorkerService:
             self.settings.num_partitions,
         )
 
+    def _subscribe(self) -> None:
+        queue = attach_worker_queue(
+            self._session, self.names, self.settings.worker_id, slots=self._slots
+        )
+        self._session.set_prefetch(1)
+        self._consumer = self._session.consume(queue, self._on_model, exclusive=True)
+        self.inbox.attached()
+
+    def _fit_queue_to_model(self) -> None:
+        """A chunked model needs a queue that holds every chunk: make it so, then ask again.
+
+        The queue held fewer messages than the model's chunk set, so the set's head was dropped;
+        ``basic.cancel`` returns whatever pika had not dispatched yet, and the queue is declared
+        anew, as large as the set.
+        """
+        self._slots = self.inbox.assembly.largest_set
+        log.info("model arrives in %d chunks: resizing the model queue", self._slots)
+        self._session.cancel(self._consumer)
+        try:
+            self._session.delete_queue(self.names.worker_queue(self.settings.worker_id))
+        except AccessRefused:
+            log.error(
+                "the model arrives in %d chunks but this worker's provisioned queue keeps fewer "
+                "messages, and the worker may not resize it: raise --chunk-bytes to the broker's "
+                "max_message_size, or provision the queue with room for the chunks",
+                self._slots,
+            )
+            self._session.reset_channel()
+        self._subscribe()
+
     # -- the loop --------------------------------------------------------------
     def _loop(self) -> None:
         while not self.stop.is_set():
@@ -154,6 +183,8 @@ class WorkerService:
                     self.inbox.latest, POLL_SECONDS, sending=self.outbox.pending is not None
                 )
             )
+            if self.inbox.assembly.largest_set > self._slots:
+                self._fit_queue_to_model()
             now = time.monotonic()
             if self.inbox.request_due(now):
                 self._request_model()
@@ -181,7 +212,7 @@ class WorkerService:
     def _on_model(self, delivery: Delivery) -> None:
         self._session.ack(delivery.delivery_tag)  # at once: never hold a delivery while training
         props = delivery.properties
-        self.inbox.deliver(delivery.body, props.content_type, props.user_id)
+        self.inbox.receive(delivery.body, props.content_type, props.headers, props.user_id)
         self.stats.models_received = self.inbox.received
         if self.inbox.latest is not None:
             self.stats.last_version = self.inbox.latest.version

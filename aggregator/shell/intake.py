@@ -16,26 +16,48 @@ from aggregator.core.activity import ActiveWorkers
 from aggregator.core.aggregator import Aggregator, Applied, Duplicate, Outcome
 from aggregator.core.tracker import RunTracker
 from aggregator.core.validation import Rejected
+from aggregator.settings import AggregatorSettings
 from aggregator.shell.clock import RunClock
 from aggregator.shell.failpoints import Failpoints
+from aggregator.shell.isolation import ResultsConsumer
 from aggregator.shell.observer import Observer
 from aggregator.shell.publisher import Publisher
+from aggregator.shell.spool import Assembled, GivenUp, RefusedChunk, Spool
 from aggregator.shell.store import StateStore
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
 from runtime.eventlog import EventLog
+from schemas.chunks import chunk_count, read_chunk_header
 from schemas.codec import Limits, decode
 from schemas.errors import DecodeError
 from schemas.messages import ClientUpdate
 
+#: What waits in the intake's inbox: a whole delivery, a reassembled chunk set, a chunk rejected by
+#: itself, or an incomplete set given up.
+Item = Delivery | Assembled | RefusedChunk | GivenUp
+
 PREFETCH_BUDGET_BYTES = 64 << 20
 MAX_AUTO_PREFETCH = 64
+#: Chunked updates: the window holds this many whole sets at once (spooled to disk, not memory),
+#: so as many workers can send at the same time without their chunks starving one another.
+CONCURRENT_CHUNK_SETS = 8
+#: Bytes an update's header and alignment add to its arrays, at most (for counting its chunks).
+UPDATE_OVERHEAD_BYTES = 64 << 10
 
 
-def auto_prefetch(weights: dict[str, np.ndarray]) -> int:
-    """Unacked updates in flight: as many as fit in a fixed memory budget (1..64)."""
+def auto_prefetch(weights: dict[str, np.ndarray], chunk_bytes: int | None = None) -> int:
+    """Unacked deliveries in flight: as many updates as fit in a fixed memory budget (1..64), or,
+    when an update travels in chunks, ``CONCURRENT_CHUNK_SETS`` whole chunk sets.
+    """
     size = max(sum(a.nbytes for a in weights.values()), 1)
+    if chunk_bytes is not None and size + UPDATE_OVERHEAD_BYTES > chunk_bytes:
+        return CONCURRENT_CHUNK_SETS * chunk_count(size + UPDATE_OVERHEAD_BYTES, chunk_bytes)
     return max(1, min(MAX_AUTO_PREFETCH, PREFETCH_BUDGET_BYTES // size))
+
+
+def chosen_prefetch(settings: AggregatorSettings, weights: dict[str, np.ndarray]) -> int:
+    """``--prefetch`` if given, else ``auto_prefetch`` for the model and the chunk size."""
+    return settings.prefetch or auto_prefetch(weights, settings.chunk_bytes)
 
 
 class Intake:
@@ -57,25 +79,60 @@ class Intake:
         failpoints: Failpoints,
         clock: RunClock,
         unanswered_below: Callable[[], int | None],
+        spool: Spool,
     ) -> None:
         self.session, self.core, self.limits, self.max_batch = session, core, limits, max_batch
         self.store, self.publisher, self.tracker = store, publisher, tracker
         self.audit, self.observer, self.active = audit, observer, active
         self.failpoints, self.clock = failpoints, clock
         self.unanswered_below = unanswered_below
-        self.inbox: list[Delivery] = []
+        self.spool = spool
+        self.inbox: list[Item] = []
 
     def receive(self, delivery: Delivery) -> None:
-        self.inbox.append(delivery)
+        """A whole update waits in the inbox; a chunk goes to the spool until its set is whole."""
+        if delivery.properties.faults:  # dead-lettered as bad-properties, whatever it claims
+            self.inbox.append(delivery)
+            return
+        try:
+            header = read_chunk_header(delivery.properties.headers)
+        except DecodeError as exc:
+            self.inbox.append(RefusedChunk(delivery, Rejected(exc.reason, exc.detail)))
+            return
+        if header is None:
+            self.inbox.append(delivery)
+            return
+        refused = self.core.admit(delivery.properties.user_id)  # spool nothing from a stranger
+        if refused is not None:
+            self.inbox.append(RefusedChunk(delivery, refused))
+            return
+        ready = self.spool.take(delivery, header, self.clock.now())
+        if ready is not None:
+            self.inbox.append(ready)
+
+    def sweep(self, results: ResultsConsumer) -> None:
+        """Give up chunk sets idle too long; when open sets fill the consumer's window, widen it
+        (after an attachment it is 1: no set could ever be whole) or give up the stalest set.
+        """
+        self.inbox.extend(self.spool.expired(self.clock.now()))
+        if self.spool.core.held_tags() < results.window:
+            return
+        if results.suspicious:
+            results.trust()  # chunk sets need the window: poison isolation stops at them
+        elif not self.inbox:
+            stalled = self.spool.unblock(results.window)
+            if stalled is not None:
+                self.inbox.append(stalled)
 
     def clear(self) -> None:
         """Forget deliveries whose channel died (the broker redelivers them)."""
         self.inbox.clear()
+        self.spool.clear()
 
     def handle_batch(self) -> list[Delivery]:
         """Apply up to ``max_batch`` updates as one commit: persist, publish, dead-letter, ack.
 
-        Returns the batch it handled.
+        Returns the whole deliveries it handled (``ResultsConsumer.settled`` judges by them).
         """
         batch, self.inbox = self.inbox[: self.max_batch], self.inbox[self.max_batch :]
         started = time.perf_counter()
@@ -92,7 +149,7 @@ class Intake:
             self._settle(delivery, outcome)
         self._ack(batch)
         self.observer.handled([o for _, o in outcomes], time.perf_counter() - started)
-        return batch
+        return [d for d in map(_whole, batch) if d is not None]
 
     def _commit(self, applied: list[Applied]) -> None:
         commit = self.core.begin_commit()
@@ -112,48 +169,81 @@ class Intake:
         self.store.persist(self.core, self.clock.elapsed())
         self.failpoints.reached("after-checkpoint")
 
-    def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
+    def _settle(self, item: Item, outcome: Outcome) -> None:
         if isinstance(outcome, Rejected):
-            self.publisher.dead_letter(delivery, outcome)
+            if isinstance(item, Delivery):
+                self.publisher.dead_letter(item, outcome)
+            elif isinstance(item, RefusedChunk):
+                self.publisher.dead_letter(item.delivery, outcome)
+            else:  # a set's body is not kept: it may not fit in one message
+                size = item.total_bytes if isinstance(item, GivenUp) else item.header.total_bytes
+                stub = Delivery(max(item.tags), False, "", b"", item.properties)
+                self.publisher.dead_letter(stub, outcome, dropped_body_bytes=size)
         elif isinstance(outcome, Duplicate):
             self.audit.write(
                 "duplicate", update_id=outcome.update_id, commit=self.core.state.commit
             )
 
-    def _ack(self, batch: list[Delivery]) -> None:
+    def _ack(self, batch: list[Item]) -> None:
         """One ``multiple`` ack for the batch (pika flushes and polls per ack: ~0.5 ms each).
 
-        Only when no model request with a lower tag still awaits its answer,
-        or that request would be acknowledged with the batch.
+        Only when nothing held outside the batch has a lower tag (a model request awaiting its
+        answer, an open chunk set, an update still in the inbox), or it would be acknowledged with
+        the batch.
         """
-        last = batch[-1].delivery_tag
-        oldest_request = self.unanswered_below()
-        if oldest_request is None or oldest_request > last:
-            self.session.ack(last, multiple=True)
+        tags = sorted(t for item in batch for t in _tags(item))
+        held = [self.unanswered_below(), self.spool.lowest_tag()]
+        held += [min(_tags(item)) for item in self.inbox]
+        lowest_held = min((t for t in held if t is not None), default=None)
+        if lowest_held is None or lowest_held > tags[-1]:
+            self.session.ack(tags[-1], multiple=True)
             return
-        for delivery in batch:
-            self.session.ack(delivery.delivery_tag)
+        for tag in tags:
+            self.session.ack(tag)
 
-    def _outcome(self, delivery: Delivery) -> Outcome:
-        faults = delivery.properties.faults
+    def _outcome(self, item: Item) -> Outcome:
+        if isinstance(item, RefusedChunk | GivenUp):
+            return self.core.reject(item.rejected)
+        faults = item.properties.faults
         if faults:  # before anything reads them: which sender, which content type
             return self.core.reject(Rejected("bad-properties", "; ".join(faults)))
-        sender = delivery.properties.user_id
+        sender = item.properties.user_id
         refused = self.core.admit(sender)  # nothing from an unaccepted sender is even decoded
         if refused:
             return refused
+        body = item.body if isinstance(item, Delivery) else item.body()
+        if isinstance(body, Rejected):
+            return self.core.reject(body)
         try:
             update = decode(
-                delivery.body,
-                ClientUpdate,
-                content_type=delivery.properties.content_type,
-                limits=self.limits,
+                body, ClientUpdate, content_type=item.properties.content_type, limits=self.limits
             )
         except DecodeError as exc:
             return self.core.reject(Rejected(exc.reason, exc.detail))
+        if isinstance(item, Assembled) and update.update_id != item.header.set_id:
+            return self.core.reject(
+                Rejected(
+                    "chunk-mismatch", f"set {item.header.set_id!r} carries {update.update_id!r}"
+                )
+            )
         outcome = self.core.handle(update, sender=sender)
         if not isinstance(
             outcome, Rejected
         ):  # a refused or forged update says nothing of who is active
             self.active.seen(update.worker_id, self.clock.now())
         return outcome
+
+
+def _whole(item: Item) -> Delivery | None:
+    """The delivery an item is, if it is one message (not a chunk set)."""
+    if isinstance(item, RefusedChunk):
+        return item.delivery
+    return item if isinstance(item, Delivery) else None
+
+
+def _tags(item: Item) -> tuple[int, ...]:
+    if isinstance(item, Delivery):
+        return (item.delivery_tag,)
+    if isinstance(item, RefusedChunk):
+        return (item.delivery.delivery_tag,)
+    return item.tags

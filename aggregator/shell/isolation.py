@@ -49,13 +49,22 @@ class ResultsConsumer:
         self._consume(1 if self.suspicious else self.prefetch)
         self.session.set_prefetch(self.prefetch)
 
+    @property
+    def window(self) -> int:
+        """Unacknowledged deliveries the consumer may hold now."""
+        return 1 if self.suspicious else self.prefetch
+
     def settled(self, batch: list[Delivery]) -> None:
         """A batch was handled and acknowledged: if it held a first delivery, trust the queue."""
         if self.suspicious and any(not delivered_before(d) for d in batch):
-            self.suspicious = False
-            if self._tag is not None:
-                self.session.cancel(self._tag)  # its unacked deliveries stay ours to ack
-            self._consume(self.prefetch)
+            self.trust()
+
+    def trust(self) -> None:
+        """Take the full prefetch from now on (a first delivery came, or a chunk set needs it)."""
+        self.suspicious = False
+        if self._tag is not None:
+            self.session.cancel(self._tag)  # its unacked deliveries stay ours to ack
+        self._consume(self.prefetch)
 
     def _consume(self, prefetch: int) -> None:
         self.session.set_prefetch(prefetch)

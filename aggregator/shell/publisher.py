@@ -17,6 +17,7 @@ import numpy as np
 from aggregator.core.aggregator import Aggregator
 from aggregator.core.validation import Rejected
 from aggregator.shell.observer import Observer
+from broker import chunked
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
 from broker.errors import PublishFailed
@@ -68,10 +69,10 @@ class Publisher:
         self.config = config
         self.max_message_bytes = max_message_bytes
         self.audit_digests = audit_digests
-        self._body: tuple[int, bool, bytes] | None = None
+        self._body: tuple[int, bool, chunked.Outgoing] | None = None
 
-    def model_body(self, final: bool) -> bytes:
-        """The encoded current version (built once per version)."""
+    def model_body(self, final: bool) -> chunked.Outgoing:
+        """The encoded current version, cut into chunks if it must be (built once per version)."""
         state = self.core.state
         if self._body is None or self._body[0] != state.version or self._body[1] != final:
             self._body = None  # let the old version's body go before the new one is built
@@ -83,7 +84,13 @@ class Publisher:
                 config=self.config(),
                 arrays=state.weights,
             )
-            self._body = (state.version, final, encode(message))
+            out = chunked.prepare(
+                encode(message),
+                chunk_bytes=self.session.settings.chunk_bytes,
+                max_message_bytes=self.max_message_bytes,
+                set_id=f"{state.run_id}.v{state.version}{'.final' if final else ''}",
+            )
+            self._body = (state.version, final, out)
         return self._body[2]
 
     def publish_version(self, *, final: bool) -> None:
@@ -99,7 +106,8 @@ class Publisher:
             if self.audit_digests
             else None
         )
-        self.session.publish(
+        chunked.publish(
+            self.session,
             self.names.models_exchange,
             BROADCAST_KEY,
             body,
@@ -119,7 +127,8 @@ class Publisher:
         state = self.core.state
         body = self.model_body(state.finished)
         try:
-            self.session.publish(
+            chunked.publish(
+                self.session,
                 self.names.models_exchange,
                 worker_key(worker_id),
                 body,
@@ -137,19 +146,23 @@ class Publisher:
         except PublishFailed as exc:
             log.debug("status report not published (%s)", exc)
 
-    def dead_letter(self, delivery: Delivery, rejected: Rejected) -> None:
+    def dead_letter(
+        self, delivery: Delivery, rejected: Rejected, *, dropped_body_bytes: int | None = None
+    ) -> None:
         """Copy a rejected update to the dead-letter queue with its reason (late ones are only
-        audited).
+        audited). ``dropped_body_bytes``: the body was not kept (a chunk set's), only its size.
         """
         late = rejected.reason in LATE_REJECTIONS
         if not late:
             body = delivery.body
             oversize = len(body) > self.max_message_bytes
+            if oversize:
+                dropped_body_bytes = len(body)
             props = dead_letter_properties(
                 delivery.properties,
                 rejected.reason,
                 rejected.detail,
-                dropped_body_bytes=len(body) if oversize else None,
+                dropped_body_bytes=dropped_body_bytes,
             )
             # An oversize body is not kept: the reason says enough, and the dead-letter queue stays
             # small.

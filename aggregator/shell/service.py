@@ -23,7 +23,7 @@ from aggregator.factory import build_core, build_strategy, train_config
 from aggregator.settings import AggregatorSettings
 from aggregator.shell.clock import RunClock
 from aggregator.shell.failpoints import Failpoints
-from aggregator.shell.intake import Intake, auto_prefetch
+from aggregator.shell.intake import Intake, auto_prefetch, chosen_prefetch
 from aggregator.shell.isolation import ResultsConsumer
 from aggregator.shell.observer import NullObserver, Observer
 from aggregator.shell.publisher import Publisher
@@ -31,6 +31,7 @@ from aggregator.shell.reporter import Reporter
 from aggregator.shell.requests import ModelRequests
 from aggregator.shell.roster import RosterWatcher
 from aggregator.shell.rounds import RoundControl
+from aggregator.shell.spool import Spool
 from aggregator.shell.store import StateStore
 from broker.connection import AmqpSession
 from broker.errors import BrokerError
@@ -86,7 +87,7 @@ class AggregatorService:
             self.strategy,
             self.roster.policy(),
         )
-        self.prefetch = settings.prefetch or auto_prefetch(self.core.state.weights)
+        self.prefetch = chosen_prefetch(settings, self.core.state.weights)
         self.stop_rules = StopRules(
             settings.max_versions, settings.max_seconds, settings.target_accuracy
         )
@@ -136,6 +137,7 @@ class AggregatorService:
             failpoints=Failpoints(settings.failpoint),
             clock=self.clock,
             unanswered_below=self.requests.lowest_tag,
+            spool=Spool.for_settings(settings),
         )
         self.results = ResultsConsumer(
             self._session, self.names.results_queue, self.intake.receive, prefetch=self.prefetch
@@ -209,16 +211,7 @@ class AggregatorService:
         attach_topology(self._session, self.names)
         self.results.start()  # leaves the channel's prefetch at self.prefetch for the next one
         self._session.consume(self.names.requests_queue, self.requests.receive)
-        log.info(
-            "aggregator run %s connected to %s at %s (namespace %s): %s, version %d, prefetch %d",
-            self.core.state.run_id,
-            self._session.server_product,
-            self.settings.masked_url(),
-            self.settings.namespace,
-            self.strategy.name,
-            self.core.state.version,
-            self.prefetch,
-        )
+        _log_attached(self)
         self.publisher.publish_version(final=self.core.state.finished)
 
     def _serve_until_done(self) -> bool:
@@ -234,6 +227,7 @@ class AggregatorService:
             self.reporter.evaluate()
         while not self.stop.is_set():
             self._session.process_events(POLL_SECONDS)
+            self.intake.sweep(self.results)
             self.roster.refresh(self.core)
             while self.intake.inbox:
                 version_before = self.core.state.version
@@ -285,3 +279,16 @@ class AggregatorService:
 
     def summary(self) -> RunSummary:
         return self.reporter.summary(self._stopped_because)
+
+
+def _log_attached(service: AggregatorService) -> None:
+    log.info(
+        "aggregator run %s connected to %s at %s (namespace %s): %s, version %d, prefetch %d",
+        service.core.state.run_id,
+        service._session.server_product,
+        service.settings.masked_url(),
+        service.settings.namespace,
+        service.strategy.name,
+        service.core.state.version,
+        service.prefetch,
+    )
