@@ -85,7 +85,12 @@ class AggregatorSettings(
         None, ge=1, description="Updates applied per commit (default: the prefetch)."
     )
     applied_window: int = Field(
-        20_000, ge=1, description="How many applied update ids are remembered for deduplication."
+        20_000,
+        ge=1,
+        description=(
+            "How many applied update ids are remembered for deduplication: at least "
+            "max_staleness + 1 (fedasync), (max_staleness + 1) x buffer_size (fedbuff)."
+        ),
     )
     progress_interval: float = Field(1.0, gt=0, description="Seconds between progress lines.")
     audit_digests: bool = Field(
@@ -110,13 +115,14 @@ class AggregatorSettings(
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
-    def _window_covers_the_queue(self) -> AggregatorSettings:
-        # A duplicate is recognised only while its original is in the window; it can be
-        # at most a full results queue (plus what is in flight) behind it.
-        if self.applied_window < self.results_max_length:
+    def _window_covers_the_staleness_bound(self) -> AggregatorSettings:
+        # A retry carries its original's base version: it is recognised while every update
+        # applied within the staleness bound is remembered, and refused as too stale after.
+        needed, why = applied_window_needed(self)
+        if self.applied_window < needed:
             raise ValueError(
-                f"applied_window {self.applied_window} must be at least results_max_length "
-                f"{self.results_max_length}"
+                f"applied_window {self.applied_window} must be at least {needed} ({why}), or a "
+                "retried update still within the staleness bound could be refused as too stale"
             )
         return self
 
@@ -138,3 +144,21 @@ class AggregatorSettings(
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir) if self.state_dir else self.run_path / "state"
+
+
+def applied_window_needed(settings: AggregatorSettings) -> tuple[int, str]:
+    """The update ids a window must hold so that its floor stays below the staleness bound.
+
+    Every update applied with a base version within the bound must fit: FedAsync
+    applies one update per version, FedBuff ``buffer_size``; a synchronous round
+    is as large as its workers, so FedAvg (and an unbounded staleness) is sized
+    by the results queue instead (the floor still guarantees nothing is applied
+    twice).
+    """
+    per_version = {"fedasync": 1, "fedbuff": settings.buffer_size}.get(settings.strategy)
+    if settings.max_staleness is None or per_version is None:
+        return settings.results_max_length, "results_max_length"
+    needed = (settings.max_staleness + 1) * per_version
+    if per_version == 1:
+        return needed, "max_staleness + 1"
+    return needed, "(max_staleness + 1) x buffer_size"

@@ -80,6 +80,14 @@ class Aggregator:
         if update.update_id in state.applied:
             state.counters.duplicates += 1
             return Duplicate(update.update_id)
+        if update.base_version <= state.applied.floor:  # its original may have been forgotten
+            return self.reject(
+                Rejected(
+                    "too-stale",
+                    f"base version {update.base_version} is at or below the de-duplication floor "
+                    f"{state.applied.floor}",
+                )
+            )
         verdict = validate_update(
             update,
             model=state.weights,
@@ -160,7 +168,7 @@ class Aggregator:
             self.examples.admit(update.worker_id, update.num_examples)
         if outcome.stepped:
             self.state.version += 1
-        self.state.applied.add(update.update_id)
+        self.state.applied.add(update.update_id, update.base_version)
         self.state.counters.applied += 1
         return Applied(
             update_id=update.update_id,

@@ -51,6 +51,8 @@ def save_checkpoint(
         "counters": state.counters.as_dict(),
         "applied_capacity": state.applied.capacity,
         "applied_ids": state.applied.ids(),
+        "applied_bases": state.applied.bases(),
+        "applied_floor": state.applied.floor,
         "strategy": scalars,
         "extra": state.extra,
     }
@@ -111,7 +113,7 @@ def load_checkpoint(
         run_id=header["run_id"],
         version=int(header["version"]),
         weights=weights,
-        applied=AppliedWindow(int(header["applied_capacity"]), header["applied_ids"]),
+        applied=applied_window(header),
         counters=Counters.from_dict(header.get("counters", {})),
         commit=int(header.get("commit", 0)),
         elapsed=float(header.get("elapsed", 0.0)),
@@ -119,3 +121,13 @@ def load_checkpoint(
         extra=dict(header.get("extra", {})),
     )
     return state, dict(header.get("strategy", {})), strategy_arrays
+
+
+def applied_window(header: dict[str, Any]) -> AppliedWindow:
+    """The update-id window; a checkpoint written before base versions were kept gives each id
+    the checkpoint's version (kept longer than needed, never shorter).
+    """
+    ids = list(header["applied_ids"])
+    bases = header.get("applied_bases") or [int(header["version"])] * len(ids)
+    floor = int(header.get("applied_floor", -1))
+    return AppliedWindow(int(header["applied_capacity"]), ids, bases=bases, floor=floor)

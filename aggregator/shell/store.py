@@ -39,6 +39,12 @@ class StateStore:
             loaded = load_checkpoint(self.path)
             if loaded is not None:
                 state, scalars, arrays = loaded
+                try:
+                    state.applied = state.applied.resized(self.applied_window)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"--applied-window {self.applied_window} refused for {self.path}: {exc}"
+                    ) from None
                 restore_strategy(strategy, scalars, arrays)
                 self._restored = dict(state.extra)
                 log.info(

@@ -92,6 +92,7 @@ def test_fedbuff_versions_advance_once_per_buffer() -> None:
 
 
 def test_the_applied_window_forgets_the_oldest_ids() -> None:
-    window = AppliedWindow(2, ["a", "b"])
-    window.add("c")
+    window = AppliedWindow(2, ["a", "b"], bases=[3, 4])
+    window.add("c", 5)
     assert "a" not in window and "b" in window and "c" in window and len(window) == 2
+    assert window.floor == 3
