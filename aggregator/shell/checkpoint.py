@@ -49,10 +49,7 @@ def save_checkpoint(
         "elapsed": state.elapsed,
         "finished": state.finished,
         "counters": state.counters.as_dict(),
-        "applied_capacity": state.applied.capacity,
-        "applied_ids": state.applied.ids(),
-        "applied_bases": state.applied.bases(),
-        "applied_floor": state.applied.floor,
+        **window_fields(state.applied),
         "strategy": scalars,
         "extra": state.extra,
     }
@@ -121,6 +118,16 @@ def load_checkpoint(
         extra=dict(header.get("extra", {})),
     )
     return state, dict(header.get("strategy", {})), strategy_arrays
+
+
+def window_fields(window: AppliedWindow) -> dict[str, Any]:
+    """The update-id window as the checkpoint's header holds it."""
+    return {
+        "applied_capacity": window.capacity,
+        "applied_ids": window.ids(),
+        "applied_bases": window.bases(),
+        "applied_floor": window.floor,
+    }
 
 
 def applied_window(header: dict[str, Any]) -> AppliedWindow:
