@@ -141,6 +141,36 @@ class WorkerPrivacySettings(BaseModel):
         ),
     )
 
+    local_dp_min_noise: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Local DP: refuse to train unless the model asks for local noise with at least this "
+            "multiplier z (the aggregator cannot switch it off)."
+        ),
+    )
+    local_dp_budget: float | None = Field(
+        None,
+        gt=0,
+        description="Local DP: this worker's own epsilon budget; it stops before exceeding it.",
+    )
+    local_dp_delta: float = Field(
+        1e-5, gt=0, lt=1, description="Local DP: the delta this worker's epsilon is reported at."
+    )
+    local_dp_ledger: str | None = Field(
+        None,
+        description="Local DP: file keeping this worker's own spending (needed with a budget).",
+    )
+
+    @model_validator(mode="after")
+    def _local_budget_needs_a_ledger(self) -> WorkerPrivacySettings:
+        if self.local_dp_budget is not None and not self.local_dp_ledger:
+            raise ValueError(
+                "--local-dp-budget needs --local-dp-ledger: without it a restart forgets the "
+                "epsilon spent"
+            )
+        return self
+
     def dpsgd_options(self) -> dict[str, str | int | float | bool]:
         """Trainer options for the built-in trainer (empty when DP-SGD is off)."""
         if not self.dpsgd:

@@ -23,6 +23,7 @@ from broker.names import REQUEST_KEY, Names
 from broker.properties import request_properties
 from broker.reconnect import serve_attached
 from broker.topology import attach_worker_queue, ensure_topology
+from privacy.local_guard import Refusal, local_guard
 from runtime.eventlog import EventLog
 from schemas.codec import Limits, encode
 from schemas.messages import ModelRequest
@@ -96,6 +97,13 @@ class WorkerService:
             DeviceProfile(settings.delay, settings.slowdown),
             settings.fresh_wait,
         )
+        self.guard = local_guard(
+            min_noise=settings.local_dp_min_noise,
+            budget=settings.local_dp_budget,
+            delta=settings.local_dp_delta,
+            ledger=settings.local_dp_ledger,
+        )
+        self._refused_for_good: str | None = None
 
     # -- lifecycle -------------------------------------------------------------
     def run(self) -> WorkerStats:
@@ -200,6 +208,9 @@ class WorkerService:
     def _finished(self) -> bool:
         if self.outbox.pending is not None:
             return False
+        if self._refused_for_good:
+            self.stats.stopped_because = self._refused_for_good
+            return True
         if self.inbox.final:
             self.stats.stopped_because = "final model received"
             return True
@@ -243,8 +254,22 @@ class WorkerService:
         if latest is None or self.inbox.final or not self.fitting.should_start(latest, now):
             return
         trainer = self.partition.trainer
-        if trainer is not None:  # None only before a partition is claimed, when no model can arrive
-            self.fitting.start(trainer, latest, self._wake)
+        if trainer is None:  # only before a partition is claimed, when no model can arrive
+            return
+        refused = self.guard.refusal(latest.config)
+        if refused is not None:
+            self._refuse(latest.version, refused)
+            return
+        self.guard.charge(latest.config)  # before training: an update made is a release spent
+        self.fitting.start(trainer, latest, self._wake)
+
+    def _refuse(self, version: int, refused: Refusal) -> None:
+        """Do not train on ``version`` (below this worker's privacy floor, or its budget is spent)."""
+        log.warning("not training on version %s: %s", version, refused.reason)
+        self._events.write("config-refused", base_version=version, reason=refused.reason)
+        self.fitting.settled(version)  # wait for a newer version rather than ask again at once
+        if refused.final:
+            self._refused_for_good = refused.reason
 
     def _wake(self) -> None:
         """From the training thread: make the I/O thread's ``process_events`` return now."""
