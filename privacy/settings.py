@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from privacy.adaptive import default_count_stddev, update_noise_multiplier
+from privacy.local_guard import LocalGuard, local_guard
 
 
 class AggregatorPrivacySettings(BaseModel):
@@ -170,6 +171,15 @@ class WorkerPrivacySettings(BaseModel):
                 "epsilon spent"
             )
         return self
+
+    def local_guard(self) -> LocalGuard:
+        """The worker's own local-DP terms (its ledger file is read now, if it exists)."""
+        return local_guard(
+            min_noise=self.local_dp_min_noise,
+            budget=self.local_dp_budget,
+            delta=self.local_dp_delta,
+            ledger=self.local_dp_ledger,
+        )
 
     def dpsgd_options(self) -> dict[str, str | int | float | bool]:
         """Trainer options for the built-in trainer (empty when DP-SGD is off)."""

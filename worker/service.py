@@ -23,7 +23,7 @@ from broker.names import REQUEST_KEY, Names
 from broker.properties import request_properties
 from broker.reconnect import serve_attached
 from broker.topology import attach_worker_queue, ensure_topology
-from privacy.local_guard import Refusal, local_guard
+from privacy.local_guard import Refusal
 from runtime.eventlog import EventLog
 from schemas.codec import Limits, encode
 from schemas.messages import ModelRequest
@@ -97,12 +97,7 @@ class WorkerService:
             DeviceProfile(settings.delay, settings.slowdown),
             settings.fresh_wait,
         )
-        self.guard = local_guard(
-            min_noise=settings.local_dp_min_noise,
-            budget=settings.local_dp_budget,
-            delta=settings.local_dp_delta,
-            ledger=settings.local_dp_ledger,
-        )
+        self.guard = settings.local_guard()
         self._refused_for_good: str | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -264,7 +259,7 @@ class WorkerService:
         self.fitting.start(trainer, latest, self._wake)
 
     def _refuse(self, version: int, refused: Refusal) -> None:
-        """Do not train on ``version`` (below this worker's privacy floor, or its budget is spent)."""
+        """Skip ``version``: below this worker's privacy floor, or its budget is spent."""
         log.warning("not training on version %s: %s", version, refused.reason)
         self._events.write("config-refused", base_version=version, reason=refused.reason)
         self.fitting.settled(version)  # wait for a newer version rather than ask again at once
