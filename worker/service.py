@@ -75,15 +75,7 @@ class WorkerService:
         self.stats = WorkerStats()
         self._session = AmqpSession(settings, name=f"fedmq-worker-{settings.worker_id}")
         self._events = EventLog(settings.events_file)
-        self.partition = PartitionHolder(
-            worker_id=settings.worker_id,
-            num_partitions=settings.num_partitions,
-            index=None if settings.claim_partition else settings.partition_index,
-            trainer=trainer,
-            trainer_for=trainer_for,
-            events=self._events,
-            metrics=self.metrics,
-        )
+        self.partition = self._partition_holder(trainer, trainer_for)
         limits = Limits(max_message_bytes=settings.max_message_bytes)
         self.inbox = ModelInbox(
             limits=limits, events=self._events, metrics=self.metrics, sender=settings.model_sender()
@@ -99,6 +91,20 @@ class WorkerService:
         )
         self.guard = settings.local_guard()
         self._refused_for_good: str | None = None
+
+    def _partition_holder(
+        self, trainer: Trainer | None, trainer_for: Callable[[int], Trainer] | None
+    ) -> PartitionHolder:
+        settings = self.settings
+        return PartitionHolder(
+            worker_id=settings.worker_id,
+            num_partitions=settings.num_partitions,
+            index=None if settings.claim_partition else settings.partition_index,
+            trainer=trainer,
+            trainer_for=trainer_for,
+            events=self._events,
+            metrics=self.metrics,
+        )
 
     # -- lifecycle -------------------------------------------------------------
     def run(self) -> WorkerStats:
