@@ -12,7 +12,7 @@ def _commands() -> dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]]
 ]:
     from aggregator.shell import main as aggregator
-    from fedmq.commands import audit, broker, demo, report, simulate, status
+    from fedmq.commands import audit, broker, conformance, demo, report, simulate, status
     from worker import main as worker
 
     return {
@@ -31,6 +31,11 @@ def _commands() -> dict[
         "broker": (
             "provision a federation on RabbitMQ: vhost, aggregator and worker users",
             broker.setup,
+        ),
+        "conformance": (
+            "run a short federation against any worker command and report the protocol rules it "
+            "kept",
+            conformance.setup,
         ),
         "audit": (
             "check a run's logs: every confirmed update applied exactly once, one set of weights "

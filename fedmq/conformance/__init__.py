@@ -1,0 +1,1 @@
+"""``fedmq conformance``: a short federation against any worker; which protocol rules it kept."""
