@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from broker.connection import AmqpSession
@@ -27,6 +28,12 @@ from broker.translate import translated
 from fedmq.cli import main as fedmq
 from harness.procs import wait_for
 from harness.secure_node import SecureNode
+from runtime.eventlog import EventLog
+from schemas.codec import Limits, encode
+from schemas.messages import ModelVersion
+from worker.inbox import ModelInbox
+from worker.metrics import WorkerMetrics
+from worker.settings import WorkerSettings
 
 pytestmark = pytest.mark.broker
 
@@ -201,3 +208,50 @@ def test_init_warns_about_the_default_guest_administrator_and_will_not_lock_itse
     assert "warning" in warned and "'guest'" in warned
     assert refusal.count("\n") == 1 and "refusing to remove 'guest'" in refusal
     assert client.request("GET", "users/guest") is not None
+
+
+def test_a_model_from_anyone_but_the_aggregator_is_refused_or_ignored(fed: Fed) -> None:
+    """A user who can write the models exchange (a misconfiguration) cannot pose as the aggregator,
+    and what it publishes under its own name, a worker ignores."""
+    names, a = fed.names, fed.worker("a")
+    rogue = f"{names.namespace}-rogue"
+    client = ManagementClient(fed.node.management_url, "guest", "guest")
+    client.request("PUT", f"users/{rogue}", {"password": "rogue-password", "tags": ""})
+    body = {"configure": "", "write": f"^{names.namespace}\\.models$", "read": ""}
+    client.request("PUT", f"permissions/{segment(names.namespace)}/{rogue}", body)
+    fed.passwords[rogue] = "rogue-password"
+    url = fed.node.amqp_url(a, fed.passwords[a], names.namespace)
+    worker = WorkerSettings(amqp_url=url, namespace=names.namespace)
+    box = ModelInbox(
+        limits=Limits(),
+        events=EventLog(None),
+        metrics=WorkerMetrics(),
+        sender=worker.model_sender(),
+    )
+    final = _model(7, final=True)
+    try:
+        with fed.session(rogue) as session:
+            with pytest.raises(AccessRefused):  # the broker checks user_id against the connection
+                session.publish(
+                    names.models_exchange, BROADCAST_KEY, final, model_properties(7, fed.aggregator)
+                )
+        with fed.session(rogue) as session:
+            session.publish(names.models_exchange, worker_key(a), final, model_properties(7, rogue))
+        with fed.session(a) as session:
+            got: list[Delivery] = []
+            session.consume(attach_worker_queue(session, names, a), got.append, exclusive=True)
+            wait_for(lambda: session.process_events(0.05) or got, 10, "the rogue's model")
+            for d in got:
+                box.deliver(d.body, d.properties.content_type, d.properties.user_id)
+    finally:
+        client.request("DELETE", f"users/{rogue}", allow_missing=True)
+
+    assert worker.model_sender() == fed.aggregator
+    assert box.refused == {rogue: 1} and not box.final and box.latest is None
+
+
+def _model(version: int, *, final: bool) -> bytes:
+    arrays = {"W": np.zeros((2, 2), np.float32)}
+    return encode(
+        ModelVersion(run_id="r", version=version, created_at=0.0, final=final, arrays=arrays)
+    )
