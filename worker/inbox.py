@@ -13,6 +13,7 @@ from schemas.errors import DecodeError
 from schemas.messages import ModelVersion
 from worker.assembly import ModelAssembly
 from worker.metrics import WorkerMetrics
+from worker.settings import WorkerSettings
 
 log = logging.getLogger("fedmq.worker")
 
@@ -46,6 +47,14 @@ class ModelInbox:
         self._last_request = float("-inf")
         self._logged_first = False
         self.assembly = ModelAssembly(max_message_bytes=limits.max_message_bytes)
+
+    @classmethod
+    def for_worker(
+        cls, settings: WorkerSettings, *, events: EventLog, metrics: WorkerMetrics
+    ) -> ModelInbox:
+        """The inbox of a worker with these settings (its message size limit, its aggregator)."""
+        limits = Limits(max_message_bytes=settings.max_message_bytes)
+        return cls(limits=limits, events=events, metrics=metrics, sender=settings.model_sender())
 
     def attached(self) -> None:
         """A new connection: ask again at once, and log the first model it brings."""

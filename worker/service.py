@@ -25,7 +25,7 @@ from broker.reconnect import serve_attached
 from broker.topology import attach_worker_queue, ensure_topology
 from privacy.local_guard import Refusal
 from runtime.eventlog import EventLog
-from schemas.codec import Limits, encode
+from schemas.codec import encode
 from schemas.messages import ModelRequest
 from training.trainer import Trainer
 from worker.claim import PartitionHolder
@@ -76,10 +76,7 @@ class WorkerService:
         self._session = AmqpSession(settings, name=f"fedmq-worker-{settings.worker_id}")
         self._events = EventLog(settings.events_file)
         self.partition = self._partition_holder(trainer, trainer_for)
-        limits = Limits(max_message_bytes=settings.max_message_bytes)
-        self.inbox = ModelInbox(
-            limits=limits, events=self._events, metrics=self.metrics, sender=settings.model_sender()
-        )
+        self.inbox = ModelInbox.for_worker(settings, events=self._events, metrics=self.metrics)
         self.outbox = Outbox(self.names, events=self._events, metrics=self.metrics)
         self._slots = 1  # the model queue's length: grows to a chunked model's chunk count
         self._consumer = ""
