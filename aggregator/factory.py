@@ -113,6 +113,7 @@ def build_norm_bound(settings: AggregatorSettings) -> NormBound | None:
         clip_to=None
         if settings.norm_clip is None
         else min(settings.norm_clip, settings.norm_bound),
+        min_workers=settings.num_partitions // 2 + 1,  # a majority of the expected workers
     )
 
 

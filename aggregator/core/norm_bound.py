@@ -9,8 +9,11 @@ Each worker votes with the median of its own last ``window`` admitted norms,
 and the reference is the median of the votes: a fast worker is one vote, not
 most of a window, and only a majority of *workers* can move the reference.
 Refused updates never vote (they are the attacker's to choose); the first
-``MIN_HISTORY`` arrivals, from at least ``MIN_WORKERS`` workers, are refused
-(``norm-calibrating``) and are the calibration sample. An update above
+``MIN_HISTORY`` arrivals, from at least ``min_workers`` workers, are refused
+(``norm-calibrating``) and are the calibration sample. ``min_workers`` must be
+more than half of the workers expected: fast attackers are the first to
+arrive, and if they were most of the first voters their tiny norms would set a
+reference that refuses every honest update, which then never votes. An update above
 ``factor`` x the reference is rejected (or, with ``action="clip"``, clipped to
 it); an admitted update above ``clip_to`` x the reference is clipped to that
 size, so no update moves the model further than a typical honest one whatever
@@ -92,6 +95,7 @@ class NormBound:
         action: NormAction = "reject",
         window: int = 10,
         clip_to: float | None = 1.0,
+        min_workers: int = MIN_WORKERS,
     ) -> None:
         if factor <= 1.0:
             raise ValueError("the norm bound factor must be above 1")
@@ -103,11 +107,12 @@ class NormBound:
         self.action = action
         self.window = window
         self.clip_to = clip_to
+        self.min_workers = max(MIN_WORKERS, min_workers)
         self._norms: OrderedDict[str, deque[float]] = OrderedDict()
 
     def reference(self) -> float | None:
         """The median of the workers' votes, or ``None`` while calibrating."""
-        if self._count() < MIN_HISTORY or len(self._norms) < MIN_WORKERS:
+        if self._count() < MIN_HISTORY or len(self._norms) < self.min_workers:
             return None
         votes = [float(np.median(np.fromiter(n, float))) for n in self._norms.values()]
         return float(np.median(votes))
@@ -137,7 +142,7 @@ class NormBound:
             return Rejected(
                 "norm-calibrating",
                 f"collecting update norms for the bound: {self._count()} of {MIN_HISTORY}, "
-                f"from {len(self._norms)} of {MIN_WORKERS} workers",
+                f"from {len(self._norms)} of {self.min_workers} workers",
             )
         limit = self.factor * reference
         if norm > limit and (self.action == "reject" or limit <= 0.0):

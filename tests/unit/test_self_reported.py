@@ -246,3 +246,21 @@ def test_the_example_caps_votes_survive_a_restart() -> None:
     second.restore(first.state())
 
     assert second.allowed(10**6) == first.allowed(10**6) == 400
+
+
+def test_fast_attackers_first_to_calibrate_cannot_lock_honest_workers_out() -> None:
+    # base-version liars replaying the model they were sent send zero deltas, and being fast they
+    # are the first voters: a reference of 0 would refuse every honest update for good
+    bound = NormBound(factor=3.0, min_workers=8 // 2 + 1)
+    core = core_with(FedBuff(buffer_size=1, staleness=Constant()), norm_bound=bound)
+    sender = Sender(core, "delta")
+    for _ in range(6):
+        sender.send("a0", 0.0)
+        sender.send("a1", 0.0)
+    for worker in HONEST[:3]:
+        sender.send(worker, 1.0)  # the fifth voter completes the calibration
+
+    outcomes = honest_round(sender)
+
+    assert all(isinstance(o, Applied) for o in outcomes)
+    assert bound.reference() == pytest.approx(2.0)
