@@ -13,8 +13,9 @@ connections are not thread-safe). ``trainer`` is a factory ``(TrainerContext) ->
 Trainer``, called once per role and partition, or one ``Trainer`` object that every role
 shares (then its ``fit`` must be safe to call from several threads at once). Workers take
 their broker and task settings from the aggregator's, so the two cannot disagree;
-``worker_settings`` may change anything else per worker. Workers of other processes or
-machines may join the same namespace as usual.
+``worker_settings`` changes anything else: a mapping for every worker, or a function of
+the worker's index returning one (a provisioned worker's own user, say). Workers of
+other processes or machines may join the same namespace as usual.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ __all__ = [
     "WorkerSettings", "run",
 ]  # fmt: skip
 
+#: Settings for every worker, or a function of the worker's index returning them.
+WorkerOverrides = Mapping[str, Any] | Callable[[int], Mapping[str, Any]]
 #: How long workers may take to see the final model and stop before they are told to.
 WORKER_EXIT_GRACE = 30.0
 #: Settings a worker takes from the aggregator: where the broker is, and the task.
@@ -78,7 +81,7 @@ class Federation:
         trainer: TrainerFactory | Trainer,
         *,
         workers: int = 4,
-        worker_settings: Mapping[str, Any] | None = None,
+        worker_settings: WorkerOverrides | None = None,
         cleanup: bool = False,
     ) -> None:
         """``cleanup``: delete the namespace's queues and exchanges once everything stopped."""
@@ -88,7 +91,8 @@ class Federation:
                 f"got {workers}"
             )
         self.settings, self.trainer, self.cleanup = settings, trainer, cleanup
-        self.workers = [self.settings_for_worker(i, worker_settings or {}) for i in range(workers)]
+        extra = worker_settings if callable(worker_settings) else lambda _i: worker_settings or {}
+        self.workers = [self.settings_for_worker(i, extra(i)) for i in range(workers)]
         self._roles: list[_Role] = []
 
     def settings_for_worker(self, index: int, extra: Mapping[str, Any]) -> WorkerSettings:
@@ -172,7 +176,7 @@ def run(
     trainer: TrainerFactory | Trainer,
     *,
     workers: int = 4,
-    worker_settings: Mapping[str, Any] | None = None,
+    worker_settings: WorkerOverrides | None = None,
     cleanup: bool = False,
 ) -> FederationResult:
     """Run a federation to its stop condition and return what it achieved (see ``Federation``)."""

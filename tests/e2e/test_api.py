@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -20,10 +21,15 @@ from schemas.messages import TrainConfig
 from training.trainer import EvalResult, FitResult
 from training.weights import Weights
 
+if TYPE_CHECKING:
+    from harness.secure_node import SecureNode
+
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+#: Needs the management API and an administrator: run on the private secure node, below.
+STRICT_EXAMPLE = ROOT / "examples" / "strict_identity.py"
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if p != STRICT_EXAMPLE)
 
 
 class Mean:
@@ -106,3 +112,23 @@ def test_the_example_runs_and_cleans_up(example: Path, namespace: str, amqp_url:
     with AmqpSession(BrokerSettings(amqp_url=amqp_url, namespace=namespace)) as session:
         with pytest.raises(NotFound):  # cleanup=True deleted the namespace
             session.queue_counts(Names(namespace).results_queue)
+
+
+def test_the_strict_identity_example_provisions_trains_and_cleans_up(
+    secure_node: SecureNode,
+) -> None:
+    env = {
+        **os.environ,
+        "FEDMQ_MANAGEMENT_URL": secure_node.management_url,
+        "FEDMQ_MANAGEMENT_USER": "guest",
+        "FEDMQ_MANAGEMENT_PASSWORD": "guest",
+        "FEDMQ_EXAMPLE_AMQP_ADDRESS": f"127.0.0.1:{secure_node.node.port}",
+    }
+
+    result = subprocess.run(
+        [sys.executable, str(STRICT_EXAMPLE)], capture_output=True, text=True, timeout=180, env=env
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "stopped because: reached 30 versions" in result.stdout, result.stdout
+    assert "rejected 0" in result.stdout
