@@ -11,6 +11,7 @@ from aggregator.core.identity import IdentityPolicy
 from aggregator.core.private import PrivacyConfig, PrivateStrategy
 from aggregator.core.robust import NormBound
 from aggregator.core.robust_fedbuff import RobustFedBuff
+from aggregator.core.secure_fedbuff import SecureFedBuff
 from aggregator.core.staleness import staleness_function
 from aggregator.core.state import AggregatorState
 from aggregator.core.strategy import Strategy
@@ -39,9 +40,44 @@ def check_combination(settings: AggregatorSettings) -> None:
         )
 
 
+def check_secure_combination(settings: AggregatorSettings) -> None:
+    """Secure aggregation sums masked inputs: nothing that must see an update can go with it."""
+    if not settings.secure_aggregation:
+        return
+    refusals = {
+        "--secure-aggregation needs --strategy fedbuff": settings.strategy != "fedbuff",
+        "--secure-aggregation needs strict identity (keys are bound to broker-validated users)": (
+            settings.identity_mode() != "strict"
+        ),
+        "--secure-aggregation cannot be combined with --dp (distributed DP is not implemented)": (
+            settings.dp != "off"
+        ),
+        "--secure-aggregation cannot be combined with --norm-bound or --aggregation "
+        "median/trimmed-mean (they must see individual updates)": (
+            settings.norm_bound is not None or settings.aggregation != "mean"
+        ),
+        "--secure-aggregation needs --buffer-size of at least 2": settings.buffer_size < 2,
+        "--secure-cohort-size must be at least --buffer-size": (
+            settings.secure_cohort_size < settings.buffer_size
+        ),
+    }
+    for message, refused in refusals.items():
+        if refused:
+            raise ValueError(message)
+
+
 def build_strategy(settings: AggregatorSettings) -> Strategy:
     """The configured strategy with its staleness function, made private if ``--dp`` is on."""
     check_combination(settings)
+    check_secure_combination(settings)
+    if settings.secure_aggregation:
+        return SecureFedBuff(
+            buffer_size=settings.buffer_size,
+            cohort_size=settings.secure_cohort_size,
+            clip=settings.secure_clip,
+            server_lr=settings.server_lr,
+            dropout_rate=settings.secure_dropout_rate,
+        )
     private = settings.dp != "off"
     inner = _plain_strategy(settings, private)
     return build_private(settings, inner) if private else inner
@@ -148,4 +184,5 @@ def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfi
         learning_rate=settings.learning_rate,
         synchronous=strategy.synchronous,
         privacy=strategy.client_privacy(),
+        secure_aggregation=isinstance(strategy, SecureFedBuff),
     )

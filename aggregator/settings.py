@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from aggregator.core.identity import IdentityMode, resolve_identity
 from aggregator.core.staleness import StalenessName
 from aggregator.defence_settings import DefenceSettings
+from aggregator.secure_settings import SecureAggregationSettings
 from aggregator.shell.failpoints import FAILPOINT_PATTERN
 from broker.settings import BrokerSettings
 from privacy.settings import AggregatorPrivacySettings
@@ -18,7 +19,12 @@ from training.settings import TaskSettings
 
 
 class AggregatorSettings(
-    ObservabilitySettings, DefenceSettings, TaskSettings, BrokerSettings, AggregatorPrivacySettings
+    ObservabilitySettings,
+    DefenceSettings,
+    SecureAggregationSettings,
+    TaskSettings,
+    BrokerSettings,
+    AggregatorPrivacySettings,
 ):
     """Strategy, training configuration for workers, stop conditions, and where state lives."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.names import BROADCAST_KEY, REQUEST_KEY, UPDATE_KEY, Names, worker_key
+from broker.names import BROADCAST_KEY, REQUEST_KEY, SECURE_KEY, UPDATE_KEY, Names, worker_key
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,9 @@ def shared_topology(names: Names, limits: QueueLimits) -> list[Declaration]:
         Binding(names.results_queue, names.inbox_exchange, UPDATE_KEY),
         Queue(names.requests_queue, requests_bounds),
         Binding(names.requests_queue, names.inbox_exchange, REQUEST_KEY),
+        # Secure aggregation's protocol messages: bounded and dead-lettered like the results.
+        Queue(names.secure_queue, results_queue_arguments(names, limits)),
+        Binding(names.secure_queue, names.inbox_exchange, SECURE_KEY),
         *status_topology(names, limits),
     ]
 

@@ -9,6 +9,7 @@ BROADCAST_KEY = "broadcast"
 #: Routing keys on the inbox exchange.
 UPDATE_KEY = "update"
 REQUEST_KEY = "request"
+SECURE_KEY = "secure"
 
 
 def worker_key(worker_id: str) -> str:
@@ -37,6 +38,11 @@ class Names:
     @property
     def requests_queue(self) -> str:
         return f"{self.namespace}.requests"
+
+    @property
+    def secure_queue(self) -> str:
+        """Secure aggregation's protocol messages from workers (keys, shares, masked inputs)."""
+        return f"{self.namespace}.secure"
 
     @property
     def dead_exchange(self) -> str:
@@ -70,7 +76,13 @@ class Names:
 
     def queues(self) -> list[str]:
         """The federation's durable queues (worker queues and claims are per connection)."""
-        return [self.results_queue, self.requests_queue, self.dead_queue, self.status_queue]
+        return [
+            self.results_queue,
+            self.requests_queue,
+            self.dead_queue,
+            self.status_queue,
+            self.secure_queue,
+        ]
 
     def exchanges(self) -> list[str]:
         return list(self.exchange_kinds())

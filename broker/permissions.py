@@ -87,7 +87,9 @@ def aggregator_permissions(names: Names) -> Permissions:
     return Permissions(
         configure=NOTHING,
         write=exactly(names.models_exchange, names.dead_exchange, names.status_exchange),
-        read=exactly(names.results_queue, names.requests_queue, names.status_queue),
+        read=exactly(
+            names.results_queue, names.requests_queue, names.status_queue, names.secure_queue
+        ),
     )
 
 

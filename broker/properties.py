@@ -53,6 +53,31 @@ def model_properties(version: int, user_id: str | None = None) -> Properties:
     )
 
 
+def secure_upload_properties(buffer_id: str, stage: str, user_id: str) -> Properties:
+    """A worker's secure-aggregation message: persistent, ``user_id`` validated by the broker."""
+    return Properties(
+        content_type=CONTENT_TYPE,
+        message_id=f"secure-{buffer_id}-{stage}-{user_id}",
+        user_id=user_id,
+        type="fedmq.secure-upload",
+        timestamp=int(time.time()),
+        headers={SCHEMA_HEADER: SCHEMA_VERSION},
+        persistent=True,
+    )
+
+
+def secure_round_properties(buffer_id: str, stage: str) -> Properties:
+    """One stage of a secure buffer, broadcast: transient like a model version."""
+    return Properties(
+        content_type=CONTENT_TYPE,
+        message_id=f"round-{buffer_id}-{stage}",
+        type="fedmq.secure-round",
+        timestamp=int(time.time()),
+        headers={SCHEMA_HEADER: SCHEMA_VERSION},
+        persistent=False,
+    )
+
+
 def status_properties() -> Properties:
     """The aggregator's status report: JSON, transient (it is replaced every progress interval)."""
     return Properties(

@@ -32,7 +32,8 @@ from schemas.arrays import (
     wire_dtype_name,
 )
 from schemas.errors import DecodeError, EncodeError
-from schemas.messages import MESSAGE_TYPES, SCHEMA_VERSION, Message
+from schemas.messages import SCHEMA_VERSION, Message
+from schemas.registry import WIRE_TYPES
 
 CONTENT_TYPE = "application/msgpack"
 ALIGNMENT = 64
@@ -306,10 +307,10 @@ def decode(
             f"schema_version {header.get('schema_version')!r} is not {SCHEMA_VERSION}",
         )
     kind = header.get("kind")
-    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    cls = WIRE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise DecodeError(
-            "unknown-kind", f"message kind {kind!r} is not one of {sorted(MESSAGE_TYPES)}"
+            "unknown-kind", f"message kind {kind!r} is not one of {sorted(WIRE_TYPES)}"
         )
     if expected is not None and cls is not expected:
         raise DecodeError("unexpected-kind", f"expected a {expected.__name__}, got kind {kind!r}")

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from schemas.messages import MESSAGE_TYPES, SCHEMA_VERSION
+from schemas.messages import SCHEMA_VERSION
+from schemas.registry import WIRE_TYPES
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
 
@@ -19,7 +20,7 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
 def message_schemas() -> dict[str, dict[str, Any]]:
     """``{file name: JSON Schema}`` for every message kind."""
     out = {}
-    for kind, cls in MESSAGE_TYPES.items():
+    for kind, cls in WIRE_TYPES.items():
         schema = cls.model_json_schema(mode="validation")
         schema["$id"] = f"urn:fedmq:schema:v{SCHEMA_VERSION}:{kind}"
         schema["properties"]["pad"] = {

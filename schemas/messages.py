@@ -63,6 +63,10 @@ class TrainConfig(BaseModel):
     privacy: ClientPrivacy | None = Field(
         None, description="Clip (and, in local DP, noise) each delta before sending it."
     )
+    secure_aggregation: bool = Field(
+        False,
+        description="Never send an update in the clear: mask it in a secure round (secure-round).",
+    )
     extra: dict[str, MetricValue] = Field(
         default_factory=dict, description="Trainer-specific options."
     )

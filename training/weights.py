@@ -52,3 +52,32 @@ def l2_norm(
     if reference is None:
         return math.sqrt(sum(squared_distance(a) for a in arrays.values()))
     return math.sqrt(sum(squared_distance(arrays[name], ref) for name, ref in reference.items()))
+
+
+def flatten(arrays: Mapping[str, np.ndarray], like: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``like``'s names in sorted order, each array raveled, as one float64 vector.
+
+    The layout secure aggregation masks: every party derives it from the model alone.
+    """
+    names = sorted(like)
+    if not names:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(arrays[n], dtype=np.float64).reshape(-1) for n in names])
+
+
+def unflatten(vector: np.ndarray, like: Mapping[str, np.ndarray]) -> Weights:
+    """Inverse of ``flatten``: arrays shaped (and typed) like ``like``'s."""
+    out: Weights = {}
+    start = 0
+    for name in sorted(like):
+        ref = like[name]
+        out[name] = np.asarray(vector[start : start + ref.size], dtype=ref.dtype).reshape(ref.shape)
+        start += ref.size
+    if start != vector.size:
+        raise ValueError(f"a vector of {vector.size} values for a model of {start}")
+    return out
+
+
+def dimension(like: Mapping[str, np.ndarray]) -> int:
+    """How many values ``flatten`` yields for a model shaped like ``like``."""
+    return sum(int(a.size) for a in like.values())

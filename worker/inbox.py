@@ -11,6 +11,7 @@ from schemas.chunks import read_chunk_header
 from schemas.codec import Limits, decode
 from schemas.errors import DecodeError
 from schemas.messages import ModelVersion
+from schemas.secure import SecureRound
 from worker.assembly import ModelAssembly
 from worker.metrics import WorkerMetrics
 from worker.settings import WorkerSettings
@@ -42,6 +43,7 @@ class ModelInbox:
         self.sender = sender
         self.refused: dict[str, int] = {}  # by claimed sender ("" for none)
         self.latest: ModelVersion | None = None
+        self.secure_round: SecureRound | None = None
         self.final = False
         self.received = 0
         self._last_request = float("-inf")
@@ -61,9 +63,10 @@ class ModelInbox:
         self._last_request = float("-inf")
         self._logged_first = False
 
-    def request_due(self, now: float) -> bool:
-        """Whether to (re)send a model request: nothing received yet, and none sent recently."""
-        if self.latest is not None or now - self._last_request < REQUEST_EVERY:
+    def request_due(self, now: float, missing: bool = False) -> bool:
+        """Whether to (re)send a model request: nothing received yet (or ``missing``: the version
+        a secure round needs), and none sent recently."""
+        if (self.latest is not None and not missing) or now - self._last_request < REQUEST_EVERY:
             return False
         self._last_request = now
         return True
@@ -97,10 +100,26 @@ class ModelInbox:
             self._refuse(user_id or "")
             return
         try:
-            model = decode(body, ModelVersion, content_type=content_type, limits=self.limits)
+            message = decode(body, content_type=content_type, limits=self.limits)
         except DecodeError as exc:
             log.warning("ignoring an invalid model message: %s", exc)
             return
+        if isinstance(message, SecureRound):
+            latest = self.latest
+            if latest is None or latest.run_id == message.run_id:
+                self.secure_round = message
+            return
+        if not isinstance(message, ModelVersion):
+            log.warning("ignoring a %s message on the model queue", type(message).__name__)
+            return
+        self._take(message)
+
+    def take_secure_round(self) -> SecureRound | None:
+        """The secure round that arrived since the last call, if any (for the caller to follow)."""
+        message, self.secure_round = self.secure_round, None
+        return message
+
+    def _take(self, model: ModelVersion) -> None:
         latest = self.latest
         same_run = latest is not None and latest.run_id == model.run_id
         if same_run and latest is not None and model.version < latest.version and not model.final:

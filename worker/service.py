@@ -33,6 +33,7 @@ from worker.fitting import DeviceProfile, Fitting
 from worker.inbox import ModelInbox
 from worker.metrics import WorkerMetrics
 from worker.outbox import Outbox
+from worker.secure import SecureParticipant
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("fedmq.worker")
@@ -88,6 +89,21 @@ class WorkerService:
         )
         self.guard = settings.local_guard()
         self._refused_for_good: str | None = None
+        self.secure = SecureParticipant(settings.worker_id, self._events)
+
+    def _partition_holder(
+        self, trainer: Trainer | None, trainer_for: Callable[[int], Trainer] | None
+    ) -> PartitionHolder:
+        settings = self.settings
+        return PartitionHolder(
+            worker_id=settings.worker_id,
+            num_partitions=settings.num_partitions,
+            index=None if settings.claim_partition else settings.partition_index,
+            trainer=trainer,
+            trainer_for=trainer_for,
+            events=self._events,
+            metrics=self.metrics,
+        )
 
     def _partition_holder(
         self, trainer: Trainer | None, trainer_for: Callable[[int], Trainer] | None
@@ -155,6 +171,7 @@ class WorkerService:
         queue = attach_worker_queue(
             self._session, self.names, self.settings.worker_id, slots=self._slots
         )
+        self.secure.identity = self._session.username or self.settings.worker_id  # the broker's
         self._session.set_prefetch(1)
         self._consumer = self._session.consume(queue, self._on_model, exclusive=True)
         self.inbox.attached()
@@ -194,9 +211,12 @@ class WorkerService:
             now = time.monotonic()
             if self.inbox.request_due(now):
                 self._request_model()
-            collected = self.fitting.collect()
+            collected = self.secure.take_fit(
+                self.fitting.collect(), self.inbox.latest, self.fitting
+            )
             if collected is not None:
                 self.outbox.put(*collected)
+            self.secure.send(self._session, self.names, self.inbox.latest, now)
             if self.outbox.due(now):
                 self._send()
             if self._finished():
@@ -222,6 +242,7 @@ class WorkerService:
         self._session.ack(delivery.delivery_tag)  # at once: never hold a delivery while training
         props = delivery.properties
         self.inbox.receive(delivery.body, props.content_type, props.headers, props.user_id)
+        self.secure.offer(self.inbox.take_secure_round())
         self.stats.models_received = self.inbox.received
         if self.inbox.latest is not None:
             self.stats.last_version = self.inbox.latest.version
@@ -249,6 +270,8 @@ class WorkerService:
         latest = self.inbox.latest
         if self.fitting.task is not None or self.outbox.pending is not None:
             return
+        if not self.secure.may_train(latest, now, self.inbox, self._request_model):
+            return  # secure aggregation: train only for a buffer this worker is invited to
         if latest is None or self.inbox.final or not self.fitting.should_start(latest, now):
             return
         trainer = self.partition.trainer

@@ -53,3 +53,7 @@ class ActiveWorkers:
         """
         for worker_id, age in sorted(ages.items(), key=lambda item: -item[1]):
             self.seen(worker_id, now - min(max(float(age), 0.0), self.timeout))
+
+    def forget(self, worker_id: str) -> None:
+        """Not active until heard from again (it went silent in a round that waited for it)."""
+        self._last.pop(worker_id, None)

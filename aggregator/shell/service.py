@@ -15,6 +15,7 @@ import threading
 import numpy as np
 
 from aggregator.core.activity import ActiveWorkers
+from aggregator.core.aggregator import Aggregator
 from aggregator.core.reports import Progress
 from aggregator.core.status import RunIdentity
 from aggregator.core.stopping import StopRules
@@ -31,6 +32,7 @@ from aggregator.shell.reporter import Reporter
 from aggregator.shell.requests import ModelRequests
 from aggregator.shell.roster import RosterWatcher
 from aggregator.shell.rounds import RoundControl
+from aggregator.shell.secure_rounds import SecureRounds, lowest, secure_rounds_for
 from aggregator.shell.spool import Spool
 from aggregator.shell.store import StateStore
 from broker.connection import AmqpSession
@@ -104,7 +106,7 @@ class AggregatorService:
         state = self.core.state
         self.tracker = RunTracker(version_at_start=state.version, started=self.clock.now())
         self.active = ActiveWorkers(settings.worker_timeout)
-        self._keep_across_restarts()
+        keep_across_restarts(self.store, self.core, self.active, self.clock)
         self.publisher = Publisher(
             self._session,
             self.names,
@@ -136,13 +138,13 @@ class AggregatorService:
             active=self.active,
             failpoints=Failpoints(settings.failpoint),
             clock=self.clock,
-            unanswered_below=self.requests.lowest_tag,
+            unanswered_below=lambda: lowest(self.requests.lowest_tag(), self.secure.lowest_tag()),
             spool=Spool.for_settings(settings),
         )
         self.results = ResultsConsumer(
             self._session, self.names.results_queue, self.intake.receive, prefetch=self.prefetch
         )
-        self.rounds = RoundControl(
+        rounds = RoundControl(
             self.core,
             active=self.active,
             store=self.store,
@@ -151,20 +153,8 @@ class AggregatorService:
             clock=self.clock,
             audit=self.audit,
         )
-
-    def _keep_across_restarts(self) -> None:
-        """Checkpoint, beside model and strategy, the active workers and the defences' votes."""
-        self.store.section(
-            "active_workers",
-            lambda: self.active.snapshot(self.clock.now()),
-            lambda ages: self.active.restore(ages, self.clock.now()),
-        )
-        bound = self.core.norm_bound
-        if bound is not None:
-            self.store.section("norm_bound", bound.state, bound.restore)
-        examples = self.core.examples
-        if examples is not None:
-            self.store.section("example_cap", examples.state, examples.restore)
+        self.secure = secure_rounds_for(self.strategy, rounds, self._session, self.audit, settings)
+        self.rounds = self.secure if isinstance(self.secure, SecureRounds) else rounds
 
     def _wire_reporter(self, settings: AggregatorSettings) -> None:
         self.reporter = Reporter(
@@ -204,6 +194,7 @@ class AggregatorService:
     def _on_outage(self, exc: BrokerError, delay: float) -> None:
         self.intake.clear()  # their delivery tags died with the channel; the broker redelivers them
         self.requests.clear()
+        self.secure.clear()
         log.warning("lost the broker (%s); reconnecting in %.1fs", exc, delay)
 
     def _attach(self) -> None:
@@ -211,8 +202,10 @@ class AggregatorService:
         attach_topology(self._session, self.names)
         self.results.start()  # leaves the channel's prefetch at self.prefetch for the next one
         self._session.consume(self.names.requests_queue, self.requests.receive)
+        self.secure.consume()
         _log_attached(self)
         self.publisher.publish_version(final=self.core.state.finished)
+        self.secure.resume()
 
     def _serve_until_done(self) -> bool:
         """Serve, then finish if a stop condition was met (again after an outage mid-finish)."""
@@ -292,3 +285,20 @@ def _log_attached(service: AggregatorService) -> None:
         service.core.state.version,
         service.prefetch,
     )
+
+
+def keep_across_restarts(
+    store: StateStore, core: Aggregator, active: ActiveWorkers, clock: RunClock
+) -> None:
+    """Checkpoint, beside model and strategy, the active workers and the defences' votes."""
+    store.section(
+        "active_workers",
+        lambda: active.snapshot(clock.now()),
+        lambda ages: active.restore(ages, clock.now()),
+    )
+    bound = core.norm_bound
+    if bound is not None:
+        store.section("norm_bound", bound.state, bound.restore)
+    examples = core.examples
+    if examples is not None:
+        store.section("example_cap", examples.state, examples.restore)

@@ -1,0 +1,113 @@
+"""Secure FedBuff with real processes on provisioned users: the model learns from buffer sums only.
+
+Runs on the private node of ``harness/secure_node.py`` (strict identity needs one broker user per
+worker). Judged from the aggregator's audit (every version is one SecAgg+ buffer's sum, no update
+was ever applied in the clear) and from the workers' own event files (what each contributed).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from broker.management import ManagementClient, segment
+from fedmq.cli import main as fedmq
+from harness.procs import Federation, wait_for
+from harness.secure_node import SecureNode
+
+pytestmark = [pytest.mark.broker, pytest.mark.e2e]
+
+WORKERS = 4
+
+
+@pytest.fixture
+def provisioned(
+    secure_node: SecureNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Path]]:
+    """A namespace with an aggregator user and four worker users; password files in ``tmp_path``."""
+    ns = f"s-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("FEDMQ_MANAGEMENT_URL", secure_node.management_url)
+    monkeypatch.setenv("FEDMQ_MANAGEMENT_USER", "guest")
+    monkeypatch.setenv("FEDMQ_MANAGEMENT_PASSWORD", "guest")
+    users = {f"{ns}-aggregator": ["init"]}
+    users |= {f"{ns}-w{i}": ["add-worker", f"{ns}-w{i}"] for i in range(WORKERS)}
+    for user, command in users.items():
+        flags = ["--namespace", ns, "--password-file", str(tmp_path / f"{user}.pw")]
+        flags += ["--roster-file", str(tmp_path / "roster.json")]
+        assert fedmq(["broker", *command, *flags]) == 0
+    yield ns, tmp_path
+    client = ManagementClient(secure_node.management_url, "guest", "guest")
+    client.request("DELETE", f"vhosts/{segment(ns)}", allow_missing=True)
+    for user in users:
+        client.request("DELETE", f"users/{segment(user)}", allow_missing=True)
+
+
+def login(node: SecureNode, ns: str, user: str, secrets: Path) -> list[str]:
+    url = f"amqp://{user}@127.0.0.1:{node.node.port}/{ns}"
+    return ["--amqp-url", url, "--amqp-password-file", str(secrets / f"{user}.pw")]
+
+
+def test_secure_fedbuff_learns_from_buffer_sums_and_survives_a_dropout(
+    secure_node: SecureNode, provisioned: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    ns, secrets = provisioned
+    fed = Federation(
+        namespace=ns, amqp_url="amqp://unused@127.0.0.1:1/x", run_dir=tmp_path_factory.mktemp(ns)
+    )
+    ids = [f"{ns}-w{i}" for i in range(WORKERS)]
+    try:
+        agg = fed.aggregator(
+            *login(secure_node, ns, f"{ns}-aggregator", secrets),
+            "--strategy",
+            "fedbuff",
+            "--secure-aggregation",
+            "--buffer-size",
+            "3",
+            "--identity",
+            "strict",
+            "--roster-file",
+            str(secrets / "roster.json"),
+            "--secure-stage-timeout",
+            "5",
+            "--max-versions",
+            "12",
+            "--eval-every",
+            "4",
+            num_partitions=WORKERS,
+        )
+        workers = [
+            fed.worker(i, *login(secure_node, ns, w, secrets), num_partitions=WORKERS, worker_id=w)
+            for i, w in enumerate(ids)
+        ]
+        wait_for(lambda: fed.latest_version() >= 4, 180, "four secure buffers")
+        workers[3].kill()  # a dropout: the next buffers go on with the three left (K = 3)
+        assert agg.wait(timeout=240) == 0, fed.log("aggregator.log")[-3000:]
+    finally:
+        fed.close()
+
+    audit = fed.audit()
+    sums = [e for e in audit if e["event"] == "secure-buffer-sum"]
+    published = [e["version"] for e in audit if e["event"] == "published" and not e["final"]]
+    assert not [e for e in audit if e["event"] == "applied"], "nothing may be applied in the clear"
+    assert [s["version"] for s in sums] == list(range(1, 13)) == published[1:]
+    assert all(len(s["contributors"]) >= 3 for s in sums)
+    cohorts = {
+        e["buffer_id"]: set(e["cohort"]) for e in audit if e["event"] == "secure-buffer-open"
+    }
+    assert any(len(cohorts[s["buffer_id"]]) == WORKERS for s in sums), "all four took part"
+    # The killed worker's buffer: summed over the survivors (its masks removed), not abandoned.
+    assert any(set(s["contributors"]) < cohorts[s["buffer_id"]] for s in sums)
+    # Every contribution the aggregator counted is one a worker says it masked and sent.
+    sent = {
+        (e["buffer_id"], wid)
+        for wid in ids
+        for e in fed.worker_events(wid)
+        if e["event"] == "secure-sent" and e["stage"] == "masked"
+    }
+    counted = {(s["buffer_id"], c) for s in sums for c in s["contributors"]}
+    assert counted <= sent
+    summary = fed.summary()
+    assert summary is not None and summary["version"] == 12 and summary["accuracy"] > 0.8
