@@ -105,20 +105,6 @@ class WorkerService:
             metrics=self.metrics,
         )
 
-    def _partition_holder(
-        self, trainer: Trainer | None, trainer_for: Callable[[int], Trainer] | None
-    ) -> PartitionHolder:
-        settings = self.settings
-        return PartitionHolder(
-            worker_id=settings.worker_id,
-            num_partitions=settings.num_partitions,
-            index=None if settings.claim_partition else settings.partition_index,
-            trainer=trainer,
-            trainer_for=trainer_for,
-            events=self._events,
-            metrics=self.metrics,
-        )
-
     # -- lifecycle -------------------------------------------------------------
     def run(self) -> WorkerStats:
         """Run until stopped, the final model arrives, or ``max_updates`` is reached."""
