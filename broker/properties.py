@@ -66,11 +66,13 @@ def secure_upload_properties(buffer_id: str, stage: str, user_id: str) -> Proper
     )
 
 
-def secure_round_properties(buffer_id: str, stage: str) -> Properties:
-    """One stage of a secure buffer, broadcast: transient like a model version."""
+def secure_round_properties(buffer_id: str, stage: str, user_id: str | None) -> Properties:
+    """One stage of a secure buffer, broadcast: transient like a model version, and like it from
+    the aggregator's broker-validated user (workers ignore rounds from anyone else)."""
     return Properties(
         content_type=CONTENT_TYPE,
         message_id=f"round-{buffer_id}-{stage}",
+        user_id=user_id,
         type="fedmq.secure-round",
         timestamp=int(time.time()),
         headers={SCHEMA_HEADER: SCHEMA_VERSION},

@@ -204,7 +204,7 @@ class SecureRounds:
             self.names.models_exchange,
             BROADCAST_KEY,
             encode(message),
-            secure_round_properties(server.setup.buffer_id, stage),
+            secure_round_properties(server.setup.buffer_id, stage, self.session.username),
             mandatory=False,
         )
 
