@@ -59,6 +59,13 @@ class DefenceSettings(BaseSettings):
             "median of the workers' votes); none: only the bound applies."
         ),
     )
+    fair_share: bool = Field(
+        False,
+        description=(
+            "FedAsync: scale a worker's mixing weight by median share / its share of recent "
+            "arrivals, so a fast worker moves the model no more than a typical one."
+        ),
+    )
     example_cap: float = Field(
         2.0,
         ge=1,

@@ -93,6 +93,7 @@ def _plain_strategy(settings: AggregatorSettings, private: bool) -> Strategy:
             staleness=staleness,
             sample_weighting=bool(settings.sample_weighting),
             update_kind="delta" if private else "weights",
+            fair_share=settings.fair_share,
         )
     if settings.strategy == "fedavg":
         return FedAvg(

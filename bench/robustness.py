@@ -44,7 +44,11 @@ DEFENCES: dict[str, dict[str, dict[str, Any]]] = {
         "multi-krum": {"aggregation": "multi-krum"},
         "centered-clip": {"aggregation": "centered-clip"},
     },
-    "fedasync": {"none": {}, "norm-bound": {"norm_bound": 3.0}},
+    "fedasync": {
+        "none": {},
+        "norm-bound": {"norm_bound": 3.0},
+        "norm-bound+fair-share": {"norm_bound": 3.0, "fair_share": True},
+    },
 }
 #: Slowdown factors: attackers are clients 0 and 1.
 SPEEDS = {"1x": "1", "3x": "1,1,3,3,3,3,3,3"}

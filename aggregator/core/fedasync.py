@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from aggregator.core.arithmetic import mix_into, step_into
+from aggregator.core.fair_share import ArrivalShare
 from aggregator.core.staleness import Polynomial, StalenessFunction
 from aggregator.core.strategy import Contribution, Scalars, StepOutcome, Strategy
 from schemas.messages import UpdateKind
@@ -18,6 +19,8 @@ class FedAsync(Strategy):
 
     With ``sample_weighting``, a_t is further scaled by n_k / mean(n) over the
     updates seen so far (and capped at 1), so bigger partitions pull harder.
+    With ``fair_share``, a_t is also scaled by the worker's ``ArrivalShare``
+    factor, so a fast worker has no more influence than a typical one.
     With ``update_kind="delta"`` workers send d_k = x_k - x_base and the step is
     x <- x + a_t d_k: the form differential privacy can bound, since a clipped
     d_k moves the model by at most a_t * C.
@@ -33,6 +36,7 @@ class FedAsync(Strategy):
         staleness: StalenessFunction = Polynomial(0.5),
         sample_weighting: bool = False,
         update_kind: UpdateKind = "weights",
+        fair_share: bool = False,
     ) -> None:
         if not 0.0 < alpha <= 1.0:
             raise ValueError("alpha must be in (0, 1]")
@@ -42,6 +46,7 @@ class FedAsync(Strategy):
         self.sample_weighting = sample_weighting
         self._updates = 0
         self._examples = 0
+        self.shares = ArrivalShare() if fair_share else None
 
     def mixing_weight(self, staleness: int, num_examples: int) -> float:
         """a_t for an update (call after counting it in the running mean)."""
@@ -54,6 +59,8 @@ class FedAsync(Strategy):
         self._updates += 1
         self._examples += contribution.num_examples
         weight = self.mixing_weight(contribution.staleness, contribution.num_examples)
+        if self.shares is not None:
+            weight *= self.shares.record(contribution.worker_id)
         if self.update_kind == "delta":
             step_into(model, contribution.arrays, weight)
         else:
@@ -62,11 +69,15 @@ class FedAsync(Strategy):
 
     def release_scale(self) -> float | None:
         # a_t = alpha * s(tau) with s <= 1: c = alpha, w = s(tau).
+        # The fair-share factor is in (0, 1] and depends on arrival times only: w stays <= 1.
         return self.alpha if self.update_kind == "delta" and not self.sample_weighting else None
 
     def state(self) -> tuple[Scalars, Weights]:
-        return {"updates": self._updates, "examples": self._examples}, {}
+        shares = {"arrivals": self.shares.state()} if self.shares is not None else {}
+        return {"updates": self._updates, "examples": self._examples, **shares}, {}
 
     def restore(self, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
         self._updates = int(scalars.get("updates", 0))
         self._examples = int(scalars.get("examples", 0))
+        if self.shares is not None:
+            self.shares.restore(list(scalars.get("arrivals", [])))

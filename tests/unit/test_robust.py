@@ -7,6 +7,7 @@ import pytest
 
 from aggregator.core.aggregator import Aggregator, Applied
 from aggregator.core.byzantine import centered_clip, krum_scores, multi_krum
+from aggregator.core.fair_share import ArrivalShare
 from aggregator.core.fedasync import FedAsync
 from aggregator.core.robust import (
     MIN_HISTORY,
@@ -320,3 +321,26 @@ def test_whole_vector_rules_ignore_a_minority_of_sign_flippers(rule: str) -> Non
 def test_krum_refuses_a_buffer_too_small_for_its_byzantine_count() -> None:
     with pytest.raises(ValueError, match="2f"):
         RobustFedBuff(rule="krum", buffer_size=4, byzantine=1)
+
+
+def test_a_fast_worker_gets_the_influence_of_a_typical_one() -> None:
+    shares = ArrivalShare(window=100)
+    factors: dict[str, float] = {}
+
+    for _ in range(10):  # per round: 3 from the fast worker, 1 from each of three others
+        for worker in ("fast", "fast", "fast", "a", "b", "c"):
+            factors[worker] = shares.record(worker)
+
+    # its last arrival: counts 30, 9, 9, 9 -> median 9 -> 9 / 30
+    assert factors["fast"] == pytest.approx(0.3)
+    # a's: 30, 10, 9, 9 -> median 9.5; b's and c's: median 10
+    assert (factors["a"], factors["b"], factors["c"]) == pytest.approx((0.95, 1.0, 1.0))
+
+
+def test_fedasync_with_fair_share_scales_alpha_by_the_factor() -> None:
+    model = {"w": np.zeros(4, np.float32)}
+    strategy = FedAsync(alpha=0.5, staleness=Constant(), update_kind="delta", fair_share=True)
+    for worker in ("a", "b", "a"):  # counts a: 2, b: 1 -> median 1.5 -> factor 0.75
+        outcome = strategy.add(model, contribution(1.0, worker=worker))
+
+    assert outcome.weight == pytest.approx(0.5 * 0.75)
