@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 
+import numpy as np
+
 from aggregator.core.examples import ExampleCap
 from aggregator.core.identity import IdentityPolicy, check_claim, check_sender
 from aggregator.core.norm_bound import NormBound, Screened
@@ -16,6 +18,10 @@ from aggregator.core.state import AggregatorState
 from aggregator.core.strategy import Contribution, Strategy
 from aggregator.core.validation import Accepted, Rejected, validate_update
 from schemas.messages import ClientUpdate
+
+
+class NonFiniteModel(RuntimeError):
+    """The model holds NaN or infinity: a bug or an unscreened path, never to be published."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,24 @@ class Aggregator:
         self.state.counters.rejected[rejected.reason] += 1
         return rejected
 
-    def _apply(self, update: ClientUpdate, verdict: Accepted, screened: Screened | None) -> Applied:
+    def check_publishable(self) -> None:
+        """``NonFiniteModel`` unless every float entry of the model is finite: such a version is
+        never persisted nor published (the strategies' screens should make this unreachable).
+        """
+        bad = [
+            n
+            for n, x in self.state.weights.items()
+            if x.dtype.kind == "f" and not np.isfinite(x).all()
+        ]
+        if bad:
+            raise NonFiniteModel(
+                f"version {self.state.version} would hold NaN or infinity in {', '.join(bad)}; "
+                "not persisted, not published"
+            )
+
+    def _apply(
+        self, update: ClientUpdate, verdict: Accepted, screened: Screened | None
+    ) -> Applied | Rejected:
         contribution = Contribution(
             update_id=update.update_id,
             worker_id=update.worker_id,
@@ -160,6 +183,9 @@ class Aggregator:
             ),
             arrays=screened.arrays if screened else update.arrays,
         )
+        refused = self.strategy.screen(self.state.weights, contribution)
+        if refused is not None:
+            return self.reject(refused)
         outcome = self.strategy.add(self.state.weights, contribution)
         # Only applied updates calibrate the defences: refused ones are the attacker's to choose.
         if self.norm_bound and screened:

@@ -28,8 +28,10 @@ def scaled_add(dst: np.ndarray, src: np.ndarray, scale: float) -> None:
     flat_dst, flat_src = dst.reshape(-1), np.asarray(src).reshape(-1)
     if flat_dst.size and not np.shares_memory(flat_dst, dst):
         raise ValueError("dst must be contiguous")
+    work = np.result_type(flat_dst.dtype, flat_src.dtype)  # a float64 buffer adds in float64
+    factor = work.type(scale)
     for start in range(0, flat_dst.size, CHUNK):
-        part = flat_src[start : start + CHUNK] * scale
+        part = flat_src[start : start + CHUNK].astype(work, copy=False) * factor
         flat_dst[start : start + CHUNK] += part.astype(flat_dst.dtype, copy=False)
 
 
@@ -60,8 +62,44 @@ def step_into(model: Weights, acc: Mapping[str, np.ndarray], scale: float) -> No
 
 
 def zeros_like(model: Mapping[str, np.ndarray]) -> Weights:
-    """A fresh accumulator shaped (and typed) like ``model``."""
-    return {name: np.zeros(x.shape, dtype=x.dtype) for name, x in model.items()}
+    """A fresh accumulator shaped like ``model``: float64 for float entries.
+
+    A buffer sums staleness x examples x delta over many updates; in float32,
+    two finite updates with large example counts overflowed it to infinity, and
+    a light update beside heavy ones was rounded away.
+    """
+    return {
+        name: np.zeros(x.shape, dtype=np.float64 if aggregated(x) else x.dtype)
+        for name, x in model.items()
+    }
+
+
+def step_is_finite(
+    model: Mapping[str, np.ndarray],
+    acc: Mapping[str, np.ndarray] | None,
+    delta: Mapping[str, np.ndarray],
+    weight: float,
+    scale: float,
+) -> bool:
+    """Whether ``model + scale * (acc + weight * delta)`` is finite in the model's dtypes.
+
+    Computed slice by slice in float64 and thrown away: nothing is changed.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name, x in model.items():
+            if not aggregated(x):
+                continue
+            flat_x, flat_d = x.reshape(-1), np.asarray(delta[name]).reshape(-1)
+            flat_a = None if acc is None else np.asarray(acc[name]).reshape(-1)
+            for start in range(0, flat_x.size, CHUNK):
+                end = start + CHUNK
+                buffered = flat_d[start:end].astype(np.float64) * weight
+                if flat_a is not None:
+                    buffered += flat_a[start:end]
+                step = flat_x[start:end] + (buffered * scale).astype(x.dtype)
+                if not np.isfinite(step).all():
+                    return False
+    return True
 
 
 def weighted_average(results: Iterable[tuple[Mapping[str, np.ndarray], float]]) -> Weights:

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from aggregator.core.arithmetic import accumulate_into, step_into, zeros_like
+from aggregator.core.arithmetic import accumulate_into, step_into, step_is_finite, zeros_like
 from aggregator.core.staleness import Polynomial, StalenessFunction
 from aggregator.core.strategy import Contribution, Scalars, StepOutcome, Strategy
+from aggregator.core.validation import Rejected
 from schemas.messages import UpdateKind
 from training.weights import Weights
 
@@ -45,11 +46,26 @@ class FedBuff(Strategy):
         self._count = 0
         self._mass = 0.0
 
+    def _weighed(self, contribution: Contribution) -> tuple[float, int]:
+        examples = contribution.num_examples if self.sample_weighting else 1
+        return self.staleness(contribution.staleness) * examples, examples
+
+    def screen(self, model: Weights, contribution: Contribution) -> Rejected | None:
+        # Checked as each update enters the buffer (a step now would be finite), so the one that
+        # would overflow the model is the one refused, not whichever happens to fill the buffer.
+        weight, examples = self._weighed(contribution)
+        scale = self.server_lr / (self._mass + examples)
+        if step_is_finite(model, self._acc, contribution.arrays, weight, scale):
+            return None
+        return Rejected(
+            "non-finite-step",
+            "with this update in the buffer a step would take the model beyond its dtype's range",
+        )
+
     def add(self, model: Weights, contribution: Contribution) -> StepOutcome:
         if self._acc is None:
             self._acc = zeros_like(model)
-        examples = contribution.num_examples if self.sample_weighting else 1
-        weight = self.staleness(contribution.staleness) * examples
+        weight, examples = self._weighed(contribution)
         accumulate_into(self._acc, contribution.arrays, weight)
         self._count += 1
         self._mass += examples

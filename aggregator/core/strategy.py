@@ -76,6 +76,13 @@ class Strategy(ABC):
         """
         return None
 
+    def screen(self, model: Weights, contribution: Contribution) -> Rejected | None:
+        """Why ``contribution`` would make the model non-finite if added now, or ``None``.
+
+        Called just before ``add``; nothing has changed yet when it refuses.
+        """
+        return None
+
     def closed(self) -> str | None:
         """Why this strategy takes no more updates at all, or ``None``: the service stops when it is
         set.

@@ -139,6 +139,8 @@ class Intake:
         version_before = self.core.state.version
         outcomes = [(d, self._outcome(d)) for d in batch]
         applied = [o for _, o in outcomes if isinstance(o, Applied)]
+        if self.core.state.version != version_before:
+            self.core.check_publishable()  # raises before anything is persisted or published
         if applied:
             self._commit(applied)
         if self.core.state.version != version_before:

@@ -33,6 +33,7 @@ class RoundControl:
         contributors = self.core.strategy.pending()
         if not self.core.close_round(self.active.active(self.clock.now())):
             return False
+        self.core.check_publishable()  # raises before anything is persisted or published
         commit = self.core.begin_commit()
         # Like applied lines, before the checkpoint: a crash in between leaves a void round line.
         self.audit.write(
