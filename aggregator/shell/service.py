@@ -8,11 +8,8 @@ the roster, evaluation and reports, stop rules and the run's final artefacts.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-
-import numpy as np
 
 from aggregator.core.activity import ActiveWorkers
 from aggregator.core.aggregator import Aggregator
@@ -22,6 +19,7 @@ from aggregator.core.stopping import StopRules
 from aggregator.core.tracker import RunSummary, RunTracker
 from aggregator.factory import build_core, build_strategy, train_config
 from aggregator.settings import AggregatorSettings
+from aggregator.shell.artefacts import SUMMARY_KEY, save_artefacts
 from aggregator.shell.clock import RunClock
 from aggregator.shell.failpoints import Failpoints
 from aggregator.shell.intake import Intake, auto_prefetch, chosen_prefetch
@@ -248,16 +246,23 @@ class AggregatorService:
 
     def _finish(self) -> None:
         """Evaluate, persist as finished, publish the final model, save it and the summary."""
-        if not self.core.state.finished:
+        state = self.core.state
+        just_finished = not state.finished
+        if just_finished:
             self.reporter.evaluate()
             self.core.finish(self._stopped_because)
+            state.extra[SUMMARY_KEY] = self.summary().as_dict()  # persisted with the end
             self.store.persist(self.core, self.clock.elapsed())
         self._stopped_because = self._stopped_because or self.core.stopped_because
         self.publisher.publish_version(final=True)
         self.reporter.publish_status(self.reporter.progress(), self._stopped_because)
-        run_path = self.settings.run_path
-        np.savez(run_path / "final_model.npz", **self.core.state.weights)  # type: ignore[arg-type]
-        (run_path / "summary.json").write_text(json.dumps(self.summary().as_dict(), indent=2))
+        summary = state.extra.get(SUMMARY_KEY)
+        save_artefacts(
+            self.settings.run_path,
+            state.weights,
+            summary if isinstance(summary, dict) else self.summary().as_dict(),
+            replace=just_finished,
+        )
         log.info(
             "finished run %s at version %d: %s",
             self.core.state.run_id,
