@@ -1,0 +1,157 @@
+"""``python -m bench.secure_accuracy``: does secure aggregation cost accuracy? (issue floor: 0.5 pt)
+
+The same training, two ways, on the built-in digits task (Dirichlet(0.5) over
+the workers): every round all workers train the current model; the round's
+deltas are combined
+
+* in the clear, by FedBuff with unit weights (its step with K = the workers,
+  no staleness), and
+* by ``SecureFedBuff`` through the whole SecAgg+ protocol in memory (every
+  message encoded and decoded by the wire codec; real keys, shares, masks):
+  clipped to ``--clip``, quantized to fixed point, masked, summed, unmasked.
+
+Same seeds, same data, same local training: the difference in test accuracy
+is what clipping and rounding cost. The broker plays no part here (the
+services' protocol is tested in tests/e2e/test_secure_aggregation.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from aggregator.core.fedbuff import FedBuff
+from aggregator.core.secure_fedbuff import SecureFedBuff
+from aggregator.core.staleness import staleness_function
+from aggregator.core.strategy import Contribution
+from schemas.codec import decode, encode
+from schemas.messages import TrainConfig
+from schemas.secure import SecureRound, SecureUpload
+from secagg.client import SecAggClient
+from secagg.ledger import BufferSum
+from secagg.local import seeded_entropy
+from secagg.messages import ShareInbox
+from secagg.wire import addressed_to, message_of, round_message, upload_of
+from training.loading import load_factory
+from training.settings import TaskSettings
+from training.trainer import Trainer, TrainerContext
+from training.weights import Weights, flatten
+
+STAGES = ("keys", "shares", "masked", "unmask")
+
+
+def trainers(workers: int, seed: int) -> tuple[Trainer, list[Trainer]]:
+    factory, options = load_factory("builtin"), TaskSettings().trainer_options()
+
+    def make(role: str, partition: int) -> Trainer:
+        ctx = TrainerContext(role, partition, workers, seed, options, model_seed=seed)  # type: ignore[arg-type]
+        return factory(ctx)
+
+    return make("aggregator", 0), [make("worker", i) for i in range(workers)]
+
+
+def deltas(model: Weights, local: list[Trainer], config: TrainConfig) -> list[Weights]:
+    out = []
+    for trainer in local:
+        fit = trainer.fit({k: v.copy() for k, v in model.items()}, config)
+        out.append({k: np.asarray(fit.weights[k], dtype=v.dtype) - v for k, v in model.items()})
+    return out
+
+
+def plain_round(strategy: FedBuff, model: Weights, updates: list[Weights]) -> None:
+    for i, delta in enumerate(updates):
+        strategy.add(model, Contribution(f"u{i}", f"w{i}", 0, 1, delta))
+
+
+def _wire(message: SecureRound | SecureUpload) -> SecureRound | SecureUpload:
+    return decode(encode(message), type(message))
+
+
+def secure_round(
+    strategy: SecureFedBuff, model: Weights, updates: list[Weights], version: int
+) -> None:
+    ids = frozenset(f"w{i:02d}" for i in range(len(updates)))
+    setup = strategy.open_buffer(run_id="bench", version=version, candidates=ids, model=model)
+    assert setup is not None
+    clients = {u: SecAggClient(setup, u, entropy=seeded_entropy(version, u)) for u in setup.cohort}
+    vectors = {f"w{i:02d}": flatten(d, model) for i, d in enumerate(updates)}
+    messages: tuple = ()
+    for stage in STAGES:
+        broadcast = _wire(
+            round_message(setup, run_id="bench", version=version, stage=stage, messages=messages)
+        )
+        assert isinstance(broadcast, SecureRound)
+        for u, client in clients.items():
+            request = addressed_to(broadcast, u)
+            if stage == "keys":
+                answer = client.advertise_keys()
+            elif stage == "shares":
+                answer = client.share_keys(request)  # type: ignore[arg-type]
+            elif stage == "masked":
+                assert isinstance(request, ShareInbox)
+                answer = client.masked_input(request, vectors[u], 1.0)
+            else:
+                answer = client.unmask(request)  # type: ignore[arg-type]
+            upload = _wire(upload_of(answer))
+            assert isinstance(upload, SecureUpload)
+            strategy.receive(u, message_of(upload))
+        result = strategy.advance(model)
+        if isinstance(result, BufferSum):
+            return
+        assert isinstance(result, tuple), result
+        messages = result
+    raise AssertionError("the buffer did not conclude")
+
+
+def accuracy(evaluator: Trainer, model: Weights) -> float:
+    return float(evaluator.evaluate(model, TrainConfig()).metrics["accuracy"])
+
+
+def run(seed: int, workers: int, rounds: int, clip: float) -> tuple[float, float, float]:
+    """Test accuracy in the clear and under secure aggregation, and the secure run's CPU seconds.
+
+    Each path gets its own, identically seeded trainers: their minibatch order is the same.
+    """
+    config = TrainConfig(update_kind="delta", learning_rate=0.3, batch_size=32)
+    evaluator, local = trainers(workers, seed)
+    plain = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
+    fedbuff = FedBuff(
+        buffer_size=workers,
+        staleness=staleness_function("constant", a=None, b=0),
+        sample_weighting=False,
+    )
+    for _ in range(rounds):
+        plain_round(fedbuff, plain, deltas(plain, local, config))
+    _, local = trainers(workers, seed)
+    masked = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
+    secure = SecureFedBuff(buffer_size=workers, cohort_size=workers, clip=clip)
+    started = time.process_time()
+    for version in range(rounds):
+        secure_round(secure, masked, deltas(masked, local, config), version)
+    return accuracy(evaluator, plain), accuracy(evaluator, masked), time.process_time() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--clip", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    print(f"{args.workers} workers, {args.rounds} rounds, clip {args.clip}")
+    print("| seed | FedBuff (clear) | secure FedBuff | difference (points) | CPU s, secure path |")
+    print("|---|---|---|---|---|")
+    gaps = []
+    for seed in range(args.seeds):
+        clear, secure, cpu = run(seed, args.workers, args.rounds, args.clip)
+        gaps.append(100 * (secure - clear))
+        print(f"| {seed} | {clear:.4f} | {secure:.4f} | {gaps[-1]:+.2f} | {cpu:.1f} |")
+    print(
+        f"mean difference {np.mean(gaps):+.2f} points, largest |difference| {np.max(np.abs(gaps)):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
