@@ -28,18 +28,24 @@ from aggregator.core.staleness import staleness_function
 from aggregator.core.strategy import Contribution
 from schemas.codec import decode, encode
 from schemas.messages import TrainConfig
-from schemas.secure import SecureRound, SecureUpload
+from schemas.secure import RoundStage, SecureRound, SecureUpload
 from secagg.client import SecAggClient
 from secagg.ledger import BufferSum
 from secagg.local import seeded_entropy
-from secagg.messages import ShareInbox
+from secagg.messages import (
+    AggregatorMessage,
+    NeighbourKeys,
+    ShareInbox,
+    UnmaskRequest,
+    WorkerMessage,
+)
 from secagg.wire import addressed_to, message_of, round_message, upload_of
 from training.loading import load_factory
 from training.settings import TaskSettings
 from training.trainer import Trainer, TrainerContext
 from training.weights import Weights, flatten
 
-STAGES = ("keys", "shares", "masked", "unmask")
+STAGES: tuple[RoundStage, ...] = ("keys", "shares", "masked", "unmask")
 
 
 def trainers(workers: int, seed: int) -> tuple[Trainer, list[Trainer]]:
@@ -77,7 +83,7 @@ def secure_round(
     assert setup is not None
     clients = {u: SecAggClient(setup, u, entropy=seeded_entropy(version, u)) for u in setup.cohort}
     vectors = {f"w{i:02d}": flatten(d, model) for i, d in enumerate(updates)}
-    messages: tuple = ()
+    messages: tuple[AggregatorMessage, ...] = ()
     for stage in STAGES:
         broadcast = _wire(
             round_message(setup, run_id="bench", version=version, stage=stage, messages=messages)
@@ -85,15 +91,16 @@ def secure_round(
         assert isinstance(broadcast, SecureRound)
         for u, client in clients.items():
             request = addressed_to(broadcast, u)
+            answer: WorkerMessage
             if stage == "keys":
                 answer = client.advertise_keys()
-            elif stage == "shares":
-                answer = client.share_keys(request)  # type: ignore[arg-type]
-            elif stage == "masked":
-                assert isinstance(request, ShareInbox)
+            elif isinstance(request, NeighbourKeys):
+                answer = client.share_keys(request)
+            elif isinstance(request, ShareInbox):
                 answer = client.masked_input(request, vectors[u], 1.0)
             else:
-                answer = client.unmask(request)  # type: ignore[arg-type]
+                assert isinstance(request, UnmaskRequest)
+                answer = client.unmask(request)
             upload = _wire(upload_of(answer))
             assert isinstance(upload, SecureUpload)
             strategy.receive(u, message_of(upload))
