@@ -155,9 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         clear, secure, cpu = run(seed, args.workers, args.rounds, args.clip)
         gaps.append(100 * (secure - clear))
         print(f"| {seed} | {clear:.4f} | {secure:.4f} | {gaps[-1]:+.2f} | {cpu:.1f} |")
-    print(
-        f"mean difference {np.mean(gaps):+.2f} points, largest |difference| {np.max(np.abs(gaps)):.2f}"
-    )
+    largest = np.max(np.abs(gaps))
+    print(f"mean difference {np.mean(gaps):+.2f} points, largest |difference| {largest:.2f}")
 
 
 if __name__ == "__main__":
