@@ -97,11 +97,15 @@ def worker_queue_arguments(slots: int = 1) -> dict[str, Any]:
 def shared_topology(names: Names, limits: QueueLimits) -> list[Declaration]:
     """Everything but the workers' queues, in an order that declares before it binds."""
     exchanges: list[Declaration] = [Exchange(n, k) for n, k in names.exchange_kinds().items()]
-    dead_bounds = {
-        "x-max-length": limits.dead_max_length,
-        "x-max-length-bytes": limits.dead_max_bytes,
-    }
-    requests_bounds = {"x-message-ttl": limits.request_ttl_ms, "x-max-length": 1000}
+    # On a cluster these are quorum queues too (``replicated``): a classic queue lives on one
+    # member, and while that member is down declaring it fails, which would stop the federation.
+    dead_bounds = replicated(
+        limits,
+        {"x-max-length": limits.dead_max_length, "x-max-length-bytes": limits.dead_max_bytes},
+    )
+    requests_bounds = replicated(
+        limits, {"x-message-ttl": limits.request_ttl_ms, "x-max-length": 1000}
+    )
     return exchanges + [
         Queue(names.dead_queue, dead_bounds),
         Binding(names.dead_queue, names.dead_exchange),

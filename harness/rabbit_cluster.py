@@ -9,23 +9,28 @@ be SIGKILLed, restarted, paused and resumed; ``destroy`` removes them all.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import signal
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from harness.rabbit_node import RabbitNode, port_open
+from harness.rabbit_node import RabbitNode, free_port, port_open
 
 #: Seconds of silence before a member counts as down (Erlang's distribution tick; default 60).
 NET_TICKTIME = 4
 SIZE = 3
 FORM_TIMEOUT = 120.0
+API_TIMEOUT = 5.0
 
 
 def cluster_config(nodes: list[str]) -> str:
@@ -48,9 +53,12 @@ class RabbitCluster:
 
     base: Path
     size: int = SIZE
-    plugins: tuple[str, ...] = ()
+    #: The management API answers the harness's questions (leader, members) in milliseconds,
+    #: where each ``rabbitmqctl`` call boots an Erlang VM (seconds on a loaded machine).
+    plugins: tuple[str, ...] = ("rabbitmq_management",)
     cookie: str = field(default_factory=lambda: secrets.token_hex(16).upper())
     nodes: list[RabbitNode] = field(init=False)
+    management_ports: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         tag = f"fedmqc{os.getpid()}x{secrets.token_hex(3)}"
@@ -58,10 +66,25 @@ class RabbitCluster:
             RabbitNode(base=self.base / f"n{i}", name=f"{tag}n{i}", plugins=self.plugins)
             for i in range(self.size)
         ]
+        self.management_ports = [free_port() for _ in self.nodes]
         shared = cluster_config([n.node for n in self.nodes])
-        for node in self.nodes:
-            node.extra_config = shared
+        for node, port in zip(self.nodes, self.management_ports, strict=True):
+            node.extra_config = (
+                f"{shared}management.tcp.port = {port}\nmanagement.tcp.ip = 127.0.0.1\n"
+            )
             node.cookie = self.cookie
+
+    def api(self, index: int, path: str) -> Any:
+        """GET ``/api/<path>`` from member ``index`` as guest; ``None`` if it does not answer."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.management_ports[index]}/api/{path}",
+            headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=API_TIMEOUT) as response:
+                return json.loads(response.read())
+        except (OSError, ValueError):
+            return None
 
     @property
     def urls(self) -> list[str]:
@@ -74,17 +97,35 @@ class RabbitCluster:
 
     def start(self) -> RabbitCluster:
         """Boot every member at once (each waits for its peers) and wait for one cluster."""
-        with ThreadPoolExecutor(self.size) as pool:
-            list(pool.map(RabbitNode.start, self.nodes))
+        for index in range(self.size):
+            self.nodes[index].launch()
+        for index in range(self.size):
+            self.await_listener(index)
         self.await_members(self.size)
         return self
 
+    def await_listener(self, index: int) -> None:
+        """Wait until member ``index`` accepts AMQP connections (its last boot step).
+
+        Polling the port rather than ``rabbitmqctl await_startup``: each ``rabbitmqctl`` call
+        boots an Erlang VM, seconds on a loaded machine.
+        """
+        node = self.nodes[index]
+        deadline = time.monotonic() + FORM_TIMEOUT
+        while not port_open(node.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"RabbitMQ node {node.node} did not start; see {node.base}/log")
+            time.sleep(0.2)
+
+    def boot(self, index: int) -> None:
+        """Start a stopped member again (it rejoins from its data) and wait for its listener."""
+        self.nodes[index].launch()
+        self.await_listener(index)
+
     def running_members(self, via: int = 0) -> set[str]:
         """Names of the members ``nodes[via]`` sees running (empty if it cannot answer)."""
-        done = self.nodes[via].ctl("eval", "rabbit_nodes:all_running().", timeout=30)
-        if done.returncode != 0:
-            return set()
-        return {n.node for n in self.nodes if f"'{n.node}'" in done.stdout or n.node in done.stdout}
+        nodes = self.api(via, "nodes?columns=name,running")
+        return {n["name"] for n in nodes or [] if n.get("running")}
 
     def await_members(self, count: int, *, via: int | None = None) -> None:
         """Wait until a live member sees ``count`` running members."""
@@ -112,7 +153,7 @@ class RabbitCluster:
 
     def restart(self, index: int) -> None:
         """Start a killed member again (it rejoins with its data) and wait until it is back."""
-        self.nodes[index].start()
+        self.boot(index)
         self.await_members(len(self.live()), via=index)
 
     def pause(self, index: int) -> None:
@@ -124,19 +165,24 @@ class RabbitCluster:
     def index_of(self, node_name: str) -> int:
         return next(i for i, n in enumerate(self.nodes) if n.node == node_name)
 
-    def quorum_leader(self, queue: str, vhost: str = "/") -> str | None:
-        """The member leading quorum queue ``queue`` (asked of any live member)."""
+    def queue_info(self, queue: str, vhost: str = "/") -> dict[str, Any]:
+        """What a live member's management API says about ``queue`` (empty if none answers)."""
+        path = f"queues/{urllib.parse.quote(vhost, safe='')}/{urllib.parse.quote(queue, safe='')}"
         for i in self.live():
-            done = self.nodes[i].ctl(
-                "list_queues", "-p", vhost, "name", "leader", "--no-table-headers", "-q"
-            )
-            if done.returncode != 0:
-                continue
-            for line in done.stdout.splitlines():
-                parts = line.split()
-                if len(parts) == 2 and parts[0] == queue:
-                    return parts[1]
-        return None
+            info = self.api(i, path)
+            if isinstance(info, dict):
+                return info
+        return {}
+
+    def quorum_leader(self, queue: str, vhost: str = "/") -> str | None:
+        """The member leading quorum queue ``queue``."""
+        leader = self.queue_info(queue, vhost).get("leader")
+        return str(leader) if leader else None
+
+    def queue_members(self, queue: str, vhost: str = "/") -> tuple[str, list[str]]:
+        """(type, members) of ``queue``."""
+        info = self.queue_info(queue, vhost)
+        return str(info.get("type", "")), [str(m) for m in info.get("members") or []]
 
     def destroy(self) -> None:
         """Stop every member (resuming a paused one first) and delete their data."""

@@ -99,16 +99,21 @@ class RabbitNode:
             timeout=timeout,
         )
 
-    def start(self) -> RabbitNode:
+    def launch(self) -> None:
+        """Write the config and start the node detached, without waiting for it."""
         if not (RABBIT_BIN / "rabbitmq-server").exists():
             raise RuntimeError(f"RabbitMQ is not installed under {RABBIT_BIN}")
         self._write_config()
         subprocess.run(
             [str(RABBIT_BIN / "rabbitmq-server"), "-detached"],
             env=self._env(),
+            cwd=self.base,  # crash dumps (erl_crash.dump, MnesiaCore.*) land here, not in the repo
             check=True,
             timeout=60,
         )
+
+    def start(self) -> RabbitNode:
+        self.launch()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             try:

@@ -20,7 +20,7 @@ from aggregator.shell.observer import Observer
 from broker import chunked
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
-from broker.errors import PublishFailed
+from broker.errors import ConnectionLost, PublishFailed
 from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.properties import dead_letter_properties, model_properties, status_properties
 from runtime.background import BackgroundTask
@@ -44,6 +44,15 @@ def digest(weights: dict[str, np.ndarray]) -> str:
         h.update(name.encode())
         h.update(np.ascontiguousarray(weights[name]).view(np.uint8).reshape(-1).data)
     return h.hexdigest()[:32]
+
+
+def unconfirmed(what: str, exc: PublishFailed) -> ConnectionLost:
+    """A nack on a cluster means a member did not take its copy (it died or froze): an outage.
+
+    The service reattaches (to another member if need be) and republishes the version; the
+    batch behind it was not acked, so it is redelivered and deduplicated.
+    """
+    return ConnectionLost(f"{what} not confirmed ({exc})")
 
 
 class Publisher:
@@ -106,14 +115,17 @@ class Publisher:
             if self.audit_digests
             else None
         )
-        chunked.publish(
-            self.session,
-            self.names.models_exchange,
-            BROADCAST_KEY,
-            body,
-            model_properties(state.version, self.session.username),
-            mandatory=False,
-        )
+        try:
+            chunked.publish(
+                self.session,
+                self.names.models_exchange,
+                BROADCAST_KEY,
+                body,
+                model_properties(state.version, self.session.username),
+                mandatory=False,
+            )
+        except PublishFailed as exc:
+            raise unconfirmed(f"broadcast of v{state.version}", exc) from exc
         self.core.count_published()
         self.observer.published(state.version)
         fields: dict[str, Any] = {"version": state.version, "final": final}
@@ -166,9 +178,12 @@ class Publisher:
             )
             # An oversize body is not kept: the reason says enough, and the dead-letter queue stays
             # small.
-            self.session.publish(
-                self.names.dead_exchange, "", b"" if oversize else body, props, mandatory=True
-            )
+            try:
+                self.session.publish(
+                    self.names.dead_exchange, "", b"" if oversize else body, props, mandatory=True
+                )
+            except PublishFailed as exc:
+                raise unconfirmed(f"dead letter {delivery.properties.message_id}", exc) from exc
         self.audit.write(
             "rejected",
             message_id=delivery.properties.message_id,

@@ -38,19 +38,6 @@ def settings(url: str, names: Names) -> BrokerSettings:
     )
 
 
-def queue_table(cluster: RabbitCluster, names: Names) -> dict[str, tuple[str, int]]:
-    """Queue -> (type, number of members holding it), as the cluster reports them."""
-    done = cluster.nodes[0].ctl(
-        "list_queues", "name", "type", "members", "-q", "--no-table-headers"
-    )
-    table = {}
-    for line in done.stdout.splitlines():
-        name, kind, *rest = line.split(maxsplit=2)
-        if name.startswith(names.namespace + "."):
-            table[name] = (kind, " ".join(rest).count("@"))
-    return table
-
-
 def confirmed(client: AmqpSession, names: Names, body: bytes) -> bool:
     try:
         client.publish(names.inbox_exchange, UPDATE_KEY, body, Properties())
@@ -67,10 +54,13 @@ def test_every_shared_queue_is_a_quorum_queue_on_all_three_members(
         declare_topology(session, names)
         declare_status_queue(session, names)
 
-    table = queue_table(rabbit_cluster, names)
-
     shared = [names.results_queue, names.requests_queue, names.dead_queue, names.status_queue]
-    assert {q: table.get(q) for q in shared} == {q: ("quorum", 3) for q in shared}
+    found = {q: rabbit_cluster.queue_members(q) for q in shared}
+
+    everyone = sorted(n.node for n in rabbit_cluster.nodes)
+    assert {q: (kind, sorted(members)) for q, (kind, members) in found.items()} == {
+        q: ("quorum", everyone) for q in shared
+    }
 
 
 def test_a_broadcast_reaches_workers_attached_to_every_member(
