@@ -26,10 +26,16 @@ from broker.declarations import (
 )
 from broker.management import ManagementClient, ManagementError, segment
 from broker.names import Names
-from broker.permissions import Permissions, aggregator_permissions, worker_permissions
+from broker.permissions import (
+    Permissions,
+    aggregator_permissions,
+    monitor_permissions,
+    worker_permissions,
+)
 
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 CLOSE_REASON = "fedmq: the worker was revoked"
+MONITORING = "monitoring"
 
 
 class ProvisionError(ValueError):
@@ -61,15 +67,16 @@ def _tags(user: dict[str, Any]) -> list[str]:
     return [t for t in tags.split(",") if t] if isinstance(tags, str) else list(tags)
 
 
-def _create_user(client: ManagementClient, name: str, password: str) -> None:
-    """A new user with no tags (no management UI, no administration); refuses to overwrite one."""
+def _create_user(client: ManagementClient, name: str, password: str, tags: str = "") -> None:
+    """A new user, by default with no tags (no management UI, no administration); refuses to
+    overwrite one."""
     if not USER_NAME.match(name):
         raise ProvisionError(f"user name {name!r} must match {USER_NAME.pattern}")
     if get_user(client, name) is not None:
         raise ProvisionError(
             f"user {name!r} already exists; remove it first (or pick another name)"
         )
-    client.request("PUT", f"users/{segment(name)}", {"password": password, "tags": ""})
+    client.request("PUT", f"users/{segment(name)}", {"password": password, "tags": tags})
 
 
 def _grant(client: ManagementClient, vhost: str, user: str, permissions: Permissions) -> None:
@@ -196,12 +203,21 @@ def _close(client: ManagementClient, name: str) -> None:
         pass  # it closed by itself meanwhile
 
 
+def add_monitor(client: ManagementClient, fed: Federation, name: str, password: str) -> None:
+    """A user for ``fedmq status`` without administrator rights: tag ``monitoring`` (the
+    management API's statistics, read-only) and read on the status and dead-letter queues."""
+    if client.request("GET", f"vhosts/{segment(fed.vhost)}", allow_missing=True) is None:
+        raise ProvisionError(f"vhost {fed.vhost!r} does not exist; run `fedmq broker init` first")
+    _create_user(client, name, password, tags=MONITORING)
+    _grant(client, fed.vhost, name, monitor_permissions(fed.names))
+
+
 def remove_worker(client: ManagementClient, fed: Federation, worker_id: str) -> int:
     """Revoke a worker: delete its user (no new connection), close its connections and delete its
     model queue; returns how many connections were closed.
     """
     user = get_user(client, worker_id)
-    if user is not None and _tags(user):
+    if user is not None and set(_tags(user)) - {MONITORING}:  # a monitor may go the same way
         raise ProvisionError(
             f"user {worker_id!r} has tags {_tags(user)}: it is not a worker, refusing to delete it"
         )

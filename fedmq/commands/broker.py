@@ -27,6 +27,7 @@ from broker.names import Names
 from broker.permissions import aggregator_permissions, worker_permissions
 from broker.provision import (
     Federation,
+    add_monitor,
     add_worker,
     guest_warning,
     init_federation,
@@ -70,6 +71,7 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     actions = {
         "init": "create the federation's vhost and the aggregator's user",
         "add-worker": "create a worker's user with least-privilege permissions",
+        "add-monitor": "create a user for `fedmq status` (no administrator: statistics, reports)",
         "remove-worker": "revoke a worker: delete its user and close its connections",
         "permissions": "print a definitions file's permissions (offline; for docker compose)",
         "definitions": (
@@ -79,7 +81,7 @@ def setup(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     }
     for action, help_text in actions.items():
         p = sub.add_parser(action, help=help_text, description=help_text)
-        if action in ("add-worker", "remove-worker"):
+        if action in ("add-worker", "remove-worker", "add-monitor"):
             p.add_argument("name", help="The worker's id, which is also its RabbitMQ user name.")
         if action in ("permissions", "definitions"):
             p.add_argument("workers", nargs="*", help="Worker ids (each is also a user name).")
@@ -174,6 +176,14 @@ def _print_offline(settings: ProvisionSettings, action: str, workers: list[str])
     return 0
 
 
+def _add_monitor(client: ManagementClient, settings: ProvisionSettings, name: str) -> int:
+    password, where = _password(settings)
+    add_monitor(client, settings.federation(), name, password)
+    print(f"monitor {name!r} added to vhost {settings.federation().vhost!r} (password {where})")
+    print(f"  fedmq status --amqp-url {_url_hint(settings, name)}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "delete-namespace":
         return _delete_namespace(args)
@@ -196,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         if warning:
             print(f"fedmq broker: warning: {warning}", file=sys.stderr)
         return 0
+    if args.action == "add-monitor":
+        return _add_monitor(client, settings, args.name)
     if args.action == "add-worker":
         password, where = _password(settings)
         add_worker(client, fed, args.name, password)

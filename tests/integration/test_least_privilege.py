@@ -255,3 +255,31 @@ def _model(version: int, *, final: bool) -> bytes:
     return encode(
         ModelVersion(run_id="r", version=version, created_at=0.0, final=final, arrays=arrays)
     )
+
+
+def test_a_monitor_reads_the_status_and_dead_letters_and_nothing_else(
+    fed: Fed, tmp_path: Path
+) -> None:
+    names, monitor = fed.names, f"{fed.names.namespace}-monitor"
+    secret = tmp_path / "monitor.pw"
+    add = ["broker", "add-monitor", monitor, "--namespace", names.namespace]
+    assert fedmq([*add, "--password-file", str(secret)]) == 0
+    client = ManagementClient(fed.node.management_url, "guest", "guest")
+    user = client.request("GET", f"users/{segment(monitor)}")
+    try:
+        fed.passwords[monitor] = secret.read_text().strip()
+        with fed.session(monitor) as session:
+            session.peek(names.status_queue, 1)
+            session.peek(names.dead_queue, 1)
+        for probe in (
+            lambda s: s.consume(names.results_queue, lambda d: None),
+            lambda s: s.publish(
+                names.inbox_exchange, UPDATE_KEY, b"x", update_properties("u", None, 0)
+            ),
+            lambda s: s.declare_queue(f"{names.namespace}.mine"),
+        ):
+            refused(fed, monitor, probe)
+    finally:
+        assert fedmq(["broker", "remove-worker", monitor, "--namespace", names.namespace]) == 0
+
+    assert user["tags"] == ["monitoring"]
