@@ -23,6 +23,9 @@ class Rejected:
 
     reason: str
     detail: str
+    #: Filled in once the update decoded (for the audit line); a raw message has neither.
+    update_id: str | None = None
+    worker_id: str | None = None
 
 
 def validate_update(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -229,10 +230,9 @@ class Intake:
                 )
             )
         outcome = self.core.handle(update, sender=sender)
-        if not isinstance(
-            outcome, Rejected
-        ):  # a refused or forged update says nothing of who is active
-            self.active.seen(update.worker_id, self.clock.now())
+        if isinstance(outcome, Rejected):  # the audit line names the update and its worker
+            return replace(outcome, update_id=update.update_id, worker_id=update.worker_id)
+        self.active.seen(update.worker_id, self.clock.now())  # not for refused or forged ones
         return outcome
 
 

@@ -188,6 +188,8 @@ class Publisher:
             "rejected",
             message_id=delivery.properties.message_id,
             user_id=delivery.properties.user_id,
+            update_id=rejected.update_id,
+            worker_id=rejected.worker_id,
             reason=rejected.reason,
             detail=rejected.detail[:300],
             dead_lettered=not late,

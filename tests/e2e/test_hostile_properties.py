@@ -26,14 +26,14 @@ HONEST = 20
 DELIVERY_LIMIT = 2
 
 
-def digits_update(update_id: str) -> bytes:
-    """A valid update for the built-in logreg on digits, trained from version 0."""
+def digits_update(update_id: str, base_version: int = 0) -> bytes:
+    """A valid update for the built-in logreg on digits, trained from ``base_version``."""
     arrays = {"W": np.full((64, 10), 0.01, np.float32), "b": np.zeros(10, np.float32)}
     return encode(
         ClientUpdate(
             update_id=update_id,
             worker_id="w0",
-            base_version=0,
+            base_version=base_version,
             num_examples=10,
             update_kind="weights",
             train_seconds=0.1,
@@ -81,6 +81,13 @@ def test_undecodable_headers_cost_only_their_own_message(
             session.publish(
                 names.inbox_exchange, UPDATE_KEY, bodies[uid], update_properties(uid, "guest", 0)
             )
+        future = digits_update("from-the-future", base_version=10**6)  # a well-formed refusal
+        session.publish(
+            names.inbox_exchange,
+            UPDATE_KEY,
+            future,
+            update_properties("from-the-future", "guest", 0),
+        )
 
     agg = fed.aggregator(
         "--max-versions", str(HONEST), "--delivery-limit", str(DELIVERY_LIMIT), "--prefetch", "64"
@@ -97,13 +104,24 @@ def test_undecodable_headers_cost_only_their_own_message(
         CRAFTED, "bad-properties"
     )
     assert "sent-at" in rejected["crafted-timestamp"]["detail"]
+    # A decoded update's rejection names the update and the worker, not only the AMQP message.
+    late = rejected["from-the-future"]
+    assert (late["reason"], late["update_id"], late["worker_id"]) == (
+        "future-version",
+        "from-the-future",
+        "w0",
+    )
     # The peeks of `fedmq audit --check-queues` and `fedmq status` read the dead letters too.
-    assert queue_contents(settings) == ([], dict.fromkeys(CRAFTED, "bad-properties"))
+    assert queue_contents(settings) == (
+        [],
+        {**dict.fromkeys(CRAFTED, "bad-properties"), "from-the-future": "future-version"},
+    )
     with AmqpSession(settings) as session:
-        peeked = dead_letters(session, names, 10, len(CRAFTED))
+        peeked = dead_letters(session, names, 10, len(CRAFTED) + 1)
         dead = drain(session, names.dead_queue)
-    assert peeked.reasons == {"bad-properties": len(CRAFTED)}
-    assert {d.properties.message_id: d.body for d in dead} == {uid: bodies[uid] for uid in CRAFTED}
+    assert peeked.reasons == {"bad-properties": len(CRAFTED), "future-version": 1}
+    kept = {d.properties.message_id: d.body for d in dead if d.properties.message_id in CRAFTED}
+    assert kept == {uid: bodies[uid] for uid in CRAFTED}
 
 
 def dead_count(settings: BrokerSettings) -> int:
@@ -114,6 +132,6 @@ def dead_count(settings: BrokerSettings) -> int:
 def drain(session: AmqpSession, queue: str) -> list[Delivery]:
     got: list[Delivery] = []
     tag = session.consume(queue, got.append)
-    wait_for(lambda: session.process_events(0.05) or len(got) >= len(CRAFTED), 10, "dead letters")
+    wait_for(lambda: session.process_events(0.05) or len(got) > len(CRAFTED), 10, "dead letters")
     session.cancel(tag)
     return got
