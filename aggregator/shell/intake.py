@@ -125,6 +125,19 @@ class Intake:
             if stalled is not None:
                 self.inbox.append(stalled)
 
+    def drain(self, results_queue: str, *, seconds: float) -> int:
+        """After the final version: take what is still in the results queue (each acked, and
+        audited as ``after-final``) until it is empty or ``seconds`` have passed; how many.
+        """
+        deadline, handled = time.monotonic() + seconds, 0
+        while time.monotonic() < deadline:
+            self.session.process_events(0.05)
+            while self.inbox:
+                handled += len(self.handle_batch())
+            if not self.inbox and self.session.queue_counts(results_queue)[0] == 0:
+                break
+        return handled
+
     def clear(self) -> None:
         """Forget deliveries whose channel died (the broker redelivers them)."""
         self.inbox.clear()
@@ -229,7 +242,11 @@ class Intake:
                     "chunk-mismatch", f"set {item.header.set_id!r} carries {update.update_id!r}"
                 )
             )
-        outcome = self.core.handle(update, sender=sender)
+        outcome = (
+            self.core.reject(Rejected("after-final", f"the run ended at {self.core.state.version}"))
+            if self.core.state.finished
+            else self.core.handle(update, sender=sender)
+        )
         if isinstance(outcome, Rejected):  # the audit line names the update and its worker
             return replace(outcome, update_id=update.update_id, worker_id=update.worker_id)
         self.active.seen(update.worker_id, self.clock.now())  # not for refused or forged ones

@@ -34,7 +34,7 @@ log = logging.getLogger("fedmq.aggregator")
 #: not copied to the dead-letter queue. After a restart they can arrive by the thousand; a confirmed
 #: dead-letter publish each made rejecting them 5x slower than applying updates (python -m
 #: bench.reliability throughput), and they would push out the malformed messages that queue is for.
-LATE_REJECTIONS = frozenset({"too-stale"})
+LATE_REJECTIONS = frozenset({"too-stale", "after-final"})
 
 
 def digest(weights: dict[str, np.ndarray]) -> str:

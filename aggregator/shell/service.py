@@ -45,6 +45,8 @@ from training.trainer import Trainer
 log = logging.getLogger("fedmq.aggregator")
 
 POLL_SECONDS = 0.05
+#: How long the end of a run waits for the results queue to empty (workers stop at the final model).
+DRAIN_SECONDS = 10.0
 
 __all__ = ["AggregatorService", "RunSummary", "auto_prefetch"]
 
@@ -255,6 +257,7 @@ class AggregatorService:
             self.store.persist(self.core, self.clock.elapsed())
         self._stopped_because = self._stopped_because or self.core.stopped_because
         self.publisher.publish_version(final=True)
+        self.intake.drain(self.names.results_queue, seconds=DRAIN_SECONDS)  # acked, after-final
         self.reporter.publish_status(self.reporter.progress(), self._stopped_because)
         summary = state.extra.get(SUMMARY_KEY)
         save_artefacts(
