@@ -32,15 +32,14 @@ def test_a_provisioned_aggregator_is_strict_without_being_told() -> None:
 
 
 def test_the_defences_that_count_workers_are_named_in_the_refusal() -> None:
-    settings = AggregatorSettings(
-        dp="central", norm_bound=3.0, strategy="fedbuff", aggregation="median"
-    )
+    robust = AggregatorSettings(norm_bound=3.0, strategy="fedbuff", aggregation="median")
+    private = AggregatorSettings(dp="central")
 
-    refusal = open_identity_refusal("open", settings.identity_keyed_defences())
+    refusal = open_identity_refusal("open", robust.identity_keyed_defences())
 
-    assert refusal is not None
-    assert "--dp central, --norm-bound, --aggregation median" in refusal
-    assert open_identity_refusal("strict", settings.identity_keyed_defences()) is None
+    assert refusal is not None and "--norm-bound, --aggregation median need(s)" in refusal
+    assert private.identity_keyed_defences() == ["--dp central"]
+    assert open_identity_refusal("strict", robust.identity_keyed_defences()) is None
     assert open_identity_refusal("open", AggregatorSettings().identity_keyed_defences()) is None
 
 
