@@ -108,9 +108,14 @@ def _applied(o: Observed) -> Verdict:
     s = o.summary
     if s is None:
         return Verdict("the aggregator applied its updates (section 6)", False, "no summary")
-    rejected = sum(s.rejected.values())
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items()))
+    # after-final: in flight when the run ended (section 7), drained after the final version; the
+    # aggregator's doing, not the worker's.
+    late = s.rejected.get("after-final", 0)
+    refused = {k: v for k, v in s.rejected.items() if k != "after-final"}
+    rejected = sum(refused.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
     detail = f"{s.applied} applied, {rejected} rejected" + (f" ({reasons})" if reasons else "")
+    detail += f", {late} after the end" if late else ""
     return Verdict(
         "the aggregator applied its updates (section 6)", s.applied > 0 and not rejected, detail
     )
