@@ -128,13 +128,16 @@ def status_topology(names: Names, limits: QueueLimits) -> list[Declaration]:
     ]
 
 
-def worker_topology(names: Names, worker_id: str) -> list[Declaration]:
+def worker_topology(
+    names: Names, worker_id: str, limits: QueueLimits | None = None
+) -> list[Declaration]:
     """A provisioned worker's model queue (durable: it outlives the worker's connections) and its
-    two bindings; the worker itself may only read it.
+    two bindings; the worker itself may only read it. On a cluster it is replicated like the
+    shared queues, so it outlives the member it was declared on.
     """
     queue = names.worker_queue(worker_id)
     return [
-        Queue(queue, worker_queue_arguments()),
+        Queue(queue, replicated(limits or QueueLimits(), worker_queue_arguments())),
         Binding(queue, names.models_exchange, BROADCAST_KEY),
         Binding(queue, names.models_exchange, worker_key(worker_id)),
     ]

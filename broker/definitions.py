@@ -50,9 +50,10 @@ def federation_definitions(
     }
     grants.update({w: worker_permissions(names, w) for w in roles.workers})
     tags = {roles.admin: ["administrator"], roles.monitor: ["monitoring"]}
-    declarations = shared_topology(names, limits or QueueLimits())
+    limits = limits or QueueLimits()
+    declarations = shared_topology(names, limits)
     for worker in roles.workers:
-        declarations += worker_topology(names, worker)
+        declarations += worker_topology(names, worker, limits)
     return {
         "vhosts": [{"name": vhost}],
         "users": [

@@ -170,14 +170,20 @@ def remove_default_guest(client: ManagementClient) -> bool:
     return True
 
 
-def add_worker(client: ManagementClient, fed: Federation, worker_id: str, password: str) -> None:
+def add_worker(
+    client: ManagementClient,
+    fed: Federation,
+    worker_id: str,
+    password: str,
+    limits: QueueLimits | None = None,
+) -> None:
     """A worker's user (its name is its worker id) with the worker's least privileges, and its
     model queue, which the worker may only read.
     """
     if client.request("GET", f"vhosts/{segment(fed.vhost)}", allow_missing=True) is None:
         raise ProvisionError(f"vhost {fed.vhost!r} does not exist; run `fedmq broker init` first")
     _create_user(client, worker_id, password)
-    _declare(client, fed.vhost, worker_topology(fed.names, worker_id))
+    _declare(client, fed.vhost, worker_topology(fed.names, worker_id, limits))
     _grant(client, fed.vhost, worker_id, worker_permissions(fed.names, worker_id))
 
 

@@ -18,5 +18,6 @@ umask 077
     echo "FEDMQ_WORKER_${i}_PASSWORD=$(secret)"
   done
   echo "GRAFANA_ADMIN_PASSWORD=$(secret)"
+  echo "FEDMQ_ERLANG_COOKIE=$(secret)"  # docker-compose.cluster.yml: the members' shared cookie
 } > .env
 echo "wrote .env (passwords for fedmq-admin, fedmq-aggregator, fedmq-monitor, fedmq-worker-0..7 and Grafana's admin)"

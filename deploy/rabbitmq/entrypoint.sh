@@ -3,8 +3,21 @@
 # permissions, policies) from secrets into a tmpfs, then start RabbitMQ as usual.
 set -euo pipefail
 mkdir -p /run/fedmq
-bash /opt/fedmq/render-definitions.sh /opt/fedmq/definitions.template.json /run/fedmq/definitions.json
+# The cluster profile (docker-compose.cluster.yml) names its own template: replicated queues.
+template="/opt/fedmq/${FEDMQ_DEFINITIONS_TEMPLATE:-definitions.template.json}"
+bash /opt/fedmq/render-definitions.sh "$template" /run/fedmq/definitions.json
 if [ "$(id -u)" = 0 ]; then
   chown -R rabbitmq:rabbitmq /run/fedmq  # the image's entrypoint drops to this user
+fi
+if [ -n "${FEDMQ_ERLANG_COOKIE:-}" ]; then
+  # A cluster member: the members' shared cookie, readable by its owner alone (Erlang refuses
+  # a looser one).
+  cookie=/var/lib/rabbitmq/.erlang.cookie
+  rm -f "$cookie"
+  (umask 077 && printf '%s' "$FEDMQ_ERLANG_COOKIE" > "$cookie")
+  chmod 400 "$cookie"
+  if [ "$(id -u)" = 0 ]; then
+    chown rabbitmq:rabbitmq "$cookie"
+  fi
 fi
 exec docker-entrypoint.sh "$@"

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from aggregator.shell.roster import RosterFile
 from broker.connection import AmqpSession
+from broker.declarations import QueueLimits
 from broker.definitions import Roles, federation_definitions
 from broker.management import ManagementClient, ManagementSettings
 from broker.names import Names
@@ -61,6 +62,18 @@ class ProvisionSettings(ManagementSettings):
     remove_guest: bool = Field(
         False, description="init: delete the broker's default 'guest' administrator."
     )
+    quorum_group_size: int | None = Field(
+        None,
+        ge=1,
+        le=99,
+        description=(
+            "init, add-worker, definitions: a cluster's replicas per queue (as the aggregator's "
+            "FEDMQ_QUORUM_GROUP_SIZE; they must agree). Unset: one broker."
+        ),
+    )
+
+    def limits(self) -> QueueLimits:
+        return QueueLimits(quorum_group_size=self.quorum_group_size)
 
     def federation(self) -> Federation:
         return Federation(Names(self.namespace), self.vhost or self.namespace)
@@ -160,7 +173,7 @@ def render_definitions(settings: ProvisionSettings, workers: list[str]) -> str:
         monitor=f"{ns}-monitor",
         workers=tuple(workers),
     )
-    document = federation_definitions(fed.names, fed.vhost, roles)
+    document = federation_definitions(fed.names, fed.vhost, roles, settings.limits())
     sections = [
         f'  "{key}": [\n' + ",\n".join(f"    {json.dumps(item)}" for item in items) + "\n  ]"
         for key, items in document.items()
@@ -199,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         if settings.remove_guest:  # first: refused (provisioning as guest) before anything is done
             removed = remove_default_guest(client)
             print("default user 'guest' removed" if removed else "no default user 'guest'")
-        init_federation(client, fed, user, password)
+        init_federation(client, fed, user, password, settings.limits())
         print(f"vhost {fed.vhost!r} ready; aggregator user {user!r} created (password {where})")
         print(f"  AMQP_URL={_url_hint(settings, user)}  --identity strict")
         warning = guest_warning(client)
@@ -210,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         return _add_monitor(client, settings, args.name)
     if args.action == "add-worker":
         password, where = _password(settings)
-        add_worker(client, fed, args.name, password)
+        add_worker(client, fed, args.name, password, settings.limits())
         if roster:
             roster.update(lambda r: r.with_worker(args.name))
         print(f"worker {args.name!r} added to vhost {fed.vhost!r} (password {where})")
