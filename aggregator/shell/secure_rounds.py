@@ -165,9 +165,10 @@ class SecureRounds:
             self._stage_started = self.clock.now()
             return False
         if isinstance(result, BufferSum):
+            # Audited before it is persisted, as applied updates are: a line whose commit the
+            # checkpoint does not reach is void after a restart, which then sums the buffer again.
             commit = self.core.begin_commit()
             self.tracker.versions(1, self.clock.now())
-            self.store.persist(self.core, self.clock.elapsed())
             self.audit.write(
                 "secure-buffer-sum",
                 buffer_id=buffer_id,
@@ -176,6 +177,7 @@ class SecureRounds:
                 version=self.core.state.version,
                 commit=commit,
             )
+            self.store.persist(self.core, self.clock.elapsed())
             self.publisher.publish_version(final=False)
             return True
         self.store.persist(self.core, self.clock.elapsed())
