@@ -39,6 +39,8 @@ Item = Delivery | Assembled | RefusedChunk | GivenUp
 
 PREFETCH_BUDGET_BYTES = 64 << 20
 MAX_AUTO_PREFETCH = 64
+#: Polls (0.1 s each) with no ready message and no delivery before the end's drain stops.
+DRAIN_QUIET_POLLS = 3
 #: Chunked updates: the window holds this many whole sets at once (spooled to disk, not memory),
 #: so as many workers can send at the same time without their chunks starving one another.
 CONCURRENT_CHUNK_SETS = 8
@@ -129,13 +131,17 @@ class Intake:
         """After the final version: take what is still in the results queue (each acked, and
         audited as ``after-final``) until it is empty or ``seconds`` have passed; how many.
         """
-        deadline, handled = time.monotonic() + seconds, 0
-        while time.monotonic() < deadline:
-            self.session.process_events(0.05)
-            while self.inbox:
-                handled += len(self.handle_batch())
-            if not self.inbox and self.session.queue_counts(results_queue)[0] == 0:
-                break
+        deadline, handled, quiet = time.monotonic() + seconds, 0, 0
+        # Empty means no ready message and nothing delivered over a few polls: the queue's count
+        # leaves out a delivery already on its way to us.
+        while time.monotonic() < deadline and quiet < DRAIN_QUIET_POLLS:
+            self.session.process_events(0.1)
+            if self.inbox:
+                while self.inbox:
+                    handled += len(self.handle_batch())
+                quiet = 0
+            elif self.session.queue_counts(results_queue)[0] == 0:
+                quiet += 1
         return handled
 
     def clear(self) -> None:
