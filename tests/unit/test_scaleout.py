@@ -199,3 +199,13 @@ def test_a_redelivered_update_is_held_once_and_an_oversized_one_refused() -> Non
     assert edge.receive(c) and not edge.receive(c)
     with pytest.raises(OutOfRange):
         fixed_terms({"w": np.array([1e12])}, 1.0)
+
+
+def test_fixed_point_terms_slice_by_slice_are_the_naive_rounding_bit_for_bit() -> None:
+    delta = np.random.default_rng(10).normal(0, 0.05, (3, 100_001)).astype(np.float32)
+
+    terms = fixed_terms({"w": delta}, 37.5)["w"]
+
+    naive = np.rint(delta.astype(np.float64) * (37.5 * 2.0**32)).astype(np.int64)
+    assert terms.dtype == np.int64 and terms.shape == delta.shape
+    assert np.array_equal(terms, naive)
