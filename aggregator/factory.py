@@ -19,7 +19,7 @@ from aggregator.settings import AggregatorSettings
 from privacy.adaptive import default_count_stddev
 from privacy.noise import entropy_generator
 from privacy.participation import Budget
-from schemas.messages import TrainConfig
+from schemas.messages import Compression, TrainConfig
 
 
 def check_combination(settings: AggregatorSettings) -> None:
@@ -173,6 +173,7 @@ def build_core(
         identity=identity or IdentityPolicy(),
         norm_bound=build_norm_bound(settings),
         examples=build_example_cap(settings),
+        compression=compression_of(settings),
     )
 
 
@@ -186,4 +187,10 @@ def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfi
         synchronous=strategy.synchronous,
         privacy=strategy.client_privacy(),
         secure_aggregation=isinstance(strategy, SecureFedBuff),
+        compression=compression_of(settings),
     )
+
+
+def compression_of(settings: AggregatorSettings) -> Compression:
+    """How workers are to encode their updates."""
+    return Compression(mode=settings.compression, topk_fraction=settings.topk_fraction)

@@ -15,6 +15,7 @@ from aggregator.shell.failpoints import FAILPOINT_PATTERN
 from broker.settings import BrokerSettings
 from privacy.settings import AggregatorPrivacySettings
 from runtime.observability import ObservabilitySettings
+from schemas.messages import CompressionMode
 from training.settings import TaskSettings
 
 
@@ -82,6 +83,16 @@ class AggregatorSettings(
     prefetch: int | None = Field(
         None, ge=1, le=10_000, description="Unacked updates in flight (default: by model size)."
     )
+    compression: CompressionMode = Field(
+        "none",
+        description=(
+            "How workers encode updates: none (float32), float16, int8 (a scale per array, "
+            "stochastic rounding) or topk (a delta's largest entries, error feedback)."
+        ),
+    )
+    topk_fraction: float = Field(
+        0.01, gt=0, le=1, description="topk: the share of each array's entries a worker sends."
+    )
     chunk_idle_seconds: float = Field(
         60.0,
         gt=0,
@@ -119,6 +130,14 @@ class AggregatorSettings(
         ),
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _topk_sends_a_delta(self) -> AggregatorSettings:
+        if self.compression == "topk" and self.strategy == "fedasync":
+            raise ValueError(
+                "compression topk sparsifies a delta: use --strategy fedbuff or fedavg"
+            )
+        return self
 
     @model_validator(mode="after")
     def _window_covers_the_staleness_bound(self) -> AggregatorSettings:

@@ -15,12 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from schemas.arrays import Arrays
 
 #: 2: ``TrainConfig.privacy`` replaced the ``dp_*`` entries of ``TrainConfig.extra``.
-SCHEMA_VERSION: Final = 2
+#: 3: compressed updates (``TrainConfig.compression``, ``ClientUpdate.compression`` and ``scales``).
+SCHEMA_VERSION: Final = 3
 
 WorkerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 UpdateId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{8,80}$")]
 MetricValue = int | float | str | bool
 UpdateKind = Literal["weights", "delta"]
+CompressionMode = Literal["none", "float16", "int8", "topk"]
 
 
 class Message(BaseModel):
@@ -30,7 +32,7 @@ class Message(BaseModel):
         frozen=True, extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True
     )
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
 
 
 class ClientPrivacy(BaseModel):
@@ -43,6 +45,19 @@ class ClientPrivacy(BaseModel):
         0.0,
         ge=0,
         description="Local DP: then add N(0, (noise_multiplier * clip)^2) to every entry.",
+    )
+
+
+class Compression(BaseModel):
+    """How workers encode the arrays of their updates (docs/protocol.md, section 5)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    mode: CompressionMode = Field(
+        "none", description="float32 as is, float16, int8 with a scale per array, or top-k."
+    )
+    topk_fraction: float = Field(
+        0.01, gt=0, le=1, description="top-k: the share of each array's entries sent."
     )
 
 
@@ -66,6 +81,9 @@ class TrainConfig(BaseModel):
     secure_aggregation: bool = Field(
         False,
         description="Never send an update in the clear: mask it in a secure round (secure-round).",
+    )
+    compression: Compression = Field(
+        default_factory=Compression, description="How to encode the update's arrays."
     )
     extra: dict[str, MetricValue] = Field(
         default_factory=dict, description="Trainer-specific options."
@@ -101,6 +119,12 @@ class ClientUpdate(Message):
     update_kind: UpdateKind
     train_seconds: float = Field(ge=0)
     metrics: dict[str, MetricValue] = Field(default_factory=dict)
+    compression: CompressionMode = Field(
+        "none", description="How ``arrays`` are encoded (the version's config says which)."
+    )
+    scales: dict[str, float] = Field(
+        default_factory=dict, description="int8: one scale per array (value = q * scale)."
+    )
     arrays: Arrays
 
     @field_validator("train_seconds")

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from runtime.background import BackgroundTask
 from runtime.eventlog import EventLog
 from schemas.codec import encode
@@ -42,6 +44,8 @@ class Fitting:
     sent_at: float = 0.0
     last_fit_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    #: Top-k error feedback: what earlier updates left unsent (touched only by the training thread).
+    residual: dict[str, np.ndarray] = field(default_factory=dict)
 
     def fresh_wait(self) -> float:
         return min(self.fresh_wait_limit, FRESH_WAIT_SHARE * self.last_fit_seconds)
@@ -77,7 +81,9 @@ class Fitting:
         extra = self.device.delay + (self.device.slowdown - 1.0) * elapsed
         if extra > 0:
             time.sleep(extra)
-        update = build_update(self.worker_id, model, fit, time.monotonic() - started)
+        update = build_update(
+            self.worker_id, model, fit, time.monotonic() - started, residual=self.residual
+        )
         return update, encode(update)
 
     def collect(self) -> tuple[ClientUpdate, bytes] | None:

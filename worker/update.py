@@ -8,6 +8,7 @@ import numpy as np
 
 from privacy.clipping import clip_update
 from privacy.noise import add_gaussian_noise
+from schemas.compression import compress
 from schemas.messages import ClientPrivacy, ClientUpdate, ModelVersion, UpdateKind
 from training.trainer import FitResult
 from training.weights import Weights, float_entries
@@ -45,14 +46,17 @@ def build_update(
     train_seconds: float,
     *,
     rng: np.random.Generator | None = None,
+    residual: dict[str, np.ndarray] | None = None,
 ) -> ClientUpdate:
-    """The ``ClientUpdate`` for ``fit``, trained from ``model`` (clipped/noised if the model's
-    config says so).
+    """The ``ClientUpdate`` for ``fit``, trained from ``model`` (clipped/noised, then compressed, if
+    the model's config says so). ``residual``: what top-k left unsent so far (error feedback).
     """
-    kind = model.config.update_kind
+    kind, rng = model.config.update_kind, rng or np.random.default_rng()
     arrays = update_arrays(model.arrays, fit.weights, kind)
     if kind == "delta" and model.config.privacy is not None:
-        arrays = protect_update(arrays, model.config.privacy, rng or np.random.default_rng())
+        arrays = protect_update(arrays, model.config.privacy, rng)
+    spec = model.config.compression
+    packed = compress(arrays, spec.mode, rng=rng, fraction=spec.topk_fraction, residual=residual)
     return ClientUpdate(
         update_id=new_update_id(),
         worker_id=worker_id,
@@ -61,5 +65,7 @@ def build_update(
         update_kind=kind,
         train_seconds=train_seconds,
         metrics=dict(fit.metrics),
-        arrays=arrays,
+        compression=spec.mode,
+        scales=packed.scales,
+        arrays=packed.arrays,
     )

@@ -17,7 +17,9 @@ from aggregator.core.norm_bound import NormBound, Screened
 from aggregator.core.state import AggregatorState
 from aggregator.core.strategy import Contribution, Strategy
 from aggregator.core.validation import Accepted, Rejected, validate_update
-from schemas.messages import ClientUpdate
+from schemas.compression import expand
+from schemas.errors import DecodeError
+from schemas.messages import ClientUpdate, Compression
 
 
 class NonFiniteModel(RuntimeError):
@@ -60,7 +62,9 @@ class Aggregator:
         identity: IdentityPolicy = IdentityPolicy(),
         norm_bound: NormBound | None = None,
         examples: ExampleCap | None = None,
+        compression: Compression | None = None,
     ) -> None:
+        self.compression = compression or Compression()
         self.state = state
         self.strategy = strategy
         self.max_staleness = max_staleness
@@ -86,14 +90,10 @@ class Aggregator:
         if update.update_id in state.applied:
             state.counters.duplicates += 1
             return Duplicate(update.update_id)
-        if update.base_version <= state.applied.floor:  # its original may have been forgotten
-            return self.reject(
-                Rejected(
-                    "too-stale",
-                    f"base version {update.base_version} is at or below the de-duplication floor "
-                    f"{state.applied.floor}",
-                )
-            )
+        dense = self._above_floor(update) or self._expand(update)
+        if isinstance(dense, Rejected):
+            return self.reject(dense)
+        update = dense
         verdict = validate_update(
             update,
             model=state.weights,
@@ -117,6 +117,35 @@ class Aggregator:
         if refusal is not None:
             return self.reject(refusal)
         return self._apply(update, verdict, screened)
+
+    def _above_floor(self, update: ClientUpdate) -> Rejected | None:
+        floor = self.state.applied.floor
+        if update.base_version <= floor:  # its original may have been forgotten
+            return Rejected(
+                "too-stale",
+                f"base version {update.base_version} is at or below the de-duplication floor "
+                f"{floor}",
+            )
+        return None
+
+    def _expand(self, update: ClientUpdate) -> ClientUpdate | Rejected:
+        """The update with dense arrays in the model's dtypes, if its encoding is the one asked."""
+        mode = self.compression.mode
+        if update.compression != mode:
+            return Rejected("wrong-compression", f"sent {update.compression}, expected {mode}")
+        if mode == "none" and not update.scales:
+            return update
+        try:
+            arrays = expand(
+                update.arrays,
+                update.scales,
+                mode=mode,
+                model=self.state.weights,
+                fraction=self.compression.topk_fraction,
+            )
+        except DecodeError as exc:
+            return Rejected(exc.reason, exc.detail)
+        return update.model_copy(update={"arrays": arrays, "compression": "none", "scales": {}})
 
     def close_round(self, active: Set[str]) -> bool:
         """Let a round-based strategy step, ``active`` being the live workers; True if it did."""

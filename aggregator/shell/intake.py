@@ -48,19 +48,23 @@ CONCURRENT_CHUNK_SETS = 8
 UPDATE_OVERHEAD_BYTES = 64 << 10
 
 
-def auto_prefetch(weights: dict[str, np.ndarray], chunk_bytes: int | None = None) -> int:
-    """Unacked deliveries in flight: as many updates as fit in a fixed memory budget (1..64), or,
-    when an update travels in chunks, ``CONCURRENT_CHUNK_SETS`` whole chunk sets.
-    """
+def auto_prefetch(weights: dict[str, np.ndarray]) -> int:
+    """Unacked updates in flight: as many as fit in a fixed memory budget (1..64)."""
     size = max(sum(a.nbytes for a in weights.values()), 1)
-    if chunk_bytes is not None and size + UPDATE_OVERHEAD_BYTES > chunk_bytes:
-        return CONCURRENT_CHUNK_SETS * chunk_count(size + UPDATE_OVERHEAD_BYTES, chunk_bytes)
     return max(1, min(MAX_AUTO_PREFETCH, PREFETCH_BUDGET_BYTES // size))
 
 
+def chunk_window(weights: dict[str, np.ndarray], chunk_bytes: int, prefetch: int) -> int:
+    """The window chunked updates need: ``CONCURRENT_CHUNK_SETS`` whole sets (their chunks are
+    spooled to disk, so this bounds disk, not memory), and never less than ``prefetch``.
+    """
+    size = sum(a.nbytes for a in weights.values()) + UPDATE_OVERHEAD_BYTES
+    return max(prefetch, CONCURRENT_CHUNK_SETS * chunk_count(size, chunk_bytes))
+
+
 def chosen_prefetch(settings: AggregatorSettings, weights: dict[str, np.ndarray]) -> int:
-    """``--prefetch`` if given, else ``auto_prefetch`` for the model and the chunk size."""
-    return settings.prefetch or auto_prefetch(weights, settings.chunk_bytes)
+    """``--prefetch`` if given, else ``auto_prefetch`` for the model."""
+    return settings.prefetch or auto_prefetch(weights)
 
 
 class Intake:
@@ -90,6 +94,9 @@ class Intake:
         self.failpoints, self.clock = failpoints, clock
         self.unanswered_below = unanswered_below
         self.spool = spool
+        self.chunk_window = chunk_window(
+            core.state.weights, session.settings.chunk_bytes, max_batch
+        )
         self.inbox: list[Item] = []
 
     def receive(self, delivery: Delivery) -> None:
@@ -115,13 +122,14 @@ class Intake:
 
     def sweep(self, results: ResultsConsumer) -> None:
         """Give up chunk sets idle too long; when open sets fill the consumer's window, widen it
-        (after an attachment it is 1: no set could ever be whole) or give up the stalest set.
+        to ``chunk_window`` (the memory-sized window, 1 after an attachment, may be too small for
+        one set to be whole), or, once it is that wide, give up the stalest set.
         """
         self.inbox.extend(self.spool.expired(self.clock.now()))
         if self.spool.core.held_tags() < results.window:
             return
-        if results.suspicious:
-            results.trust()  # chunk sets need the window: poison isolation stops at them
+        if results.suspicious or results.window < self.chunk_window:
+            results.widen(self.chunk_window)  # poison isolation stops at chunk sets
         elif not self.inbox:
             stalled = self.spool.unblock(results.window)
             if stalled is not None:

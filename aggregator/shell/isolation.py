@@ -59,6 +59,11 @@ class ResultsConsumer:
         if self.suspicious and any(not delivered_before(d) for d in batch):
             self.trust()
 
+    def widen(self, prefetch: int) -> None:
+        """Trust the queue and hold up to ``prefetch`` deliveries (a chunk set needs the room)."""
+        self.prefetch = max(self.prefetch, prefetch)
+        self.trust()
+
     def trust(self) -> None:
         """Take the full prefetch from now on (a first delivery came, or a chunk set needs it)."""
         self.suspicious = False

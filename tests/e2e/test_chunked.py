@@ -56,8 +56,15 @@ def test_a_model_above_the_brokers_limit_trains_in_chunks_and_each_update_applie
         namespace=ns, amqp_url=small_node.amqp_url, run_dir=tmp_path_factory.mktemp(ns)
     )
     try:
-        agg = fed.aggregator(
-            "--max-versions", "8", "--strategy", "fedasync", *MODEL_FLAGS, num_partitions=2
+        agg = fed.aggregator(  # --prefetch 1: chunk sets must widen the window to become whole
+            "--max-versions",
+            "8",
+            "--strategy",
+            "fedasync",
+            "--prefetch",
+            "1",
+            *MODEL_FLAGS,
+            num_partitions=2,
         )
         workers = [fed.worker(i, *MODEL_FLAGS, num_partitions=2) for i in range(2)]
         assert agg.wait(timeout=150) == 0, fed.log("aggregator.log")[-3000:]
