@@ -1,5 +1,15 @@
-"""Codec throughput: encode + decode of an update against one numpy copy (memcpy) and pickle
-protocol 5.
+"""Codec throughput: encode, decode and validate an update, against memcpy and pickle 5.
+
+fedmq's figure is the whole path an update takes: the worker's ``encode``, and
+the aggregator's ``decode`` plus ``validate_update`` against the model (names,
+shapes, dtypes, and the finiteness scan that reads every element). The
+baselines, timed in the same run:
+
+* memcpy: one numpy copy of the array (the least any copying transfer costs);
+* pickle 5 out of band: ``pickle.dumps(protocol=5, buffer_callback=...)`` and
+  ``pickle.loads(buffers=...)``, zero-copy like fedmq, plus the same
+  finiteness scan (a pickle receiver must check the values too, and pickle is
+  never safe on hostile input, which is why fedmq does not use it).
 """
 
 from __future__ import annotations
@@ -10,7 +20,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from bench import Context, Row, at_least
+from aggregator.core.validation import Accepted, validate_update
+from bench import Context, Row
 from bench.timing import best_seconds, gbps
 from schemas.codec import decode, encode
 from schemas.messages import ClientUpdate
@@ -32,14 +43,21 @@ def _update(floats: int) -> ClientUpdate:
     )
 
 
-def _round_trip(update: ClientUpdate) -> None:
+def _round_trip(update: ClientUpdate, model: dict[str, np.ndarray]) -> None:
     decoded = decode(encode(update), ClientUpdate)
-    decoded.arrays["w"][-1]  # touch the result like a consumer would
+    verdict = validate_update(
+        decoded, model=model, version=0, expected_kind="delta", max_staleness=None
+    )
+    if not isinstance(verdict, Accepted):
+        raise RuntimeError(f"the benchmark's update was refused: {verdict}")
 
 
 def _pickle_round_trip(fields: dict[str, object]) -> None:
-    loaded = pickle.loads(pickle.dumps(fields, protocol=5))
-    loaded["arrays"]["w"][-1]
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(fields, protocol=5, buffer_callback=buffers.append)
+    loaded = pickle.loads(data, buffers=buffers)
+    if not np.isfinite(loaded["arrays"]["w"]).all():
+        raise RuntimeError("non-finite")
 
 
 def run(ctx: Context) -> Iterable[Row]:
@@ -48,7 +66,8 @@ def run(ctx: Context) -> Iterable[Row]:
         update = _update(floats)
         arr = update.arrays["w"]
         fields = {**update.model_dump(exclude={"arrays"}), "arrays": {"w": np.array(arr)}}
-        ours = best_seconds(functools.partial(_round_trip, update), repeat)
+        model = {"w": np.zeros_like(arr)}
+        ours = best_seconds(functools.partial(_round_trip, update, model), repeat)
         memcpy = best_seconds(arr.copy, repeat)
         pickled = best_seconds(functools.partial(_pickle_round_trip, fields), repeat)
         nbytes = arr.nbytes
@@ -62,15 +81,17 @@ def run(ctx: Context) -> Iterable[Row]:
             f"{gbps(nbytes, ours):.2f} GB/s",
             f"{gbps(nbytes, memcpy):.2f} GB/s",
             memcpy / ours,
-            ">= 0.5x",
-            at_least(memcpy / ours, 0.5),
+            "",
+            None,
+            "fedmq: encode + decode + validate (finiteness scan)",
         )
         yield Row(
             "codec encode+decode",
-            f"{label} vs pickle 5",
+            f"{label} vs pickle 5 out-of-band",
             f"{gbps(nbytes, ours):.2f} GB/s",
             f"{gbps(nbytes, pickled):.2f} GB/s",
             pickled / ours,
-            ">= 1x",
-            at_least(pickled / ours, 1.0),
+            "",
+            None,
+            "pickle: zero-copy dumps + loads + the same scan",
         )
