@@ -35,7 +35,7 @@ CONCURRENT = 4
 MODES: tuple[CompressionMode, ...] = ("none", "float16", "int8", "topk")
 #: mode -> (fewest times fewer bytes than float32, most accuracy points lost)
 FLOORS = {"int8": (3.5, 0.5), "topk": (20.0, 2.0)}
-#: Accuracy lost is judged only against a baseline this good: far from convergence the loss is noise.
+#: Accuracy lost is judged only against a baseline this good (far from convergence it is noise).
 JUDGED_FROM = 0.8
 
 
