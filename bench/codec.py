@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from aggregator.core.validation import Accepted, validate_update
+from aggregator.core.validation import Accepted, check_values, validate_update
 from bench import Context, Row
 from bench.timing import best_seconds, gbps
 from schemas.codec import decode, encode
@@ -56,7 +56,7 @@ def _pickle_round_trip(fields: dict[str, object]) -> None:
     buffers: list[pickle.PickleBuffer] = []
     data = pickle.dumps(fields, protocol=5, buffer_callback=buffers.append)
     loaded = pickle.loads(data, buffers=buffers)
-    if not np.isfinite(loaded["arrays"]["w"]).all():
+    if check_values(loaded["arrays"]) is not None:  # the aggregator's own value checks
         raise RuntimeError("non-finite")
 
 

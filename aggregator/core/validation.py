@@ -73,10 +73,15 @@ def check_values(arrays: Mapping[str, np.ndarray]) -> Rejected | None:
     for name, arr in arrays.items():
         if arr.dtype.kind != "f":
             continue
-        if not np.isfinite(arr).all():
+        if not arr.size:
+            continue
+        # Two reductions and no temporary array (isfinite and abs would each allocate one of the
+        # update's size): NaN propagates through min and max, and an infinity is one of them.
+        lo, hi = float(arr.min()), float(arr.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             return Rejected("non-finite", f"{name} contains NaN or infinity")
         limit = magnitude_limit(arr.dtype)
-        if arr.size and float(np.abs(arr).max()) > limit:
+        if max(-lo, hi) > limit:
             return Rejected(
                 "out-of-range",
                 f"{name} holds values beyond {limit:.3g} (the square root of the dtype's range)",
