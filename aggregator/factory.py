@@ -7,7 +7,7 @@ from aggregator.core.examples import ExampleCap
 from aggregator.core.fedasync import FedAsync
 from aggregator.core.fedavg import FedAvg
 from aggregator.core.fedbuff import FedBuff
-from aggregator.core.identity import IdentityPolicy
+from aggregator.core.identity import IdentityPolicy, Roster
 from aggregator.core.private import PrivacyConfig, PrivateStrategy
 from aggregator.core.robust import NormBound
 from aggregator.core.robust_fedbuff import RobustFedBuff
@@ -64,6 +64,21 @@ def check_secure_combination(settings: AggregatorSettings) -> None:
     for message, refused in refusals.items():
         if refused:
             raise ValueError(message)
+
+
+def check_release_size(settings: AggregatorSettings, roster: Roster | None) -> None:
+    """DP FedBuff takes each worker once per release: refuse K above the provisioned workers.
+
+    (The settings already refuse K above ``--num-partitions``; a roster is the firmer count.)
+    """
+    if settings.dp != "central" or settings.strategy != "fedbuff" or roster is None:
+        return
+    if len(roster.active) < settings.buffer_size:
+        raise ValueError(
+            f"DP FedBuff takes each worker once per release: --buffer-size "
+            f"{settings.buffer_size} needs at least {settings.buffer_size} provisioned workers "
+            f"(the roster lists {len(roster.active)})"
+        )
 
 
 def build_strategy(settings: AggregatorSettings) -> Strategy:

@@ -160,6 +160,7 @@ class AggregatorSettings(
         ``aggregator.core.identity.open_identity_refusal``)."""
         on = [f"--dp {self.dp}"] if self.dp != "off" else []
         on += ["--norm-bound"] if self.norm_bound is not None else []
+        on += ["--fair-share"] if self.fair_share else []
         return on + ([f"--aggregation {self.aggregation}"] if self.aggregation != "mean" else [])
 
     @property

@@ -17,7 +17,7 @@ from aggregator.core.reports import Progress
 from aggregator.core.status import RunIdentity
 from aggregator.core.stopping import StopRules
 from aggregator.core.tracker import RunSummary, RunTracker
-from aggregator.factory import build_core, build_strategy, train_config
+from aggregator.factory import build_core, build_strategy, check_release_size, train_config
 from aggregator.settings import AggregatorSettings
 from aggregator.shell.artefacts import SUMMARY_KEY, save_artefacts
 from aggregator.shell.clock import RunClock
@@ -83,6 +83,7 @@ class AggregatorService:
             settings.state_path, enabled=settings.checkpoint, applied_window=settings.applied_window
         )
         self.roster = RosterWatcher(settings.identity_mode(), settings.roster_file)
+        check_release_size(settings, self.roster.policy().roster)
         self.core = build_core(
             settings,
             self.store.restore(self.strategy, trainer.initial_weights),

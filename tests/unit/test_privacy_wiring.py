@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from aggregator.core.identity import Roster
 from aggregator.core.private import PrivateStrategy
-from aggregator.factory import build_strategy, train_config
+from aggregator.factory import build_strategy, check_release_size, train_config
 from aggregator.settings import AggregatorSettings
 from aggregator.shell.service import AggregatorService
 from privacy.accountant import epsilon
@@ -131,3 +132,12 @@ def test_progress_fields_and_summary_show_the_spent_epsilon(tmp_path: Path) -> N
 
     assert fields["epsilon"] == 0.0 and fields["delta"] == 1e-5 and fields["dp_clip"] == 1.0
     assert service.summary().privacy is not None
+
+
+def test_dp_fedbuff_refuses_a_buffer_larger_than_the_roster() -> None:
+    settings = AggregatorSettings(dp="central", strategy="fedbuff", buffer_size=4, num_partitions=4)
+
+    with pytest.raises(ValueError, match="the roster lists 3"):
+        check_release_size(settings, Roster(frozenset({"a", "b", "c"})))
+    check_release_size(settings, Roster(frozenset({"a", "b", "c", "d"})))
+    check_release_size(settings, None)  # no roster: the settings' own check applies
