@@ -8,8 +8,9 @@ queue; restart it and SIGKILL another. The audit must find every confirmed
 update applied exactly once, every version one set of weights, the
 federation publishing again within 10 s of each kill, and the final accuracy
 within 1 point of the same federation run meanwhile, fault-free, on the
-machine's broker. Last, with two of three members gone (SIGKILLed) the
-federation must pause, and resume within 10 s once a majority is back.
+machine's broker. Last in the same run, with two of three members gone
+(SIGKILLed) the federation must pause, and resume within 10 s once a majority
+is back.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ MAX_VERSIONS = 700
 TASK = ["--partition", "dirichlet", "--dirichlet-alpha", "0.5", "--data-seed", str(SEED)]
 #: Slow enough devices that the fault plan (two node restarts, a pause) ends well before the run.
 WORKER_FLAGS = ["--delay", "0.3", *TASK]
-MINORITY_VERSIONS = 100
 RESUME_WITHIN = 10.0
 ACCURACY_TOLERANCE = 0.01
 #: With the majority gone, no version may appear for this long (after the in-flight batch).
@@ -46,14 +46,12 @@ def run(
     base: Path,
     name: str,
     say: Callable[[str], None],
-    *,
-    max_versions: int = MAX_VERSIONS,
 ) -> tuple[Federation, ClusterRun]:
     fed = Federation(
         namespace=f"{name}-{os.getpid()}", amqp_url=cluster.amqp_url, run_dir=base / name
     )
     fed.run_dir.mkdir()
-    flags = aggregator_flags(max_versions)
+    flags = aggregator_flags(MAX_VERSIONS)
     return fed, ClusterRun(fed, cluster, flags, WORKER_FLAGS, say=say)
 
 
@@ -105,7 +103,7 @@ def test_node_failures_lose_nothing_and_training_resumes_on_the_majority(
         driver.launch()
         driver.advance(30)
         # The pause first: it costs a fixed time, a restart costs what the machine's load says,
-        # and the second kill must come while the run still has versions to go.
+        # and the later faults must come while the run still has versions to go.
         pause = driver.pause(driver.leader_index())
         first = driver.leader_index()
         kills = [driver.kill(first, "results leader")]
@@ -113,6 +111,9 @@ def test_node_failures_lose_nothing_and_training_resumes_on_the_majority(
         second = next(i for i in (driver.leader_index(), (first + 1) % 3) if i != first)
         kills.append(driver.kill(second, "another member"))
         rabbit_cluster.restart(second)
+        # Then only one of three: the federation must wait, and go on once a majority is back.
+        leader = driver.leader_index()
+        during, back = driver.lose_majority([leader, (leader + 1) % 3], QUIET_WINDOW)
         code = driver.finish()
         assert baseline.procs[0].wait(timeout=120) == 0, baseline.log("aggregator.log")[-3000:]
     finally:
@@ -127,29 +128,9 @@ def test_node_failures_lose_nothing_and_training_resumes_on_the_majority(
     assert report.ok, report.problems
     assert all(k.resumed_after is not None and k.resumed_after <= RESUME_WITHIN for k in kills)
     assert pause.resumed_after is not None and pause.resumed_after < PAUSE_SECONDS  # not thawed
-    assert abs(ours - reference) <= ACCURACY_TOLERANCE
-
-
-def test_with_two_of_three_members_gone_the_federation_pauses_and_resumes_with_the_majority(
-    rabbit_cluster: RabbitCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    say = sayer(capsys)
-    fed, driver = run(rabbit_cluster, tmp_path, "minority", say, max_versions=MINORITY_VERSIONS)
-    try:
-        driver.launch()
-        driver.advance(30)
-        leader = driver.leader_index()
-        during, back = driver.lose_majority([leader, (leader + 1) % 3], QUIET_WINDOW)
-        code = driver.finish()
-    finally:
-        fed.close()
-    report = audit(fed, rabbit_cluster)
-    for line in report.lines():
-        say(line)
-
     assert during == [], during  # no quorum, no progress
     assert back.resumed_after is not None and back.resumed_after <= RESUME_WITHIN
-    assert code == 0 and report.ok, report.problems
+    assert abs(ours - reference) <= ACCURACY_TOLERANCE
 
 
 def sayer(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
