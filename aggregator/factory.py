@@ -203,6 +203,7 @@ def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfi
         privacy=strategy.client_privacy(),
         secure_aggregation=isinstance(strategy, SecureFedBuff),
         compression=compression_of(settings),
+        max_staleness=settings.max_staleness,
     )
 
 

@@ -85,6 +85,14 @@ class TrainConfig(BaseModel):
     compression: Compression = Field(
         default_factory=Compression, description="How to encode the update's arrays."
     )
+    max_staleness: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Updates staler than this (versions) are refused as too-stale; a worker gives up a "
+            "refused update past it instead of retrying it."
+        ),
+    )
     extra: dict[str, MetricValue] = Field(
         default_factory=dict, description="Trainer-specific options."
     )

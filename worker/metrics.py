@@ -24,6 +24,12 @@ class WorkerMetrics:
         self.publish_retries = Counter(
             "fedmq_worker_publish_retries", "Update publishes retried.", registry=r
         )
+        self.updates_abandoned = Counter(
+            "fedmq_worker_updates_abandoned",
+            "Updates given up unconfirmed, by reason (too-stale: refused until past the bound).",
+            ["reason"],
+            registry=r,
+        )
         self.train_seconds = Histogram(
             "fedmq_worker_train_seconds",
             "Seconds per local training (fit plus emulated slowness).",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from broker import chunked
 from broker.connection import AmqpSession
@@ -13,12 +14,19 @@ from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.retry import backoff_delay
 from runtime.eventlog import EventLog
-from schemas.messages import ClientUpdate
+from schemas.messages import ClientUpdate, ModelVersion
 from worker.metrics import WorkerMetrics
 
 log = logging.getLogger("fedmq.worker")
 
 MAX_PUBLISH_BACKOFF = 10.0
+
+
+class Newest(Protocol):
+    """Where the newest model version is known (the worker's inbox)."""
+
+    @property
+    def latest(self) -> ModelVersion | None: ...
 
 
 @dataclass
@@ -38,8 +46,10 @@ class Outgoing:
 class Outbox:
     """Holds at most one update until the broker confirms it (or it is given up)."""
 
-    def __init__(self, names: Names, *, events: EventLog, metrics: WorkerMetrics) -> None:
-        self.names, self.events, self.metrics = names, events, metrics
+    def __init__(
+        self, names: Names, inbox: Newest, *, events: EventLog, metrics: WorkerMetrics
+    ) -> None:
+        self.names, self.events, self.metrics, self.inbox = names, events, metrics, inbox
         self.pending: Outgoing | None = None
         self.confirmed = 0
         self.retries = 0
@@ -102,6 +112,8 @@ class Outbox:
             self.events.write("abandoned", update_id=out.update.update_id, reason=str(exc))
             self.pending = None
             return None
+        if self._too_stale(out):
+            return self._settled(out)
         out.attempts += 1
         self.retries += 1
         self.metrics.publish_retries.inc()
@@ -127,6 +139,24 @@ class Outbox:
             partition=partition,
         )
         log.debug("update %s on v%d confirmed", out.update.update_id, out.update.base_version)
+
+    def _too_stale(self, out: Outgoing) -> bool:
+        """Whether a refused update has grown staler than the aggregator takes (then it is given
+        up, and said so): retried and confirmed, it would only be refused as too-stale.
+        """
+        latest = self.inbox.latest
+        bound = latest.config.max_staleness if latest is not None else None
+        if latest is None or bound is None or latest.version - out.update.base_version <= bound:
+            return False
+        log.warning(
+            "giving up update %s: refused until the model reached v%d, past the staleness bound %d",
+            out.update.update_id,
+            latest.version,
+            bound,
+        )
+        self.events.write("abandoned", update_id=out.update.update_id, reason="too-stale")
+        self.metrics.updates_abandoned.labels("too-stale").inc()
+        return True
 
     def _settled(self, out: Outgoing) -> ClientUpdate:
         self.pending = None

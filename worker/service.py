@@ -78,7 +78,7 @@ class WorkerService:
         self._events = EventLog(settings.events_file)
         self.partition = self._partition_holder(trainer, trainer_for)
         self.inbox = ModelInbox.for_worker(settings, events=self._events, metrics=self.metrics)
-        self.outbox = Outbox(self.names, events=self._events, metrics=self.metrics)
+        self.outbox = Outbox(self.names, self.inbox, events=self._events, metrics=self.metrics)
         self._slots = 1  # the model queue's length: grows to a chunked model's chunk count
         self._consumer = ""
         self.fitting = Fitting(

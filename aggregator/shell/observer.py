@@ -65,7 +65,7 @@ class PrometheusObserver:
             "fedmq_updates_duplicate", "Redelivered updates recognised and skipped.", registry=r
         )
         self.rejected = Counter(
-            "fedmq_updates_rejected", "Updates dead-lettered, by reason.", ["reason"], registry=r
+            "fedmq_updates_rejected", "Updates rejected, by reason.", ["reason"], registry=r
         )
         self.staleness = Histogram(
             "fedmq_update_staleness",
