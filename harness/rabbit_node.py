@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -132,6 +133,14 @@ class RabbitNode:
         deadline = time.monotonic() + 60
         while port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.2)
+
+    def kill(self) -> None:
+        """A hard crash: SIGKILL the Erlang VM (no shutdown); wait until its port is closed."""
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError, ValueError):
+            os.kill(int((self.base / "pid").read_text().strip()), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def restart(self) -> None:
         self.stop()

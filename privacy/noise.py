@@ -7,6 +7,7 @@ was already added to a published release.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 
@@ -48,3 +49,8 @@ def generator_state(rng: np.random.Generator) -> str:
 def restore_generator(rng: np.random.Generator, state: str) -> None:
     """Put ``rng`` back into a state from ``generator_state``."""
     rng.bit_generator.state = json.loads(state)
+
+
+def noise_fingerprint(rng: np.random.Generator) -> str:
+    """A short digest of the generator's state: equal fingerprints mean the same noise to come."""
+    return hashlib.sha256(generator_state(rng).encode()).hexdigest()[:16]

@@ -31,7 +31,12 @@ from aggregator.core.validation import Rejected
 from privacy.accountant import AccountantName, GaussianEvent
 from privacy.adaptive import AdaptiveClip, update_noise_multiplier
 from privacy.clipping import clip_update
-from privacy.noise import add_gaussian_noise, generator_state, restore_generator
+from privacy.noise import (
+    add_gaussian_noise,
+    generator_state,
+    noise_fingerprint,
+    restore_generator,
+)
 from privacy.participation import Budget, ParticipationAccountant, Spent
 from schemas.messages import ClientPrivacy
 from training.weights import Weights, float_entries
@@ -83,6 +88,7 @@ class PrivateStrategy(Strategy):
         self.membership = BufferMembership(per_release)
         self._unclipped = 0
         self._closed: str | None = None
+        self._noise_mark: str | None = None
         self._check_budget()
 
     # -- admission -------------------------------------------------------------
@@ -128,6 +134,7 @@ class PrivateStrategy(Strategy):
         """The inner strategy stepped: noise the release, charge its members, adapt C, check the
         budget.
         """
+        self._noise_mark = noise_fingerprint(self.rng)
         std = float(self.scale) * self.update_multiplier * self.clip  # type: ignore[arg-type]
         add_gaussian_noise(float_entries(model), std, self.rng)
         self.accountant.record_release(self.event, self.membership.members)
@@ -180,6 +187,9 @@ class PrivateStrategy(Strategy):
     # -- delegation and checkpointing -----------------------------------------
     def pending(self) -> int:
         return self.inner.pending() + len(self.membership.held)
+
+    def noise_mark(self) -> str | None:
+        return self._noise_mark
 
     def state(self) -> tuple[Scalars, Weights]:
         inner_scalars, inner_arrays = self.inner.state()

@@ -99,6 +99,12 @@ class Strategy(ABC):
         """
         return None
 
+    def noise_mark(self) -> str | None:
+        """A fingerprint of the noise draw behind the current version (``None`` without DP noise):
+        recorded with each published version, so an audit can see a draw never serves two versions.
+        """
+        return None
+
     def privacy_report(self) -> PrivacyReport | None:
         """What differential privacy has spent so far; ``None`` for a strategy without DP."""
         return None

@@ -7,6 +7,9 @@ between two durable steps (which random kill times hit only by luck):
 - ``before-checkpoint``: the batch is applied and audited, the checkpoint not written;
 - ``after-checkpoint``: the checkpoint is durable, the new version not yet published;
 - ``after-publish``: the version is published, the batch not yet acknowledged.
+
+A synchronous round that closes passes the same three points (one count for
+batches and rounds), so FedAvg's own commits can be crashed at too.
 """
 
 from __future__ import annotations

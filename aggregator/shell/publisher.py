@@ -129,6 +129,9 @@ class Publisher:
         self.core.count_published()
         self.observer.published(state.version)
         fields: dict[str, Any] = {"version": state.version, "final": final}
+        noise = self.core.strategy.noise_mark()
+        if noise is not None:
+            fields["noise"] = noise
         if hashing is not None:
             hashing.wait()
             fields["digest"] = hashing.result()

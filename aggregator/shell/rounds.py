@@ -6,6 +6,7 @@ from aggregator.core.activity import ActiveWorkers
 from aggregator.core.aggregator import Aggregator
 from aggregator.core.tracker import RunTracker
 from aggregator.shell.clock import RunClock
+from aggregator.shell.failpoints import Failpoints
 from aggregator.shell.publisher import Publisher
 from aggregator.shell.store import StateStore
 from runtime.eventlog import EventLog
@@ -24,9 +25,11 @@ class RoundControl:
         tracker: RunTracker,
         clock: RunClock,
         audit: EventLog,
+        failpoints: Failpoints | None = None,
     ) -> None:
         self.core, self.active, self.store = core, active, store
         self.publisher, self.tracker, self.clock, self.audit = publisher, tracker, clock, audit
+        self.failpoints = failpoints or Failpoints(None)
 
     def close(self) -> bool:
         """True if a round closed (a new version is persisted and published)."""
@@ -40,6 +43,9 @@ class RoundControl:
             "round", version=self.core.state.version, contributors=contributors, commit=commit
         )
         self.tracker.versions(1, self.clock.now())
+        self.failpoints.reached("before-checkpoint")
         self.store.persist(self.core, self.clock.elapsed())
+        self.failpoints.reached("after-checkpoint")
         self.publisher.publish_version(final=False)
+        self.failpoints.reached("after-publish")  # the contributions were acked with their batches
         return True

@@ -153,6 +153,7 @@ class AggregatorService:
             tracker=self.tracker,
             clock=self.clock,
             audit=self.audit,
+            failpoints=self.intake.failpoints,  # one count for batches and rounds
         )
         self.secure = secure_rounds_for(self.strategy, rounds, self._session, self.audit, settings)
         self.rounds = self.secure if isinstance(self.secure, SecureRounds) else rounds
