@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dp-learning-rate", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES)
     parser.add_argument("--learning-rate", type=float, default=0.05)
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "privacy":
         return privacy_table(args)
     finals = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         run = centralised(seed, args.epochs, args.samples, args.learning_rate)
         finals.append(run.accuracies[-1])
         print(json.dumps(run.__dict__), flush=True)

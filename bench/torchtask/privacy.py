@@ -54,8 +54,9 @@ def noise_for(run: DpRun, n: int) -> float:
     """z with which ``run.fits`` fits over ``n`` examples spend exactly ``run.epsilon``."""
     if run.epsilon is None or math.isinf(run.epsilon):
         return 0.0
-    q = run.batch_size / n
-    steps = run.fits * run.epochs * int(1 / q)
+    # Opacus samples at q = 1 / (batches per epoch) and takes that many steps per epoch.
+    batches = math.ceil(n / run.batch_size)
+    q, steps = 1.0 / batches, run.fits * run.epochs * batches
     return float(
         get_noise_multiplier(
             target_epsilon=run.epsilon, target_delta=DELTA, sample_rate=q, steps=steps
