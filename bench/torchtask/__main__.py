@@ -16,7 +16,7 @@ from torchtrain.mnist1d import DEFAULT_SAMPLES
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.torchtask", description=__doc__)
-    parser.add_argument("what", choices=["ceiling", "privacy"])
+    parser.add_argument("what", choices=["ceiling", "privacy", "memory"])
     parser.add_argument("--epsilons", default="1,3,8,inf,none")
     parser.add_argument("--fits", type=int, default=20)
     parser.add_argument("--dp-learning-rate", type=float, default=0.5)
@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.what == "privacy":
         return privacy_table(args)
+    if args.what == "memory":
+        from bench.torchtask.memory import worker_memory
+
+        print(json.dumps(worker_memory()))
+        return 0
     finals = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         run = centralised(seed, args.epochs, args.samples, args.learning_rate)
