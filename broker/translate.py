@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 import pika.exceptions as pe
+from pika.adapters.utils import connection_workflow as cw
 
 from broker.errors import (
     AccessRefused,
@@ -65,5 +66,12 @@ def translated(action: str) -> Iterator[None]:
         raise channel_closed(action, exc.reply_code, exc.reply_text) from exc
     except pe.ConnectionClosedByBroker as exc:
         raise connection_closed(action, exc.reply_code, exc.reply_text) from exc
-    except (pe.AMQPError, OSError) as exc:
+    # The connection workflow's own errors are not AMQPError: a handshake that times out against a
+    # frozen cluster member (AMQPConnectorStackTimeout) would otherwise escape as a crash.
+    except (
+        pe.AMQPError,
+        OSError,
+        cw.AMQPConnectorException,
+        cw.AMQPConnectionWorkflowFailed,
+    ) as exc:
         raise ConnectionLost(f"{action}: {type(exc).__name__}: {exc}") from exc
