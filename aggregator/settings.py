@@ -176,7 +176,8 @@ def applied_window_needed(settings: AggregatorSettings) -> tuple[int, str]:
     """The update ids a window must hold so that its floor stays below the staleness bound.
 
     Every update applied with a base version within the bound must fit: FedAsync
-    applies one update per version, FedBuff ``buffer_size``; a synchronous round
+    applies one update per version, FedBuff ``buffer_size``, and a run that stops
+    at ``max_versions`` has no more versions than that; a synchronous round
     is as large as its workers, so FedAvg (and an unbounded staleness) is sized
     by the results queue instead (the floor still guarantees nothing is applied
     twice).
@@ -184,7 +185,9 @@ def applied_window_needed(settings: AggregatorSettings) -> tuple[int, str]:
     per_version = {"fedasync": 1, "fedbuff": settings.buffer_size}.get(settings.strategy)
     if settings.max_staleness is None or per_version is None:
         return settings.results_max_length, "results_max_length"
-    needed = (settings.max_staleness + 1) * per_version
+    # A run that stops at max_versions never applies more than that many versions' updates.
+    versions = min(settings.max_staleness, settings.max_versions or settings.max_staleness)
+    bound = "max_staleness" if versions == settings.max_staleness else "max_versions"
     if per_version == 1:
-        return needed, "max_staleness + 1"
-    return needed, "(max_staleness + 1) x buffer_size"
+        return versions + 1, f"{bound} + 1"
+    return (versions + 1) * per_version, f"({bound} + 1) x buffer_size"

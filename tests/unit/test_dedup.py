@@ -132,3 +132,7 @@ def test_settings_tie_the_window_to_the_staleness_bound() -> None:
         AggregatorSettings(strategy="fedasync", max_staleness=100, applied_window=100)
     assert AggregatorSettings(strategy="fedbuff", buffer_size=300, applied_window=30_300)
     assert AggregatorSettings(strategy="fedasync", max_staleness=100, applied_window=101)
+    # A run that stops at 300 versions cannot apply more than 301 versions' worth of updates.
+    assert AggregatorSettings(max_staleness=1_000_000, max_versions=300, applied_window=301)
+    with pytest.raises(ValueError, match=r"at least 301 \(max_versions \+ 1\)"):
+        AggregatorSettings(max_staleness=1_000_000, max_versions=300, applied_window=300)
