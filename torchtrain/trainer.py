@@ -137,7 +137,10 @@ class TorchTrainer:
         else:
             optimizer = self.optimizer(self.module.parameters(), config.learning_rate)
             result = self._epochs(self.module, optimizer, self.train_data, config.local_epochs)
-            metrics = {"train_loss": result.mean_loss(), "steps": result.steps}
+            loss = (
+                result.mean_loss()
+            )  # the wire takes finite floats: a diverged fit says so in text
+            metrics = {"train_loss": loss if math.isfinite(loss) else "nan", "steps": result.steps}
         examples = max(1, result.examples // config.local_epochs)
         return FitResult(self._trained(weights), examples, metrics)
 

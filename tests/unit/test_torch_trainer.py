@@ -6,12 +6,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from schemas.messages import TrainConfig
+from schemas.messages import ModelVersion, TrainConfig
 from torchtrain.trainer import Batches, TorchTrainer
 from training.trainer import Trainer
-from worker.update import update_arrays
+from worker.update import build_update, update_arrays
 
 CONFIG = TrainConfig(local_epochs=2, learning_rate=0.1)
+
+
+def model_version(weights: dict[str, np.ndarray]) -> ModelVersion:
+    return ModelVersion(run_id="r", version=0, created_at=0.0, config=CONFIG, arrays=weights)
 
 
 def batches(seed: int, n: int = 96) -> Batches:
@@ -92,3 +96,15 @@ def test_training_improves_the_evaluation_on_the_test_loader() -> None:
     assert after.num_examples == 96
     assert after.loss < before.loss
     assert float(after.metrics["accuracy"]) >= 0.85
+
+
+def test_a_diverged_fit_still_makes_a_valid_update() -> None:
+    t = trainer()
+    t.loss = lambda out, y: torch.nn.functional.cross_entropy(out, y) * float("nan")
+    weights = t.initial_weights()
+
+    fit = t.fit(weights, CONFIG)
+    update = build_update("w", model_version(weights), fit, 0.0)
+
+    assert fit.metrics["train_loss"] == "nan"
+    assert update.metrics["train_loss"] == "nan"
