@@ -106,6 +106,8 @@ class Outbox:
         return self._settled(out)
 
     def _refused(self, out: Outgoing, exc: PublishFailed, *, final: bool) -> ClientUpdate | None:
+        """Abandon (run over), settle (too stale) or keep the update for a retry after a backoff,
+        raising ``ConnectionLost`` so that the retry gets a new connection."""
         if final:
             # Training is over: no aggregator will apply it, and a full queue stays full.
             log.info("run finished; abandoning update %s (%s)", out.update.update_id, exc)
@@ -123,7 +125,10 @@ class Outbox:
             "update %s not accepted (%s); retrying in %.1fs", out.update.update_id, exc, delay
         )
         self.events.write("publish-refused", update_id=out.update.update_id, reason=str(exc))
-        return None
+        # RabbitMQ 3.10 can leave a channel nacking every later publish after one nack (seen after
+        # a cluster member's loss: three workers refused for a minute while the queue had room).
+        # So the retry goes on a fresh connection; the update waits here, with its backoff.
+        raise ConnectionLost(f"update {out.update.update_id} nacked; reconnecting to retry it")
 
     def _confirmed(self, out: Outgoing, partition: int | None) -> None:
         self.confirmed += 1
