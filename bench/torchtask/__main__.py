@@ -50,7 +50,7 @@ def privacy_table(args: argparse.Namespace) -> int:
 
     for text in args.epsilons.split(","):
         eps = None if text == "none" else float(text)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             run = DpRun(
                 eps, fits=args.fits, batch_size=args.batch_size,
                 learning_rate=args.dp_learning_rate, samples=args.samples, seed=seed,
