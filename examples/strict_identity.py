@@ -90,7 +90,11 @@ def main() -> int:
     summary = result.summary
     print(f"stopped because: {summary.stopped_because}")
     print(f"version {summary.version}, test accuracy {summary.accuracy:.3f}")
-    print(f"identity strict: {summary.applied} updates applied, rejected {summary.rejected or 0}")
+    # Updates still in flight when the run ended are acknowledged as after-final, not refused.
+    late = summary.rejected.get("after-final", 0)
+    refused = {r: n for r, n in summary.rejected.items() if r != "after-final"}
+    print(f"identity strict: {summary.applied} updates applied, {late} after the end")
+    print(f"refused {sum(refused.values())} {refused or ''}".rstrip())
     for worker_id, stats in sorted(result.workers.items()):
         print(f"  {worker_id} (its own AMQP user): {stats.updates_confirmed} updates confirmed")
     return 0

@@ -131,4 +131,4 @@ def test_the_strict_identity_example_provisions_trains_and_cleans_up(
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "stopped because: reached 30 versions" in result.stdout, result.stdout
-    assert "rejected 0" in result.stdout
+    assert "refused 0\n" in result.stdout, result.stdout  # after-final is not a refusal
