@@ -5,7 +5,8 @@ trust it: what the workers saw confirmed comes from their event files, the
 versions from a witness on the models exchange (``harness.witness``), and
 what was applied from the final checkpoint (its window of applied ids and
 its count of applications). The audit log is consulted for one thing only,
-the ``too-stale`` rejections that by design leave no other trace.
+the rejections that by design leave no other trace: ``too-stale`` and
+``after-final`` (in flight when the run ended).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def delivery_problems(evidence: DeliveryEvidence) -> list[str]:
     accounted = applied | set(evidence.queued) | set(evidence.dead) | set(evidence.too_stale)
     problems += [
         f"update {u} was confirmed to its worker but is neither applied, dead-lettered, queued "
-        f"nor rejected as too stale"
+        f"nor rejected as too stale or after the end"
         for u in sorted(set(evidence.confirmed) - accounted)
     ]
     return problems

@@ -67,10 +67,10 @@ def independent_problems(
         for path in worker_event_files(fed.run_dir, None)
         for u in confirmed_ids(read_events(path))
     ]
-    too_stale = [
-        str(e["message_id"])
+    too_stale = [  # the rejections that are only audited (LATE_REJECTIONS): too stale, or after
+        str(e["message_id"])  # the end of the run (acknowledged by the end-of-run drain)
         for e in audit
-        if e["event"] == "rejected" and e["reason"] == "too-stale"
+        if e["event"] == "rejected" and e["reason"] in ("too-stale", "after-final")
     ]
     evidence = DeliveryEvidence(
         confirmed=confirmed,

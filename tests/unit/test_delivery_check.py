@@ -31,7 +31,7 @@ def test_a_confirmed_update_nowhere_to_be_found_is_lost() -> None:
 
     assert problems == [
         "update c was confirmed to its worker but is neither applied, dead-lettered, queued "
-        "nor rejected as too stale"
+        "nor rejected as too stale or after the end"
     ]
 
 
