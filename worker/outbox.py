@@ -43,10 +43,6 @@ class Outgoing:
     confirmed_parts: int = 0
 
 
-class ChannelRenewal(Exception):
-    """The update was nacked: retry it on a fresh channel (``AmqpLink.reset_channel``)."""
-
-
 class Outbox:
     """Holds at most one update until the broker confirms it (or it is given up)."""
 
@@ -111,7 +107,7 @@ class Outbox:
 
     def _refused(self, out: Outgoing, exc: PublishFailed, *, final: bool) -> ClientUpdate | None:
         """Abandon (run over), settle (too stale) or keep the update for a retry after a backoff,
-        raising ``ChannelRenewal`` so that the retry goes on a fresh channel."""
+        raising ``ConnectionLost`` so that the retry gets a new connection."""
         if final:
             # Training is over: no aggregator will apply it, and a full queue stays full.
             log.info("run finished; abandoning update %s (%s)", out.update.update_id, exc)
@@ -131,10 +127,8 @@ class Outbox:
         self.events.write("publish-refused", update_id=out.update.update_id, reason=str(exc))
         # RabbitMQ 3.10 can leave a channel nacking every later publish after one nack (seen after
         # a cluster member's loss: three workers refused for a minute while the queue had room).
-        # So the retry goes on a fresh channel; the update waits here, with its backoff. Not a fresh
-        # connection: that would drop the worker's exclusive model queue, and with it a final model
-        # broadcast in between (a worker then retries forever after the run has ended).
-        raise ChannelRenewal(f"update {out.update.update_id} nacked; retrying on a fresh channel")
+        # So the retry goes on a fresh connection; the update waits here, with its backoff.
+        raise ConnectionLost(f"update {out.update.update_id} nacked; reconnecting to retry it")
 
     def _confirmed(self, out: Outgoing, partition: int | None) -> None:
         self.confirmed += 1

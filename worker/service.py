@@ -32,7 +32,7 @@ from worker.claim import PartitionHolder
 from worker.fitting import DeviceProfile, Fitting
 from worker.inbox import ModelInbox
 from worker.metrics import WorkerMetrics
-from worker.outbox import ChannelRenewal, Outbox
+from worker.outbox import Outbox
 from worker.secure import SecureParticipant
 from worker.settings import WorkerSettings
 
@@ -234,17 +234,18 @@ class WorkerService:
             self.stats.last_version = self.inbox.latest.version
 
     def _request_model(self) -> None:
-        send_model_request(self._session, self.names, self.settings.worker_id)
+        request = ModelRequest(worker_id=self.settings.worker_id)
+        props = request_properties(self.settings.worker_id, self._session.username)
+        try:
+            self._session.publish(self.names.inbox_exchange, REQUEST_KEY, encode(request), props)
+        except PublishFailed as exc:
+            log.info("model request not delivered (%s); the aggregator may not be up yet", exc)
 
     def _send(self) -> None:
         try:
             settled = self.outbox.send(
                 self._session, final=self.inbox.final, partition=self.partition.index
             )
-        except ChannelRenewal:  # keeps the connection and so the model queue (and what it holds)
-            self._session.reset_channel()
-            self._subscribe()
-            return
         finally:
             self.stats.publish_retries = self.outbox.retries
         if settled is not None:
@@ -283,16 +284,6 @@ class WorkerService:
             self._session.add_callback_threadsafe(lambda: None)
         except BrokerError:
             pass  # the connection is gone; the I/O thread is reconnecting and will poll
-
-
-def send_model_request(session: AmqpSession, names: Names, worker_id: str) -> None:
-    """Ask for the current model (a lost request is simply sent again later)."""
-    request = ModelRequest(worker_id=worker_id)
-    props = request_properties(worker_id, session.username)
-    try:
-        session.publish(names.inbox_exchange, REQUEST_KEY, encode(request), props)
-    except PublishFailed as exc:
-        log.info("model request not delivered (%s); the aggregator may not be up yet", exc)
 
 
 __all__ = ["BrokerError", "WorkerService", "WorkerStats"]

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from broker.errors import PublishFailed
+from broker.errors import ConnectionLost, PublishFailed
 from broker.names import Names
 from broker.settings import BrokerSettings
 from runtime.eventlog import EventLog, read_events
 from schemas.messages import ClientUpdate, ModelVersion, TrainConfig
 from worker.metrics import WorkerMetrics
-from worker.outbox import ChannelRenewal, Outbox
+from worker.outbox import Outbox
 
 ARRAYS = {"w": np.zeros(2, np.float32)}
 
@@ -71,8 +71,8 @@ def test_a_refused_update_within_the_staleness_bound_is_kept_for_a_retry(
 ) -> None:
     box, _ = outbox_with(events, Newest(model(110, max_staleness=100)))
 
-    # Kept, and the retry asks for a fresh channel (a 3.10 channel can stay stuck after a nack).
-    with pytest.raises(ChannelRenewal, match="nacked"):
+    # Kept, and the retry asks for a new connection (a 3.10 channel can stay stuck after a nack).
+    with pytest.raises(ConnectionLost, match="nacked"):
         box.send(RefusingSession(), final=False, partition=0)  # type: ignore[arg-type]
 
     assert box.pending is not None and box.retries == 1
@@ -83,7 +83,7 @@ def test_a_refused_update_past_the_staleness_bound_is_given_up_and_counted(
 ) -> None:
     newest = Newest(model(110, max_staleness=100))
     box, metrics = outbox_with(events, newest)
-    with pytest.raises(ChannelRenewal):
+    with pytest.raises(ConnectionLost):
         box.send(RefusingSession(), final=False, partition=0)  # type: ignore[arg-type]
     newest.latest = model(111, max_staleness=100)  # the model moved on while the queue was full
 
