@@ -117,8 +117,11 @@ def check_the_run(fed: Federation, ids: list[str]) -> None:
         e["buffer_id"]: set(e["cohort"]) for e in audit if e["event"] == "secure-buffer-open"
     }
     assert any(len(cohorts[s["buffer_id"]]) == WORKERS for s in sums), "all four took part"
-    # The killed worker's buffer: summed over the survivors (its masks removed), not abandoned.
-    assert any(set(s["contributors"]) < cohorts[s["buffer_id"]] for s in sums)
+    # The killed worker cost a stage deadline, never a buffer: whether it died before or after its
+    # masked input went in (its neighbours then reveal what removes its masks, or its input
+    # counts), no buffer was abandoned, and once it was silent it was invited no more.
+    assert not [e for e in audit if e["event"] == "secure-buffer-aborted"]
+    assert all(ids[3] not in cohorts[s["buffer_id"]] for s in sums[-3:])
     # Every contribution the aggregator counted is one a worker says it masked and sent.
     sent = {
         (e["buffer_id"], wid)
