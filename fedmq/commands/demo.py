@@ -14,10 +14,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aggregator.factory import check_secure_combination
 from aggregator.settings import AggregatorSettings
 from broker.connection import AmqpSession
 from broker.names import Names
 from broker.topology import delete_topology
+from fedmq.commands.demo_secure import (
+    SECURE_MAX_VERSIONS,
+    SecureLogins,
+    deprovision,
+    logins_for,
+    management_client,
+    masked_inputs_sent,
+    provision,
+    secure_defaults,
+    secure_rows,
+)
 from runtime.cliargs import CliError, add_settings_arguments, settings_from_args
 from tasks.ceiling import CEILING_EPOCHS, centralised_accuracy
 
@@ -97,9 +109,12 @@ def run(args: argparse.Namespace) -> int:
         f"run directory {run_dir}",
         flush=True,
     )
-    code, wall = _run_federation(settings, slowdowns)
-    if not args.keep:
-        _cleanup(settings)
+    if settings.secure_aggregation:
+        code, wall = _run_secure(settings, slowdowns, keep=args.keep)
+    else:
+        code, wall = _run_federation(settings, slowdowns, None)
+        if not args.keep:
+            _cleanup(settings)
     summary_path = run_dir / "summary.json"
     if code != 0 or not summary_path.exists():
         print(
@@ -108,8 +123,30 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     summary = json.loads(summary_path.read_text())
-    print_summary(summary, wall, slowdowns, settings, _ceiling(settings))
+    names = worker_ids(
+        len(slowdowns),
+        logins_for(settings, len(slowdowns)) if settings.secure_aggregation else None,
+    )
+    print_summary(summary, wall, slowdowns, settings, _ceiling(settings), names)
     return 0
+
+
+def _run_secure(
+    settings: AggregatorSettings, slowdowns: list[float], *, keep: bool
+) -> tuple[int, float]:
+    """Provision one user per process on a vhost of the demo's own, run, delete them."""
+    try:
+        check_secure_combination(settings)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    client = management_client(settings)
+    logins = logins_for(settings, len(slowdowns))
+    provision(client, logins, settings.namespace)
+    try:
+        return _run_federation(settings, slowdowns, logins)
+    finally:
+        if not keep:
+            deprovision(client, logins)
 
 
 #: ``fedmq demo --torch``: the task, and the defaults it needs (flags and environment still win).
@@ -123,7 +160,14 @@ def _demo_settings(args: argparse.Namespace, namespace: str) -> AggregatorSettin
     """
     stops = ("max_versions", "max_seconds", "target_accuracy")
     stop = {"max_seconds": 120.0} if args.torch else {"max_versions": 2000}
+    secure = getattr(args, "secure_aggregation", False)
+    if secure and not args.torch:
+        stop = {"max_versions": SECURE_MAX_VERSIONS}
     defaults = {} if any(getattr(args, k, None) for k in stops) else stop
+    if secure:
+        defaults.update(
+            {k: v for k, v in secure_defaults(args.workers).items() if k not in vars(args)}
+        )
     if args.torch:
         _check_torch()
         given = set(vars(args)) | {k for k in TORCH_DEFAULTS if f"FEDMQ_{k.upper()}" in os.environ}
@@ -144,22 +188,36 @@ def _check_torch() -> None:
         )
 
 
-def _run_federation(settings: AggregatorSettings, slowdowns: list[float]) -> tuple[int, float]:
-    """Run the aggregator and the workers to the end: the aggregator's exit status, wall seconds."""
+def _run_federation(
+    settings: AggregatorSettings, slowdowns: list[float], logins: SecureLogins | None
+) -> tuple[int, float]:
+    """Run the aggregator and the workers to the end: the aggregator's exit status, wall seconds.
+
+    With ``logins`` every process logs in as its own provisioned user.
+    """
     common = [
         "--namespace", settings.namespace, "--num-partitions", str(settings.num_partitions),
-        *_flags(settings, ["amqp_url", *BOUND_FIELDS, *TASK_FIELDS]),
+        *_flags(settings, [*BOUND_FIELDS, *TASK_FIELDS]),
     ]  # fmt: skip
     shared = {"namespace", "num_partitions", "amqp_url", *BOUND_FIELDS, *TASK_FIELDS}
-    own = [n for n in AggregatorSettings.model_fields if n not in shared]
-    agg_flags = [*common, *_flags(settings, own), "--run-dir", str(settings.run_path)]
+    secret = {"amqp_password_file", "identity", "roster_file"} if logins else set()
+    own = [n for n in AggregatorSettings.model_fields if n not in shared | secret]
+    login = logins.aggregator_flags() if logins else _flags(settings, ["amqp_url"])
+    agg_flags = [*common, *login, *_flags(settings, own), "--run-dir", str(settings.run_path)]
     if settings.trainer == TORCH_TRAINER:  # generate the data once, not in every process at once
         data = [str(settings.samples or 0), str(settings.data_seed)]
         subprocess.run([sys.executable, "-m", "torchtrain.mnist1d", *data], check=True)
     started = time.monotonic()
     aggregator = subprocess.Popen([sys.executable, "-m", "aggregator", *agg_flags])
+    ids = worker_ids(len(slowdowns), logins)
     workers = [
-        _start_worker(i, factor, common, settings.run_path) for i, factor in enumerate(slowdowns)
+        _start_worker(
+            ids[i],
+            [*common, *(logins.flags(ids[i]) if logins else _flags(settings, ["amqp_url"]))],
+            ["--partition-index", str(i), "--slowdown", str(factor)],
+            settings.run_path,
+        )
+        for i, factor in enumerate(slowdowns)
     ]
     try:
         code = aggregator.wait()
@@ -185,25 +243,19 @@ def _ceiling(settings: AggregatorSettings) -> float | None:
     return centralised_accuracy(context, config)
 
 
+def worker_ids(count: int, logins: SecureLogins | None) -> list[str]:
+    """The workers' ids: their provisioned users' names, or ``worker-<i>``."""
+    return list(logins.workers) if logins else [f"worker-{i}" for i in range(count)]
+
+
 def _start_worker(
-    index: int, slowdown: float, common: list[str], run_dir: Path
+    worker_id: str, common: list[str], own: list[str], run_dir: Path
 ) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "worker",
-        *common,
-        "--worker-id",
-        f"worker-{index}",
-        "--partition-index",
-        str(index),
-        "--slowdown",
-        str(slowdown),
-        "--events-file",
-        str(run_dir / f"worker-{index}.events.jsonl"),
-    ]
+    events = str(run_dir / f"{worker_id}.events.jsonl")
+    cmd = [sys.executable, "-m", "worker", *common, "--worker-id", worker_id, *own]
+    cmd += ["--events-file", events]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(run_dir / f"worker-{index}.log", "wb") as log:  # the child keeps its own descriptor
+    with open(run_dir / f"{worker_id}.log", "wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
@@ -238,6 +290,7 @@ def print_summary(
     slowdowns: list[float],
     settings: AggregatorSettings,
     ceiling: float | None,
+    names: list[str],
 ) -> None:
     print()
     print("=" * 64)
@@ -246,16 +299,20 @@ def print_summary(
         task = "mnist1d/cnn1d" if settings.trainer == TORCH_TRAINER else settings.trainer
     print(f" fedmq demo summary ({settings.strategy}, {task}, {len(slowdowns)} workers)")
     print("=" * 64)
-    for key, value in _summary_rows(summary, wall, ceiling):
+    rows = _summary_rows(summary, wall, ceiling)
+    if settings.secure_aggregation:
+        rows += secure_rows(settings.run_path)
+    for key, value in rows:
         print(f" {key:<24} {value}")
     print("-" * 64)
-    print(f" {'worker':<12} {'slowdown':>9} {'updates':>9} {'mean staleness':>16}")
-    for i, factor in enumerate(slowdowns):
-        w = summary.get("workers", {}).get(f"worker-{i}", {})
-        name = f"worker-{i}"
-        print(
-            f" {name:<12} {factor:>8g}x {w.get('updates', 0):>9} {w.get('mean_staleness', 0.0):>16}"
-        )
+    width = max(12, *(len(n) for n in names))
+    print(f" {'worker':<{width}} {'slowdown':>9} {'updates':>9} {'mean staleness':>16}")
+    for name, factor in zip(names, slowdowns, strict=True):
+        w = summary.get("workers", {}).get(name, {})
+        stale, updates = w.get("mean_staleness", 0.0), w.get("updates", 0)
+        if settings.secure_aggregation:  # the aggregator never sees whose input is whose
+            updates = masked_inputs_sent(settings.run_path, name)
+        print(f" {name:<{width}} {factor:>8g}x {updates:>9} {stale:>16}")
     print("=" * 64)
 
 
