@@ -120,6 +120,13 @@ class AmqpSession(BrokerLink):
         with translated(f"delete {name}"):
             self._ch().queue_delete(name)
 
+    def purge_queue(self, name: str) -> int:
+        """Drop every ready message of ``name`` (needs read permission); how many were dropped."""
+        with translated(f"purge {name}"):
+            frame = self._ch().queue_purge(name)
+        count: int = frame.method.message_count
+        return count
+
     def delete_exchange(self, name: str) -> None:
         with translated(f"delete exchange {name}"):
             self._ch().exchange_delete(name)

@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.names import BROADCAST_KEY, REQUEST_KEY, SECURE_KEY, UPDATE_KEY, Names, worker_key
+from broker.names import (
+    BROADCAST_KEY,
+    FINAL_KEY,
+    REQUEST_KEY,
+    SECURE_KEY,
+    UPDATE_KEY,
+    Names,
+    worker_key,
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,10 @@ def shared_topology(names: Names, limits: QueueLimits) -> list[Declaration]:
         # Secure aggregation's protocol messages: bounded and dead-lettered like the results.
         Queue(names.secure_queue, results_queue_arguments(names, limits)),
         Binding(names.secure_queue, names.inbox_exchange, SECURE_KEY),
+        # The final model, for workers that attach after the end: the aggregator empties it when a
+        # run starts and fills it at the end; nobody consumes it (workers peek).
+        Queue(names.final_queue, replicated(limits, {})),
+        Binding(names.final_queue, names.models_exchange, FINAL_KEY),
         *status_topology(names, limits),
     ]
 

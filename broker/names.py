@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 #: Routing keys on the models exchange.
 BROADCAST_KEY = "broadcast"
+#: The final model of a run, kept for workers that attach after the end (``Names.final_queue``).
+FINAL_KEY = "final"
 #: Routing keys on the inbox exchange.
 UPDATE_KEY = "update"
 REQUEST_KEY = "request"
@@ -61,6 +63,12 @@ class Names:
     def status_queue(self) -> str:
         return f"{self.namespace}.status"
 
+    @property
+    def final_queue(self) -> str:
+        """The run's final model, kept after the end for workers that attach late (only the
+        aggregator writes it; workers read it without consuming)."""
+        return f"{self.namespace}.final"
+
     def worker_queue(self, worker_id: str) -> str:
         return f"{self.namespace}.models.{worker_id}"
 
@@ -82,6 +90,7 @@ class Names:
             self.dead_queue,
             self.status_queue,
             self.secure_queue,
+            self.final_queue,
         ]
 
     def exchanges(self) -> list[str]:

@@ -18,9 +18,9 @@ namespace, see ``broker.names``):
 =============  ========================================  ========================================
 role           may                                       may not
 =============  ========================================  ========================================
-worker ``w``   consume ``ns.models.w``; publish to       configure, bind or delete anything;
-               ``ns.inbox`` (updates, model requests)    publish a model; read any other queue or
-                                                         any exchange; write the default exchange
+worker ``w``   consume ``ns.models.w``; peek at          configure, bind or delete anything;
+               ``ns.final``; publish to ``ns.inbox``     publish a model; read any other queue or
+               (updates, model requests)                 any exchange; write the default exchange
 aggregator     consume ``ns.results``/``ns.requests``;   configure, bind or delete anything;
                publish to ``ns.models``, ``ns.dead``,    publish to ``ns.inbox`` (forge updates);
                ``ns.status``                             read an exchange (bind a queue to it)
@@ -70,10 +70,12 @@ def exactly(*names: str) -> str:
 
 
 def worker_permissions(names: Names, worker_id: str) -> Permissions:
-    """A worker reads its own model queue and writes the inbox, nothing more."""
+    """A worker reads its own model queue and the final model, writes the inbox, nothing more."""
     own_queue = names.worker_queue(worker_id)
     return Permissions(
-        configure=NOTHING, write=exactly(names.inbox_exchange), read=exactly(own_queue)
+        configure=NOTHING,
+        write=exactly(names.inbox_exchange),
+        read=exactly(own_queue, names.final_queue),
     )
 
 
@@ -88,7 +90,11 @@ def aggregator_permissions(names: Names) -> Permissions:
         configure=NOTHING,
         write=exactly(names.models_exchange, names.dead_exchange, names.status_exchange),
         read=exactly(
-            names.results_queue, names.requests_queue, names.status_queue, names.secure_queue
+            names.results_queue,
+            names.requests_queue,
+            names.status_queue,
+            names.secure_queue,
+            names.final_queue,  # emptied when a run starts (queue.purge needs read)
         ),
     )
 

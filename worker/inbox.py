@@ -6,11 +6,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from broker.connection import AmqpSession
+from broker.errors import AccessRefused, NotFound, PublishFailed
+from broker.names import REQUEST_KEY, Names
+from broker.properties import request_properties
 from runtime.eventlog import EventLog
 from schemas.chunks import read_chunk_header
-from schemas.codec import Limits, decode
+from schemas.codec import Limits, decode, encode
 from schemas.errors import DecodeError
-from schemas.messages import ModelVersion
+from schemas.messages import ModelRequest, ModelVersion
 from schemas.secure import SecureRound
 from worker.assembly import ModelAssembly
 from worker.metrics import WorkerMetrics
@@ -20,6 +24,8 @@ log = logging.getLogger("fedmq.worker")
 
 #: While no model has arrived, ask for one this often.
 REQUEST_EVERY = 5.0
+#: The most messages a final model is read in (its chunks); a bound on one peek.
+FINAL_CHUNKS_MAX = 10_000
 
 
 class ModelInbox:
@@ -141,3 +147,35 @@ class ModelInbox:
                 self.sender,
             )
             self.events.write("model-refused", user_id=user, expected=self.sender)
+
+
+def look_for_final(session: AmqpSession, names: Names, inbox: ModelInbox) -> bool:
+    """Peek at ``<ns>.final`` (nothing is consumed) and hand what is there to ``inbox``.
+
+    Called on every attach, before the worker consumes its own queue: a run that ended
+    before this connection (the worker attached late, or its previous connection's queue went
+    with the final broadcast) still reaches its end. Whether the federation keeps a final model
+    at all (an older provisioning may lack the queue or the permission) only costs a warning.
+    """
+    try:
+        found = session.peek(names.final_queue, FINAL_CHUNKS_MAX)
+    except (NotFound, AccessRefused) as exc:
+        session.reset_channel()  # the 404/403 closed the channel
+        log.warning("cannot look for a final model in %s (%s)", names.final_queue, exc)
+        return False
+    for delivery in found:
+        props = delivery.properties
+        inbox.receive(delivery.body, props.content_type, props.headers, props.user_id)
+    if inbox.final:
+        log.info("the run has ended: its final model is in %s", names.final_queue)
+    return inbox.final
+
+
+def request_model(session: AmqpSession, names: Names, worker_id: str) -> None:
+    """Ask the aggregator for the current version (answered on ``worker.<worker_id>``)."""
+    request = ModelRequest(worker_id=worker_id)
+    props = request_properties(worker_id, session.username)
+    try:
+        session.publish(names.inbox_exchange, REQUEST_KEY, encode(request), props)
+    except PublishFailed as exc:
+        log.info("model request not delivered (%s); the aggregator may not be up yet", exc)

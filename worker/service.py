@@ -18,19 +18,16 @@ from dataclasses import dataclass
 
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
-from broker.errors import AccessRefused, BrokerError, NotFound, PublishFailed, TopologyMismatch
-from broker.names import REQUEST_KEY, Names
-from broker.properties import request_properties
+from broker.errors import AccessRefused, BrokerError, NotFound, TopologyMismatch
+from broker.names import Names
 from broker.reconnect import serve_attached
 from broker.topology import attach_worker_queue, ensure_topology
 from privacy.local_guard import Refusal
 from runtime.eventlog import EventLog
-from schemas.codec import encode
-from schemas.messages import ModelRequest
 from training.trainer import Trainer
 from worker.claim import PartitionHolder
 from worker.fitting import DeviceProfile, Fitting
-from worker.inbox import ModelInbox
+from worker.inbox import ModelInbox, look_for_final, request_model
 from worker.metrics import WorkerMetrics
 from worker.outbox import Outbox
 from worker.secure import SecureParticipant
@@ -158,6 +155,7 @@ class WorkerService:
             self._session, self.names, self.settings.worker_id, slots=self._slots
         )
         self.secure.identity = self._session.username or self.settings.worker_id  # the broker's
+        look_for_final(self._session, self.names, self.inbox)  # before any delivery is open
         self._session.set_prefetch(1)
         self._consumer = self._session.consume(queue, self._on_model, exclusive=True)
         self.inbox.attached()
@@ -234,12 +232,7 @@ class WorkerService:
             self.stats.last_version = self.inbox.latest.version
 
     def _request_model(self) -> None:
-        request = ModelRequest(worker_id=self.settings.worker_id)
-        props = request_properties(self.settings.worker_id, self._session.username)
-        try:
-            self._session.publish(self.names.inbox_exchange, REQUEST_KEY, encode(request), props)
-        except PublishFailed as exc:
-            log.info("model request not delivered (%s); the aggregator may not be up yet", exc)
+        request_model(self._session, self.names, self.settings.worker_id)
 
     def _send(self) -> None:
         try:

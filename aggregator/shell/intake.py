@@ -87,8 +87,12 @@ class Intake:
         clock: RunClock,
         unanswered_below: Callable[[], int | None],
         spool: Spool,
+        max_versions: int | None = None,
     ) -> None:
+        """``max_versions``: the run ends there, so a batch never steps past it (its later updates
+        are ``after-final``)."""
         self.session, self.core, self.limits, self.max_batch = session, core, limits, max_batch
+        self.max_versions = max_versions
         self.store, self.publisher, self.tracker = store, publisher, tracker
         self.audit, self.observer, self.active = audit, observer, active
         self.failpoints, self.clock = failpoints, clock
@@ -231,6 +235,10 @@ class Intake:
         for tag in tags:
             self.session.ack(tag)
 
+    def _ended(self) -> bool:
+        version, cap = self.core.state.version, self.max_versions
+        return self.core.state.finished or (cap is not None and version >= cap)
+
     def _outcome(self, item: Item) -> Outcome:
         if isinstance(item, RefusedChunk | GivenUp):
             return self.core.reject(item.rejected)
@@ -258,7 +266,7 @@ class Intake:
             )
         outcome = (
             self.core.reject(Rejected("after-final", f"the run ended at {self.core.state.version}"))
-            if self.core.state.finished
+            if self._ended()
             else self.core.handle(update, sender=sender)
         )
         if isinstance(outcome, Rejected):  # the audit line names the update and its worker

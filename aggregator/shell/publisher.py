@@ -16,6 +16,7 @@ import numpy as np
 
 from aggregator.core.aggregator import Aggregator
 from aggregator.core.validation import Rejected
+from aggregator.shell.final_model import keep_final
 from aggregator.shell.observer import Observer
 from broker import chunked
 from broker.connection import AmqpSession
@@ -115,15 +116,18 @@ class Publisher:
             if self.audit_digests
             else None
         )
+        props = model_properties(state.version, self.session.username)
         try:
             chunked.publish(
                 self.session,
                 self.names.models_exchange,
                 BROADCAST_KEY,
                 body,
-                model_properties(state.version, self.session.username),
+                props,
                 mandatory=False,
             )
+            if final:
+                keep_final(self.session, self.names, body, props)
         except PublishFailed as exc:
             raise unconfirmed(f"broadcast of v{state.version}", exc) from exc
         self.core.count_published()

@@ -22,6 +22,7 @@ from aggregator.settings import AggregatorSettings
 from aggregator.shell.artefacts import SUMMARY_KEY, save_artefacts
 from aggregator.shell.clock import RunClock
 from aggregator.shell.failpoints import Failpoints
+from aggregator.shell.final_model import clear_final
 from aggregator.shell.intake import Intake, auto_prefetch, chosen_prefetch
 from aggregator.shell.isolation import ResultsConsumer
 from aggregator.shell.observer import NullObserver, Observer
@@ -141,6 +142,7 @@ class AggregatorService:
             clock=self.clock,
             unanswered_below=lambda: lowest(self.requests.lowest_tag(), self.secure.lowest_tag()),
             spool=Spool.for_settings(settings),
+            max_versions=settings.max_versions,
         )
         self.results = ResultsConsumer(
             self._session, self.names.results_queue, self.intake.receive, prefetch=self.prefetch
@@ -206,6 +208,8 @@ class AggregatorService:
         self._session.consume(self.names.requests_queue, self.requests.receive)
         self.secure.consume()
         _log_attached(self)
+        if not self.core.state.finished:
+            clear_final(self._session, self.names)
         self.publisher.publish_version(final=self.core.state.finished)
         self.secure.resume()
 

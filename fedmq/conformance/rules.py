@@ -40,9 +40,9 @@ class Observed:
     attached: bool = False
     summary: RunSummary | None = None
     exit_code: int | None = None
-    #: Seconds from the aggregator's end to the worker's exit; None if it had to be stopped.
+    #: Seconds from the final model to the worker's exit; None if it had to be stopped.
     exit_after_final: float | None = None
-    #: True when the worker process ended while the federation was still running.
+    #: True when the worker process ended before the final model was published.
     exited_before_end: bool | None = None
 
 

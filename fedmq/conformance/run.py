@@ -2,7 +2,8 @@
 
 The federation is the real aggregator (``fedmq.api``, built-in trainer) on a namespace
 of its own. A tap, an exclusive queue bound to the inbox exchange with the ``update``
-and ``request`` keys, receives a copy of everything the worker publishes there; a
+and ``request`` keys, receives a copy of everything the worker publishes there, and a
+second one the final model (``FINAL_KEY``): the end of the run, as the worker sees it. A
 second connection probes the worker's model queue. The worker command runs as a child
 process with the federation's coordinates in its environment.
 """
@@ -21,7 +22,7 @@ from aggregator.settings import AggregatorSettings
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
 from broker.errors import NotFound, ResourceLocked
-from broker.names import REQUEST_KEY, UPDATE_KEY, Names
+from broker.names import FINAL_KEY, REQUEST_KEY, UPDATE_KEY, Names
 from broker.teardown import delete_namespace
 from broker.topology import declare_topology
 from fedmq.api import Federation, FederationResult
@@ -64,6 +65,8 @@ class Observation:
         self.tap = AmqpSession(settings, name="fedmq-conformance-tap")
         self.probe = AmqpSession(settings, name="fedmq-conformance-probe")
         self.observed = Observed(worker_id=worker_id, amqp_user=self.tap.username)
+        #: When the tap saw the final model (monotonic clock).
+        self.final_at: float | None = None
 
     def open(self) -> None:
         self.tap.open()
@@ -74,6 +77,15 @@ class Observation:
         for key in (UPDATE_KEY, REQUEST_KEY):
             self.tap.bind_queue(queue, self.names.inbox_exchange, key)
         self.tap.consume(queue, self._on_delivery)
+        final = f"{self.settings.namespace}.conformance-final"
+        self.tap.declare_queue(final, exclusive=True, auto_delete=True)
+        self.tap.bind_queue(final, self.names.models_exchange, FINAL_KEY)
+        self.tap.consume(final, self._on_final)
+
+    def _on_final(self, delivery: Delivery) -> None:
+        self.tap.ack(delivery.delivery_tag)
+        if self.final_at is None:
+            self.final_at = time.monotonic()
 
     def _on_delivery(self, delivery: Delivery) -> None:
         self.tap.ack(delivery.delivery_tag)
@@ -127,6 +139,31 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def _watch(
+    watch: Observation, run: _Aggregator, process: subprocess.Popen[bytes]
+) -> tuple[float | None, bool]:
+    """Poll while the federation runs and up to ``EXIT_GRACE`` after its end: when the worker
+    process was seen to have exited (None: still running), and whether that was before the end.
+
+    The end is the final model as the tap saw it; an exit counts as after the end if the tap
+    has the final model by the time the exit is seen (within one poll of happening).
+    """
+    exited: float | None = None
+    before_end = False
+    while run.is_alive():
+        watch.poll()
+        if exited is None and process.poll() is not None:
+            exited = time.monotonic()
+            watch.poll()  # the final model may be in the tap's buffer already
+            before_end = watch.final_at is None
+    ended = watch.final_at if watch.final_at is not None else time.monotonic()
+    while exited is None and time.monotonic() - ended < EXIT_GRACE:
+        watch.poll()
+        if process.poll() is not None:
+            exited = time.monotonic()
+    return exited, before_end
+
+
 def observe(
     settings: AggregatorSettings, command: Sequence[str], *, worker_id: str, log: IO[bytes]
 ) -> Observed:
@@ -140,16 +177,13 @@ def observe(
             list(command), env=worker_environment(settings, worker_id), stdout=log, stderr=log
         )
         try:
-            while run.is_alive():
-                watch.poll()
-                if process.poll() is not None and watch.observed.exited_before_end is None:
-                    watch.observed.exited_before_end = True
-            ended = time.monotonic()
-            while process.poll() is None and time.monotonic() - ended < EXIT_GRACE:
-                watch.poll()
-            watch.observed.exit_after_final = (
-                None if process.poll() is None else time.monotonic() - ended
-            )
+            exited, before_end = _watch(watch, run, process)
+            watch.observed.exited_before_end = before_end
+            ended = watch.final_at
+            if exited is None or before_end or ended is None:
+                watch.observed.exit_after_final = None
+            else:
+                watch.observed.exit_after_final = max(0.0, exited - ended)
         finally:
             if process.poll() is None:
                 _stop(process)

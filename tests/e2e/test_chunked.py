@@ -74,7 +74,8 @@ def test_a_model_above_the_brokers_limit_trains_in_chunks_and_each_update_applie
         fed.close()
 
     summary = fed.summary()
-    assert summary is not None and summary["version"] == 8 and summary["rejected"] == {}, summary
+    assert summary is not None and summary["version"] == 8, summary
+    assert set(summary["rejected"]) <= {"after-final"}, summary  # in flight at the end only
     assert summary["accuracy"] >= 0.5, summary  # it learned (10 classes: chance is 0.1)
     applied = [e["update_id"] for e in fed.audit() if e["event"] == "applied"]
     assert len(applied) == len(set(applied)) >= 8
