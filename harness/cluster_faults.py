@@ -5,14 +5,24 @@ and the workers start on different members; every shared queue is a quorum
 queue on all three (``--quorum-group-size 3``). A low client heartbeat lets a
 client notice a frozen member. ``Recovery`` rows say how long the federation
 took to publish its next version after each fault.
+
+A run is a fixed number of versions, and the fault plan must be over before
+it is. Booting a member costs what the machine's load says (tens of seconds
+on a loaded one): so while a member boots or a thawed one rejoins, between
+faults, the workers are held (SIGSTOP) and no version is spent; the plan
+then costs the same versions on any machine. The faults themselves, and the
+recoveries they are timed by, run with every worker going.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from harness.procs import Federation, wait_for
@@ -106,6 +116,8 @@ class ClusterRun:
         return at - started
 
     def record(self, fault: str, started: float, version: int) -> Recovery:
+        if self.aggregator is not None and self.aggregator.poll() is not None:
+            raise AssertionError(f"the run was over before the fault ({fault}, v{version})")
         row = Recovery(fault, version, self.resumed_after(started))
         self.recoveries.append(row)
         took = "never" if row.resumed_after is None else f"{row.resumed_after:.1f}s"
@@ -137,8 +149,33 @@ class ClusterRun:
             time.sleep(max(0.0, started + seconds - time.time()))  # the pause's length, not a sync
         finally:
             self.cluster.resume(index)
-        self.cluster.await_members(len(self.cluster.nodes))
+        with self.held():
+            self.cluster.await_members(len(self.cluster.nodes))
         return row
+
+    def restart(self, index: int) -> None:
+        """Start a killed member again, the workers held meanwhile (no version spent on it)."""
+        with self.held():
+            self.cluster.restart(index)
+
+    def workers_procs(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.fed.procs if p is not self.aggregator and p.poll() is None]
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """SIGSTOP the workers for the block, then SIGCONT them and wait until versions come
+        again (a held worker's connection may have timed out: it reconnects, as after any
+        outage)."""
+        held = self.workers_procs()
+        for proc in held:
+            os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for proc in held:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGCONT)
+        self.advance(RESUMED)
 
     def lose_majority(self, doomed: list[int], quiet: float) -> tuple[list[int], Recovery]:
         """SIGKILL ``doomed`` (all but one member), watch ``quiet`` seconds, restart the first.
