@@ -9,15 +9,16 @@ callers never import pika.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pika
 
 from broker.delivery import Delivery, Properties, from_pika, to_pika
-from broker.errors import MessageTooLarge
+from broker.errors import ConnectionLost, MessageTooLarge
 from broker.link import BrokerLink
 from broker.translate import translated
 
@@ -42,10 +43,35 @@ class AmqpSession(BrokerLink):
                 f"message of {len(body)} bytes exceeds "
                 f"max_message_bytes={self.settings.max_message_bytes}"
             )
-        with translated(f"publish to {exchange or 'amq.default'}/{routing_key}"):
+        action = f"publish to {exchange or 'amq.default'}/{routing_key}"
+        with translated(action), self._confirm_deadline(action):
             self._ch().basic_publish(
                 exchange, routing_key, body, to_pika(properties), mandatory=mandatory
             )
+
+    @contextlib.contextmanager
+    def _confirm_deadline(self, action: str) -> Iterator[None]:
+        """Raise ``ConnectionLost`` out of the wait for a confirm that has not come within
+        ``confirm_timeout``; the caller drops the connection and publishes again on a new one.
+
+        pika's blocking publish waits for its confirm without a limit, turning its I/O loop
+        meanwhile: a timer of that loop raises out of the wait (the connection is not fit for
+        use afterwards, and is not used: a lost connection is closed and opened anew).
+        """
+        timeout = self.settings.confirm_timeout
+        if not timeout:
+            yield
+            return
+        loop = self._conn()._impl  # noqa: SLF001 - the I/O loop's timer, the only hook pika gives
+
+        def expired() -> None:
+            raise ConnectionLost(f"{action}: no confirm within {timeout:g}s")
+
+        timer = loop._adapter_call_later(timeout, expired)  # noqa: SLF001
+        try:
+            yield
+        finally:
+            loop._adapter_remove_timeout(timer)  # noqa: SLF001
 
     def consume(
         self,

@@ -76,6 +76,15 @@ class BrokerSettings(BaseSettings):
             "dead-lettered as poison."
         ),
     )
+    confirm_timeout: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Longest wait for the broker's confirm of a publish, seconds (0: no limit). Past it "
+            "the connection counts as lost and the message goes again on a new one: a quorum "
+            "queue that lost its majority with a publish in flight may never confirm it."
+        ),
+    )
     quorum_group_size: int | None = Field(
         None,
         ge=1,

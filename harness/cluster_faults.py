@@ -31,6 +31,9 @@ from harness.rabbit_cluster import NET_TICKTIME, RabbitCluster
 #: Client heartbeat (seconds). pika checks for silence every heartbeat + 5 s, so a client of a
 #: member frozen by SIGSTOP notices within 6 to 12 s and moves to another member.
 HEARTBEAT = 1
+#: A publish waits this long for its confirm at most (then a new connection and the same update
+#: again): a quorum queue that lost its majority with a publish in flight may never confirm it.
+CONFIRM_TIMEOUT = 5
 #: A pause well past the Erlang tick time (the others count the frozen member as gone) and past
 #: the clients' heartbeat check, so the federation must go on without it before it thaws.
 PAUSE_SECONDS = 4 * NET_TICKTIME
@@ -77,6 +80,8 @@ class ClusterRun:
             str(HEARTBEAT),
             "--connect-backoff-max",
             "1",
+            "--confirm-timeout",
+            str(CONFIRM_TIMEOUT),
         ]
 
     def launch(self) -> None:

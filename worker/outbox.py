@@ -93,7 +93,9 @@ class Outbox:
                 confirmed=confirmed,
             )
         except PublishFailed as exc:
-            return self._refused(out, exc, final=final)
+            return self._refused(
+                out, exc, final=final, backoff_max=session.settings.connect_backoff_max
+            )
         except MessageTooLarge as exc:
             log.error("dropping update %s: %s", out.update.update_id, exc)
             self.events.write("dropped", update_id=out.update.update_id, reason=str(exc))
@@ -105,7 +107,9 @@ class Outbox:
         self._confirmed(out, partition)
         return self._settled(out)
 
-    def _refused(self, out: Outgoing, exc: PublishFailed, *, final: bool) -> ClientUpdate | None:
+    def _refused(
+        self, out: Outgoing, exc: PublishFailed, *, final: bool, backoff_max: float
+    ) -> ClientUpdate | None:
         """Abandon (run over), settle (too stale) or keep the update for a retry after a backoff,
         raising ``ConnectionLost`` so that the retry gets a new connection."""
         if final:
@@ -119,7 +123,8 @@ class Outbox:
         out.attempts += 1
         self.retries += 1
         self.metrics.publish_retries.inc()
-        delay = backoff_delay(out.attempts, MAX_PUBLISH_BACKOFF)
+        # The retry goes on a new connection: no longer than the operator lets a reconnect wait.
+        delay = backoff_delay(out.attempts, min(MAX_PUBLISH_BACKOFF, backoff_max))
         out.not_before = time.monotonic() + delay
         log.warning(
             "update %s not accepted (%s); retrying in %.1fs", out.update.update_id, exc, delay

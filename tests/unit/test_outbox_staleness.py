@@ -4,6 +4,7 @@ refused update once the aggregator would refuse it as too stale, and says so (ev
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,3 +100,28 @@ def test_a_refused_update_past_the_staleness_bound_is_given_up_and_counted(
         )
         == 1
     )
+
+
+class QuickRefusingSession(RefusingSession):
+    """The same full queue, with an operator who bounds every backoff at 1 s."""
+
+    settings = BrokerSettings(connect_backoff_max=1.0)
+
+
+def test_a_refused_updates_retry_waits_no_longer_than_the_configured_backoff(
+    events: EventLog,
+) -> None:
+    # A cluster that lost its majority nacks every publish for as long as it lasts: once it is
+    # back, a worker must not sit out a backoff longer than its operator allowed.
+    box, _ = outbox_with(events, Newest(model(11, max_staleness=None)))
+    for _ in range(8):
+        with pytest.raises(ConnectionLost):
+            box.send(QuickRefusingSession(), final=False, partition=0)  # type: ignore[arg-type]
+        assert box.pending is not None
+        box.pending.not_before = 0.0  # retry at once: the next refusal doubles the backoff
+
+    with pytest.raises(ConnectionLost):
+        box.send(QuickRefusingSession(), final=False, partition=0)  # type: ignore[arg-type]
+
+    assert box.pending is not None
+    assert box.pending.not_before - time.monotonic() <= 1.0
