@@ -10,7 +10,10 @@ bound, the strategy and its robust rule); only time is simulated, which is
 faithful here because the attacks do not depend on the broker. FedBuff
 (K = 8) runs 40 versions, FedAsync 300. Each cell is the mean over
 ``--seeds`` seeds (data split, initial model and timing all change with the
-seed). Writes ``robustness.json`` and prints a Markdown table.
+seed). The row "attackers absent" is the clean run with clients 0 and 1
+never delivering: the ceiling of any defence that drops the attackers'
+updates (their partitions are lost with them). Writes ``robustness.json`` and
+prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ DEFENCES: dict[str, dict[str, dict[str, Any]]] = {
 }
 #: Slowdown factors: attackers are clients 0 and 1.
 SPEEDS = {"1x": "1", "3x": "1,1,3,3,3,3,3,3"}
+#: The exclusion ceiling: clients 0 and 1 never deliver (a slowdown no run outlasts), so the
+#: model learns from the six honest partitions only, which is the best any defence that drops
+#: the attackers' updates can reach: their quarter of the (non-IID) data is lost with them.
+ABSENT = "1e9,1e9,1,1,1,1,1,1"
 
 
 def factory(attack: str | None) -> TrainerFactory:
@@ -83,7 +90,7 @@ def run_cell(strategy: str, defence: str, attack: str | None, speed: str, seed: 
         seed=seed,
         sim_seed=seed,
         duration="uniform:0.8,1.2",
-        speeds=SPEEDS[speed],
+        speeds=ABSENT if speed == "absent" else SPEEDS[speed],
         max_staleness=None,
         eval_every=1000,
     )
@@ -123,7 +130,8 @@ def main() -> None:
         defences = [
             d for d in DEFENCES[strategy] if not args.defences or d in args.defences.split(",")
         ]
-        matrix = [(None, "1x")] + [(a, s) for a in args.attacks.split(",") for s in SPEEDS]
+        matrix = [(None, "1x"), (None, "absent")]
+        matrix += [(a, s) for a in args.attacks.split(",") for s in SPEEDS]
         for attack, speed in matrix:
             for defence in defences:
                 started = time.monotonic()
@@ -134,7 +142,7 @@ def main() -> None:
                 cells[label] = {
                     "strategy": strategy,
                     "defence": defence,
-                    "attack": attack or "clean",
+                    "attack": attack or ("clean" if speed != "absent" else "attackers absent"),
                     "speed": speed if attack else "-",
                     "accuracies": accuracies,
                     "mean": float(np.mean(accuracies)),
