@@ -77,6 +77,33 @@ def round_message(
     )
 
 
+def stage_messages(
+    setup: BufferSetup,
+    *,
+    run_id: str,
+    version: int,
+    stage: RoundStage,
+    messages: Iterable[AggregatorMessage],
+) -> list[tuple[str | None, SecureRound]]:
+    """What the aggregator publishes for ``stage``, each with its recipient (``None``: everyone).
+
+    A stage without payloads (keys) is one broadcast; a stage with payloads is one message per
+    recipient carrying only its own entry, so that a worker downloads O(k) bytes rather than every
+    cohort member's, whose sealed shares alone exceed the decoder's header limit for a complete
+    graph of about 110 workers.
+    """
+    out: list[tuple[str | None, SecureRound]] = [
+        (
+            m.recipient,
+            round_message(setup, run_id=run_id, version=version, stage=stage, messages=(m,)),
+        )
+        for m in messages
+    ]
+    if out:
+        return out
+    return [(None, round_message(setup, run_id=run_id, version=version, stage=stage, messages=()))]
+
+
 def setup_of(message: SecureRound) -> BufferSetup:
     """The buffer's setup as the worker must use it (``ValueError`` if it is unsafe)."""
     return BufferSetup(

@@ -5,8 +5,9 @@ broker-validated sender, feed the state machine), persist once for the lot
 and only then acknowledge them; open a buffer when none runs and enough
 workers are active; close a stage when every live cohort member has
 answered, or when it has run ``stage_timeout`` seconds (the silent ones are
-dropouts). Each stage is one broadcast (``secure-round``); after a restart
-the open stage is broadcast again (the state machine recomputes it
+dropouts). The keys stage is one broadcast (``secure-round``); every later
+stage one message per cohort member with its own entries only; after a
+restart the open stage is sent again (the state machine recomputes it
 identically). A buffer's sum is committed as one new version.
 """
 
@@ -22,7 +23,7 @@ from aggregator.settings import AggregatorSettings
 from aggregator.shell.rounds import RoundControl
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
-from broker.names import BROADCAST_KEY, Names
+from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.properties import secure_round_properties
 from runtime.eventlog import EventLog
 from schemas.codec import Limits, decode, encode
@@ -32,7 +33,7 @@ from secagg.errors import Accepted, Receipt
 from secagg.errors import Rejected as ProtocolRejected
 from secagg.ledger import BufferSum, Stage
 from secagg.messages import AggregatorMessage
-from secagg.wire import message_of, round_message
+from secagg.wire import message_of, stage_messages
 
 log = logging.getLogger("fedmq.aggregator")
 
@@ -195,20 +196,18 @@ class SecureRounds:
         server = self.strategy.server
         assert server is not None
         stage: RoundStage = _wire_stage(server.stage)
-        message = round_message(
+        props = secure_round_properties(server.setup.buffer_id, stage, self.session.username)
+        for recipient, message in stage_messages(
             server.setup,
             run_id=self.core.state.run_id,
             version=self.strategy.round_version,
             stage=stage,
             messages=messages,
-        )
-        self.session.publish(
-            self.names.models_exchange,
-            BROADCAST_KEY,
-            encode(message),
-            secure_round_properties(server.setup.buffer_id, stage, self.session.username),
-            mandatory=False,
-        )
+        ):
+            key = BROADCAST_KEY if recipient is None else worker_key(recipient)
+            self.session.publish(
+                self.names.models_exchange, key, encode(message), props, mandatory=False
+            )
 
 
 def _wire_stage(stage: Stage) -> RoundStage:
