@@ -20,6 +20,7 @@ from privacy.adaptive import default_count_stddev
 from privacy.noise import entropy_generator
 from privacy.participation import Budget
 from schemas.messages import Compression, TrainConfig
+from training.weights import Weights, dimension
 
 
 def check_combination(settings: AggregatorSettings) -> None:
@@ -64,6 +65,26 @@ def check_secure_combination(settings: AggregatorSettings) -> None:
     for message, refused in refusals.items():
         if refused:
             raise ValueError(message)
+
+
+#: What a masked upload's message adds to its vector of 4 bytes per parameter, at most.
+MASKED_UPLOAD_OVERHEAD = 4096
+
+
+def check_secure_message_size(settings: AggregatorSettings, weights: Weights) -> None:
+    """A worker's masked vector travels as one message, never in chunks: refuse a model whose
+    vector would not fit ``chunk_bytes`` (which must stay within the broker's message size limit).
+    """
+    if not settings.secure_aggregation:
+        return
+    needed = 4 * dimension(weights) + MASKED_UPLOAD_OVERHEAD
+    if needed > settings.chunk_bytes:
+        raise ValueError(
+            f"--secure-aggregation sends a worker's masked vector as one message, not in chunks: "
+            f"{dimension(weights)} parameters need {needed} bytes, above --chunk-bytes "
+            f"{settings.chunk_bytes}; raise --chunk-bytes (on every process, and at most the "
+            "broker's max_message_size) or use a smaller model"
+        )
 
 
 def check_release_size(settings: AggregatorSettings, roster: Roster | None) -> None:

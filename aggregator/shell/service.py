@@ -17,7 +17,13 @@ from aggregator.core.reports import Progress
 from aggregator.core.status import RunIdentity
 from aggregator.core.stopping import StopRules
 from aggregator.core.tracker import RunSummary, RunTracker
-from aggregator.factory import build_core, build_strategy, check_release_size, train_config
+from aggregator.factory import (
+    build_core,
+    build_strategy,
+    check_release_size,
+    check_secure_message_size,
+    train_config,
+)
 from aggregator.settings import AggregatorSettings
 from aggregator.shell.artefacts import SUMMARY_KEY, save_artefacts
 from aggregator.shell.clock import RunClock
@@ -91,6 +97,7 @@ class AggregatorService:
             self.strategy,
             self.roster.policy(),
         )
+        check_secure_message_size(settings, self.core.state.weights)
         self.prefetch = chosen_prefetch(settings, self.core.state.weights)
         self.stop_rules = StopRules(
             settings.max_versions, settings.max_seconds, settings.target_accuracy
