@@ -1,8 +1,10 @@
 """``python -m bench.secure_accuracy``: does secure aggregation cost accuracy? (issue floor: 0.5 pt)
 
-The same training, two ways, on the built-in digits task (Dirichlet(0.5) over
-the workers): every round all workers train the current model; the round's
-deltas are combined
+The same training, two ways, on the built-in digits task (logistic
+regression) or, with ``--task mnist1d``, the PyTorch task (the 1-D CNN on
+MNIST-1D, SGD with momentum at learning rate 0.05, batch 32), Dirichlet(0.5)
+over the workers: every round all workers train the current model; the
+round's deltas are combined
 
 * in the clear, by FedBuff with unit weights (its step with K = the workers,
   no staleness), and
@@ -48,7 +50,15 @@ from training.weights import Weights, flatten
 STAGES: tuple[RoundStage, ...] = ("keys", "shares", "masked", "unmask")
 
 
-def trainers(workers: int, seed: int) -> tuple[Trainer, list[Trainer]]:
+#: Each task's local training: (learning rate, batch size).
+SCHEDULES = {"digits": (0.3, 32), "mnist1d": (0.05, 32)}
+#: MNIST-1D sequences generated for the PyTorch task (docs/torch.md's runs use the same).
+MNIST1D_SAMPLES = 20_000
+
+
+def trainers(task: str, workers: int, seed: int) -> tuple[Trainer, list[Trainer]]:
+    if task == "mnist1d":
+        return _torch_trainers(workers, seed)
     factory, options = load_factory("builtin"), TaskSettings().trainer_options()
 
     def make(role: str, partition: int) -> Trainer:
@@ -56,6 +66,26 @@ def trainers(workers: int, seed: int) -> tuple[Trainer, list[Trainer]]:
         return factory(ctx)
 
     return make("aggregator", 0), [make("worker", i) for i in range(workers)]
+
+
+def _torch_trainers(workers: int, seed: int) -> tuple[Trainer, list[Trainer]]:
+    import torch
+
+    from torchtrain.mnist1d import build_trainer
+
+    torch.set_num_threads(1)  # the same arithmetic in both paths, and one core of the machine
+    options = {"samples": MNIST1D_SAMPLES, "partition": "dirichlet"}
+
+    def make(role: str, partition: int) -> Trainer:
+        ctx = TrainerContext(role, partition, workers, seed, options, model_seed=seed)  # type: ignore[arg-type]
+        return build_trainer(ctx)
+
+    return make("aggregator", 0), [make("worker", i) for i in range(workers)]
+
+
+def largest_norm(updates: list[Weights]) -> float:
+    """The largest L2 norm of a round's deltas (is the clip binding?)."""
+    return max(float(np.sqrt(sum(np.sum(np.square(v)) for v in d.values()))) for d in updates)
 
 
 def deltas(model: Weights, local: list[Trainer], config: TrainConfig) -> list[Weights]:
@@ -116,13 +146,17 @@ def accuracy(evaluator: Trainer, model: Weights) -> float:
     return float(evaluator.evaluate(model, TrainConfig()).metrics["accuracy"])
 
 
-def run(seed: int, workers: int, rounds: int, clip: float) -> tuple[float, float, float]:
-    """Test accuracy in the clear and under secure aggregation, and the secure run's CPU seconds.
+def run(
+    task: str, seed: int, workers: int, rounds: int, clip: float
+) -> tuple[float, float, float, float]:
+    """Test accuracy in the clear and under secure aggregation, the secure run's CPU seconds and
+    the largest delta norm it saw.
 
     Each path gets its own, identically seeded trainers: their minibatch order is the same.
     """
-    config = TrainConfig(update_kind="delta", learning_rate=0.3, batch_size=32)
-    evaluator, local = trainers(workers, seed)
+    rate, batch = SCHEDULES[task]
+    config = TrainConfig(update_kind="delta", learning_rate=rate, batch_size=batch)
+    evaluator, local = trainers(task, workers, seed)
     plain = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
     fedbuff = FedBuff(
         buffer_size=workers,
@@ -131,30 +165,41 @@ def run(seed: int, workers: int, rounds: int, clip: float) -> tuple[float, float
     )
     for _ in range(rounds):
         plain_round(fedbuff, plain, deltas(plain, local, config))
-    _, local = trainers(workers, seed)
+    _, local = trainers(task, workers, seed)
     masked = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
     secure = SecureFedBuff(buffer_size=workers, cohort_size=workers, clip=clip)
-    started = time.process_time()
+    started, norm = time.process_time(), 0.0
     for version in range(rounds):
-        secure_round(secure, masked, deltas(masked, local, config), version)
-    return accuracy(evaluator, plain), accuracy(evaluator, masked), time.process_time() - started
+        updates = deltas(masked, local, config)
+        norm = max(norm, largest_norm(updates))
+        secure_round(secure, masked, updates, version)
+    cpu = time.process_time() - started
+    return accuracy(evaluator, plain), accuracy(evaluator, masked), cpu, norm
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(SCHEDULES), default="digits")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--clip", type=float, default=10.0)
     args = parser.parse_args(argv)
-    print(f"{args.workers} workers, {args.rounds} rounds, clip {args.clip}")
-    print("| seed | FedBuff (clear) | secure FedBuff | difference (points) | CPU s, secure path |")
-    print("|---|---|---|---|---|")
+    print(f"{args.task}: {args.workers} workers, {args.rounds} rounds, clip {args.clip}")
+    print(
+        "| seed | FedBuff (clear) | secure FedBuff | difference (points) | CPU s, secure path "
+        "| largest delta norm |"
+    )
+    print("|---|---|---|---|---|---|")
     gaps = []
-    for seed in range(args.seeds):
-        clear, secure, cpu = run(seed, args.workers, args.rounds, args.clip)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        clear, secure, cpu, norm = run(args.task, seed, args.workers, args.rounds, args.clip)
         gaps.append(100 * (secure - clear))
-        print(f"| {seed} | {clear:.4f} | {secure:.4f} | {gaps[-1]:+.2f} | {cpu:.1f} |")
+        print(
+            f"| {seed} | {clear:.4f} | {secure:.4f} | {gaps[-1]:+.2f} | {cpu:.1f} | {norm:.2f} |",
+            flush=True,
+        )
     largest = np.max(np.abs(gaps))
     print(f"mean difference {np.mean(gaps):+.2f} points, largest |difference| {largest:.2f}")
 
