@@ -69,6 +69,12 @@ class Names:
         aggregator writes it; workers read it without consuming)."""
         return f"{self.namespace}.final"
 
+    @property
+    def aggregator_lease(self) -> str:
+        """An exclusive queue whose holder is the federation's one active aggregator (see
+        aggregator/shell/lease.py)."""
+        return f"{self.namespace}.aggregator"
+
     def worker_queue(self, worker_id: str) -> str:
         return f"{self.namespace}.models.{worker_id}"
 

@@ -7,8 +7,9 @@ exchange; bind a queue, which also needs *read* on the exchange) and *read*
 checked under the name ``amq.default``; no regex here can match it, because a
 writer to the default exchange could reach any queue by name.
 
-Nobody at run time may *configure* anything shared: a configure grant is a
-grant to set queue arguments (a dead-letter exchange and a TTL re-inject every
+Nobody at run time may *configure* anything shared (the aggregator may declare
+its own lease, ``ns.aggregator``, an exclusive queue nobody can write): a
+configure grant is a grant to set queue arguments (a dead-letter exchange and a TTL re-inject every
 message somewhere else), to delete, and to squat names. So the provisioner
 (``fedmq broker init | add-worker``, a broker administrator) declares the
 whole topology, each worker's model queue included (``broker.declarations``),
@@ -21,7 +22,8 @@ role           may                                       may not
 worker ``w``   consume ``ns.models.w``; peek at          configure, bind or delete anything;
                ``ns.final``; publish to ``ns.inbox``     publish a model; read any other queue or
                (updates, model requests)                 any exchange; write the default exchange
-aggregator     consume ``ns.results``/``ns.requests``;   configure, bind or delete anything;
+aggregator     hold ``ns.aggregator`` (its lease);       configure, bind or delete anything else;
+               consume ``ns.results``/``ns.requests``;
                publish to ``ns.models``, ``ns.dead``,    publish to ``ns.inbox`` (forge updates);
                ``ns.status``                             read an exchange (bind a queue to it)
 =============  ========================================  ========================================
@@ -86,8 +88,10 @@ def aggregator_permissions(names: Names) -> Permissions:
     # Read on ``ns.status``: its healthcheck (`fedmq status --max-age`) peeks at its own reports.
     # The name is also the status exchange's, which lets it bind that exchange to one it writes:
     # status reports then reach models or dead letters, which it may publish anyway, never results.
+    # Configure on its lease only: an exclusive, unbound queue that nobody can write (no role has
+    # write on it), so whatever arguments it is declared with, nothing ever reaches it.
     return Permissions(
-        configure=NOTHING,
+        configure=exactly(names.aggregator_lease),
         write=exactly(names.models_exchange, names.dead_exchange, names.status_exchange),
         read=exactly(
             names.results_queue,

@@ -191,6 +191,16 @@ def declare_partition_claim(session: AmqpSession, names: Names, index: int) -> N
     )
 
 
+def claim_aggregator_lease(session: AmqpSession, names: Names) -> None:
+    """Hold the federation's aggregator lease for this connection; ``ResourceLocked`` if another
+    connection holds it. Like a partition claim, an unbound queue that is a lock, never a mailbox;
+    the broker drops it the moment the holder's connection closes.
+    """
+    session.declare_queue(
+        names.aggregator_lease, exclusive=True, auto_delete=True, arguments={"x-max-length": 0}
+    )
+
+
 def delete_topology(session: AmqpSession, names: Names) -> None:
     """Remove a federation's shared queues and exchanges (tests, `fedmq demo` cleanup)."""
     delete_resources(session, queues=names.queues(), exchanges=names.exchanges())

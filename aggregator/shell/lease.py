@@ -1,10 +1,19 @@
-"""One active aggregator per state directory: an exclusive ``fcntl`` lock held for its whole life.
+"""One active aggregator per federation: two locks, one on the disk and one on the broker.
 
-A second aggregator started on the same state directory (a standby replica
-sharing the volume) finds the lock taken and waits; the kernel releases the
-lock the moment the holder dies, however it dies (SIGKILL included), and the
-standby then restores the checkpoint and carries on. POSIX record locks
-(``lockf``) also work on NFS, where ``flock`` may not.
+``StateLock``: an exclusive ``fcntl`` lock on the state directory held for the
+aggregator's whole life. A second aggregator started on the same state
+directory (a standby replica sharing the volume) finds the lock taken and
+waits; the kernel releases the lock the moment the holder dies, however it
+dies (SIGKILL included), and the standby then restores the checkpoint and
+carries on. POSIX record locks (``lockf``) also work on NFS, where ``flock``
+may not.
+
+``hold_federation``: the broker's lease, an exclusive queue ``<ns>.aggregator``
+taken on every attach before anything is published. It covers what a file lock
+cannot see: a second aggregator of the same namespace on another state
+directory (another host, a mistyped volume, a script using ``fedmq.api``), which
+would otherwise publish its own versions and answer model requests with its own
+model beside the first. It waits until the holder's connection is gone.
 """
 
 from __future__ import annotations
@@ -15,11 +24,18 @@ import socket
 import threading
 from pathlib import Path
 
+from broker.connection import AmqpSession
+from broker.errors import ResourceLocked
+from broker.names import Names
+from broker.topology import claim_aggregator_lease
+
 log = logging.getLogger("fedmq.aggregator")
 
 LOCK_NAME = "aggregator.lock"
 #: How often a standby tries the lock: what it adds, at most, to a takeover.
 POLL_SECONDS = 0.05
+#: How often an aggregator waiting for the broker's lease tries it (a round trip each time).
+LEASE_POLL_SECONDS = 0.25
 
 
 class StateLock:
@@ -73,3 +89,30 @@ class StateLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the lock
             self._fd = None
+
+
+def hold_federation(session: AmqpSession, names: Names, stop: threading.Event) -> bool:
+    """Take the federation's lease on the broker for this connection, waiting while another
+    aggregator's connection holds it; False if ``stop`` was set first.
+    """
+    waiting = False
+    while not stop.is_set():
+        try:
+            claim_aggregator_lease(session, names)
+        except ResourceLocked:
+            session.reset_channel()  # the 405 closed the channel
+            if not waiting:
+                log.warning(
+                    "another aggregator holds the lease %s of this federation: waiting until its "
+                    "connection is gone (nothing is published meanwhile)",
+                    names.aggregator_lease,
+                )
+            waiting = True
+            session.process_events(LEASE_POLL_SECONDS)  # keeps the heartbeats going
+            continue
+        if waiting:
+            log.warning(
+                "took the lease %s: this aggregator is now the active one", names.aggregator_lease
+            )
+        return True
+    return False

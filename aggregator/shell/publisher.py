@@ -16,7 +16,7 @@ import numpy as np
 
 from aggregator.core.aggregator import Aggregator
 from aggregator.core.validation import Rejected
-from aggregator.shell.final_model import keep_final
+from aggregator.shell.final_model import clear_final, keep_final
 from aggregator.shell.observer import Observer
 from broker import chunked
 from broker.connection import AmqpSession
@@ -102,6 +102,14 @@ class Publisher:
             )
             self._body = (state.version, final, out)
         return self._body[2]
+
+    def publish_on_attach(self) -> None:
+        """The current version (final if the run has ended); a run in progress first empties
+        ``<ns>.final`` of an earlier run's final model."""
+        finished = self.core.state.finished
+        if not finished:
+            clear_final(self.session, self.names)
+        self.publish_version(final=finished)
 
     def publish_version(self, *, final: bool) -> None:
         """Broadcast the current version (confirmed) and record it, with its digest, in the audit

@@ -28,9 +28,9 @@ from aggregator.settings import AggregatorSettings
 from aggregator.shell.artefacts import SUMMARY_KEY, save_artefacts
 from aggregator.shell.clock import RunClock
 from aggregator.shell.failpoints import Failpoints
-from aggregator.shell.final_model import clear_final
 from aggregator.shell.intake import Intake, auto_prefetch, chosen_prefetch
 from aggregator.shell.isolation import ResultsConsumer
+from aggregator.shell.lease import hold_federation
 from aggregator.shell.observer import NullObserver, Observer
 from aggregator.shell.publisher import Publisher
 from aggregator.shell.reporter import Reporter
@@ -58,9 +58,10 @@ DRAIN_SECONDS = 10.0
 __all__ = ["AggregatorService", "RunSummary", "auto_prefetch"]
 
 
-def attach_topology(session: AmqpSession, names: Names) -> None:
-    """Declare the shared topology (or only check it: see broker.permissions); say so loudly if the
-    results queue is from before single-active-consumer.
+def attach_topology(session: AmqpSession, names: Names, stop: threading.Event) -> bool:
+    """Declare the shared topology (or only check it: see broker.permissions), saying so loudly if
+    the results queue is from before single-active-consumer; then take the federation's lease
+    (False: stopped while another aggregator held it).
     """
     if not ensure_topology(session, names):
         log.warning(
@@ -68,6 +69,7 @@ def attach_topology(session: AmqpSession, names: Names) -> None:
             "lock keeps a second aggregator out (to upgrade, see docs/reliability.md)",
             names.results_queue,
         )
+    return hold_federation(session, names, stop)
 
 
 class AggregatorService:
@@ -210,14 +212,13 @@ class AggregatorService:
 
     def _attach(self) -> None:
         self._session.open()
-        attach_topology(self._session, self.names)
+        if not attach_topology(self._session, self.names, self.stop):
+            return  # stopped while another aggregator held the federation
         self.results.start()  # leaves the channel's prefetch at self.prefetch for the next one
         self._session.consume(self.names.requests_queue, self.requests.receive)
         self.secure.consume()
         _log_attached(self)
-        if not self.core.state.finished:
-            clear_final(self._session, self.names)
-        self.publisher.publish_version(final=self.core.state.finished)
+        self.publisher.publish_on_attach()
         self.secure.resume()
 
     def _serve_until_done(self) -> bool:

@@ -1,4 +1,5 @@
-"""A standby aggregator: one active per federation, and a takeover within seconds of a SIGKILL.
+"""A standby aggregator: one active per federation, and a takeover within seconds of a SIGKILL;
+a second aggregator on another state directory waits on the broker's lease.
 
 Two aggregators share one run directory (and so one state directory). The
 second must stand by (no ``start`` line, no version of its own) while the
@@ -100,3 +101,34 @@ def test_a_standby_takes_over_within_seconds_and_nothing_is_lost(
     assert report.ok, report.problems
     assert len(report.lives) == TAKEOVERS + 1
     assert max(seconds) <= TAKEOVER_SECONDS, seconds
+
+
+def published(fed: Federation) -> list[dict[str, object]]:
+    return [e for e in fed.audit() if e["event"] == "published"]
+
+
+def test_a_second_aggregator_on_another_state_directory_publishes_nothing_beside_the_first(
+    federation: Federation, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    first = federation
+    active = first.aggregator(*FLAGS)
+    first.worker(0, "--delay", "0.05")
+    wait_for(lambda: first.latest_version() >= 5, 60, "five versions")
+    # The same namespace, a state directory of its own: no file lock can see the first one.
+    second = Federation(first.namespace, first.amqp_url, tmp_path_factory.mktemp("elsewhere"))
+    try:
+        other = second.aggregator(*FLAGS)
+        wait_for(lambda: "holds the lease" in second.log("aggregator.log"), 60, "it to wait")
+        mark = first.latest_version()
+        wait_for(lambda: first.latest_version() >= mark + 10, 60, "ten versions beside it")
+        assert published(second) == []  # no version, no answer to a model request of its own
+
+        killed = time.time()
+        active.send_signal(signal.SIGKILL)
+        active.wait(timeout=10)
+        wait_for(lambda: published(second), 30, "the second aggregator to take the lease")
+        assert min(float(str(e["time"])) for e in published(second)) > killed
+        other.send_signal(signal.SIGTERM)
+        assert other.wait(timeout=60) == 0
+    finally:
+        second.close()

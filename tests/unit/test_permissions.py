@@ -27,6 +27,9 @@ NAMES = Names("fed-1")
         ("configure", "fed-1.models.w2", False),
         ("configure", "fed-1.results", False),
         ("read", "fed-1xmodels", False),  # dots are literal
+        ("read", "fed-1.final", True),  # peeks at the final model of a finished run
+        ("write", "fed-1.final", False),  # cannot leave a final model there
+        ("configure", "fed-1.aggregator", False),  # cannot squat the aggregator's lease
     ],
 )
 def test_a_worker_may_do_only_its_own_part(kind: str, resource: str, allowed: bool) -> None:
@@ -51,6 +54,11 @@ def test_a_worker_may_do_only_its_own_part(kind: str, resource: str, allowed: bo
         ("read", "fed-1.models.w1", False),
         ("configure", "fed-1.models.w1", False),
         ("read", "fed-2.results", False),
+        ("configure", "fed-1.aggregator", True),  # its lease: one active aggregator
+        ("write", "fed-1.aggregator", False),  # so nothing can ever be routed to it
+        ("read", "fed-1.aggregator", False),
+        ("configure", "fed-2.aggregator", False),
+        ("read", "fed-1.final", True),  # empties it when a run starts
     ],
 )
 def test_the_aggregator_may_run_the_federation_but_not_pose_as_a_worker(
