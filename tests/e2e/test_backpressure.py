@@ -65,7 +65,11 @@ def test_a_full_results_queue_makes_workers_back_off_and_keep_their_updates(
                 depths.append(session.queue_counts(Names(fed.namespace).results_queue)[0])
                 return len(refused_since(fed, stalled)) == len(WORKERS)
 
-            wait_for(refused_while_sampling, 30, "every worker to be refused by the full queue")
+            try:
+                wait_for(refused_while_sampling, 30, "every worker to be refused by the full queue")
+            except AssertionError as exc:  # say what each worker was doing meanwhile
+                tails = {w: fed.log(f"{w}.log")[-1500:] for w in WORKERS}
+                raise AssertionError(f"{exc}; depths {depths[-20:]}; logs {tails}") from exc
     finally:
         agg.send_signal(signal.SIGCONT)
     assert agg.wait(timeout=120) == 0, fed.log("aggregator.log")[-3000:]
