@@ -111,10 +111,22 @@ class AmqpSession(BrokerLink):
 
     # -- declarations (``broker.topology`` says what the federation's are) -------
     def declare_exchange(
-        self, name: str, kind: str, *, durable: bool = True, passive: bool = False
+        self,
+        name: str,
+        kind: str,
+        *,
+        durable: bool = True,
+        passive: bool = False,
+        arguments: Mapping[str, Any] | None = None,
     ) -> None:
         with translated(f"declare exchange {name}"):
-            self._ch().exchange_declare(name, kind, durable=durable, passive=passive)
+            self._ch().exchange_declare(
+                name,
+                kind,
+                durable=durable,
+                passive=passive,
+                arguments=dict(arguments) if arguments else None,
+            )
 
     def declare_queue(
         self,
@@ -141,6 +153,11 @@ class AmqpSession(BrokerLink):
     def bind_queue(self, queue: str, exchange: str, routing_key: str = "") -> None:
         with translated(f"bind {queue} to {exchange}"):
             self._ch().queue_bind(queue, exchange, routing_key=routing_key)
+
+    def bind_exchange(self, destination: str, source: str, routing_key: str = "") -> None:
+        """Route what reaches ``source`` with ``routing_key`` on to exchange ``destination``."""
+        with translated(f"bind exchange {destination} to {source}"):
+            self._ch().exchange_bind(destination, source, routing_key=routing_key)
 
     def delete_queue(self, name: str) -> None:
         with translated(f"delete {name}"):

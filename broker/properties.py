@@ -16,6 +16,8 @@ ORIGINAL_USER_HEADER = "x-fedmq-original-user-id"
 DROPPED_BODY_HEADER = "x-fedmq-dropped-body-bytes"
 DROPPED_HEADERS_HEADER = "x-fedmq-dropped-headers"
 BASE_VERSION_HEADER = "fedmq-base-version"
+#: The sending worker's id on an update: what the edges' consistent-hash exchange hashes on.
+WORKER_HEADER = "fedmq-worker"
 #: The only headers of a rejected message a dead letter keeps: the ones a fedmq sender sets. Any
 #: other (``x-fedmq-*`` above all, or ``x-death`` and ``x-first-death-*``, which the broker adds
 #: only when absent) would read as ours or the broker's in the dead-letter queue.
@@ -23,17 +25,22 @@ KEPT_ORIGINAL_HEADERS = frozenset({SCHEMA_HEADER, BASE_VERSION_HEADER})
 REQUEST_TTL_MS = 60_000
 
 
-def update_properties(update_id: str, user_id: str | None, base_version: int) -> Properties:
+def update_properties(
+    update_id: str, user_id: str | None, base_version: int, *, worker_id: str | None = None
+) -> Properties:
     """A worker's update: persistent, deduplicated by ``message_id``, ``user_id`` validated by the
-    broker.
+    broker; ``worker_id`` in a header (a scale-out federation routes on it).
     """
+    headers: dict[str, object] = {SCHEMA_HEADER: SCHEMA_VERSION, BASE_VERSION_HEADER: base_version}
+    if worker_id is not None:
+        headers[WORKER_HEADER] = worker_id
     return Properties(
         content_type=CONTENT_TYPE,
         message_id=update_id,
         user_id=user_id,
         type="fedmq.update",
         timestamp=int(time.time()),
-        headers={SCHEMA_HEADER: SCHEMA_VERSION, BASE_VERSION_HEADER: base_version},
+        headers=headers,
         persistent=True,
     )
 

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from broker import chunked
 from broker.connection import AmqpSession
+from broker.delivery import Properties
 from broker.errors import ConnectionLost, MessageTooLarge, PublishFailed
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
@@ -70,7 +71,7 @@ class Outbox:
         out = self.pending
         if out is None:
             return None
-        props = update_properties(out.update.update_id, session.username, out.update.base_version)
+        props = outgoing_properties(out.update, session.username)
 
         def confirmed(index: int) -> None:
             out.confirmed_parts = index + 1
@@ -171,3 +172,10 @@ class Outbox:
     def _settled(self, out: Outgoing) -> ClientUpdate:
         self.pending = None
         return out.update
+
+
+def outgoing_properties(update: ClientUpdate, user_id: str | None) -> Properties:
+    """An update's properties; its worker id in a header (a scale-out federation routes on it)."""
+    return update_properties(
+        update.update_id, user_id, update.base_version, worker_id=update.worker_id
+    )
