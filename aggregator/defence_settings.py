@@ -75,7 +75,7 @@ class DefenceSettings(BaseSettings):
         ),
     )
     aggregation: Literal[
-        "mean", "median", "trimmed-mean", "krum", "multi-krum", "centered-clip"
+        "mean", "median", "trimmed-mean", "krum", "multi-krum", "centered-clip", "trajectory"
     ] = Field(
         "mean",
         description=(

@@ -46,6 +46,7 @@ DEFENCES: dict[str, dict[str, dict[str, Any]]] = {
         "trimmed-mean": {"aggregation": "trimmed-mean", "trim_fraction": 0.25},
         "multi-krum": {"aggregation": "multi-krum"},
         "centered-clip": {"aggregation": "centered-clip"},
+        "trajectory": {"aggregation": "trajectory"},
     },
     "fedasync": {
         "none": {},

@@ -1,4 +1,5 @@
-"""FedBuff with a Byzantine-robust buffer: median, trimmed mean, (multi-)Krum or centered clipping.
+"""FedBuff with a Byzantine-robust buffer: median, trimmed mean, (multi-)Krum, centered clipping
+or trajectory trust.
 
 Unlike ``FedBuff``, which keeps a running weighted sum, this keeps every
 buffered delta (K x model memory), because robust statistics need them all.
@@ -29,15 +30,17 @@ from aggregator.core.membership import BufferMembership
 from aggregator.core.robust import coordinate_median, trim_count, trimmed_mean
 from aggregator.core.staleness import Polynomial, StalenessFunction
 from aggregator.core.strategy import Contribution, Scalars, StepOutcome, Strategy
+from aggregator.core.trajectory import TrajectoryTrust
 from aggregator.core.validation import Rejected
 from schemas.messages import UpdateKind
 from training.weights import Weights
 
-RobustRule = Literal["median", "trimmed-mean", "krum", "multi-krum", "centered-clip"]
+RobustRule = Literal["median", "trimmed-mean", "krum", "multi-krum", "centered-clip", "trajectory"]
 #: Rules that judge each delta as a whole vector (``aggregator.core.byzantine``).
-WHOLE_VECTOR_RULES = frozenset({"krum", "multi-krum", "centered-clip"})
+WHOLE_VECTOR_RULES = frozenset({"krum", "multi-krum", "centered-clip", "trajectory"})
 _ROWS = "rows/"
 _CENTER = "center/"
+_TRUST = "trust/"
 
 
 class RobustFedBuff(Strategy):
@@ -73,6 +76,7 @@ class RobustFedBuff(Strategy):
         self.rule = rule
         self.clip_iterations = clip_iterations
         self._center: Weights | None = None
+        self.trust = TrajectoryTrust()
         self.buffer_size = buffer_size
         self.server_lr = server_lr
         self.staleness = staleness
@@ -99,7 +103,9 @@ class RobustFedBuff(Strategy):
         if self.rule not in WHOLE_VECTOR_RULES:
             return {name: self.aggregate(stack) for name, stack in rows.items()}
         stack = flatten(rows)
-        if self.rule == "centered-clip":
+        if self.rule == "trajectory":
+            vector = self.trust.combine(stack, self.membership.members)
+        elif self.rule == "centered-clip":
             center = (
                 flatten({n: c[None] for n, c in self._center.items()})[0]
                 if self._center is not None
@@ -155,7 +161,10 @@ class RobustFedBuff(Strategy):
         )
         membership, held = self.membership.state()
         center = {_CENTER + n: c for n, c in (self._center or {}).items()}
-        return {"count": self._count, **membership}, {**arrays, **held, **center}
+        workers, trust = self.trust.state()
+        trust = {_TRUST + k: v for k, v in trust.items()}
+        scalars = {"count": self._count, "trust_workers": workers, **membership}
+        return scalars, {**arrays, **held, **center, **trust}
 
     def restore(self, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
         self._count = int(scalars.get("count", 0))
@@ -165,6 +174,10 @@ class RobustFedBuff(Strategy):
             k[len(_CENTER) :]: np.array(v) for k, v in arrays.items() if k.startswith(_CENTER)
         }
         self._center = center or None
+        self.trust.restore(
+            [str(w) for w in scalars.get("trust_workers", [])],
+            {k[len(_TRUST) :]: v for k, v in arrays.items() if k.startswith(_TRUST)},
+        )
         saved_rows = {k[len(_ROWS) :]: v for k, v in arrays.items() if k.startswith(_ROWS)}
         if saved_rows and self._count:
             self._rows = {}
