@@ -7,7 +7,8 @@ model of ``d`` parameters: the aggregator's ``SecureFedBuff`` and ``n``
 stage is sent as the service sends it (``secure-round``: the keys stage one
 broadcast to every worker's queue, each later stage one message per worker
 with its own entries) and answered with one confirmed ``secure-upload`` per worker
-into a durable queue (persistent, as the service sends them); every message
+into a durable queue (persistent, as the service sends them), which the
+aggregator drains once every worker has sent (prefetch 4); every message
 is encoded, published, consumed and decoded with the services' codec.
 
 Time goes to five buckets, per party: **crypto** (X25519, HKDF, AEAD, Shamir:
@@ -63,8 +64,10 @@ BUCKETS = ("crypto", "masking", "codec", "broker", "protocol")
 #: process (with workers on their own machines, that is their download, in parallel).
 AGG_BUCKETS = (*BUCKETS, "fan-out")
 WAIT_SECONDS = 600.0
-#: The aggregator's consumer window: the service sizes its own for a 64 MiB budget.
-PREFETCH = 16
+#: The aggregator's consumer window. It consumes a stage's uploads only once every worker has
+#: sent (one thread plays every party: a consumer left unread while workers compute stalls the
+#: broker's send to it, and after 15 s the broker closes the connection).
+PREFETCH = 4
 
 
 class Clock:
@@ -135,7 +138,6 @@ class Bench:
         self.session.declare_exchange(self.exchange, "direct", durable=False)
         self.session.declare_queue(self.upload_queue, durable=True)
         self.session.set_prefetch(PREFETCH)
-        self.session.consume(self.upload_queue, self.uploads.append)
         for worker in ids:
             queue = f"{self.prefix}.{worker}"
             self.workers_session.declare_queue(queue, exclusive=True)
@@ -201,13 +203,14 @@ def _stage(
     slowest, taken = 0.0, 0
     for u, client in clients.items():
         slowest = max(slowest, _worker_turn(bench, u, client, stage, update))
-        with bench.agg("broker"):  # the aggregator takes uploads as they come (and heartbeats)
-            bench.session.process_events(0)
-        taken += _take_uploads(bench, strategy)
+    with bench.agg("broker"):
+        consumer = bench.session.consume(bench.upload_queue, bench.uploads.append)
     while taken < len(clients):
         with bench.agg("broker"):
             _wait(bench.session, lambda: bool(bench.uploads))
         taken += _take_uploads(bench, strategy)
+    with bench.agg("broker"):
+        bench.session.cancel(consumer)
     with bench.agg("crypto" if stage == "unmask" else "protocol"):
         result = strategy.advance(model)
     bench.stage_estimates.append(bench.agg.total() - agg_before + slowest)
@@ -287,7 +290,9 @@ def measure(url: str, k: int, dimension: int) -> dict[str, Any]:
     n = round(1.2 * k)
     ids = tuple(f"w{i:03d}" for i in range(n))
     prefix = f"bench-secagg-{uuid.uuid4().hex[:8]}"
-    settings = BrokerSettings(amqp_url=url, namespace=prefix)
+    # No heartbeats: one thread plays every party, and on a loaded machine the aggregator's unmask
+    # step of a large buffer alone outlasted two heartbeats (the broker closed the connection).
+    settings = BrokerSettings(amqp_url=url, namespace=prefix, heartbeat=0)
     update = np.random.default_rng(0).standard_normal(dimension).astype(np.float32) * 1e-3
     with (
         AmqpSession(settings, name="bench-secagg-agg") as session,

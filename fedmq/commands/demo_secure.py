@@ -110,6 +110,10 @@ def logins_for(settings: AggregatorSettings, workers: int) -> SecureLogins:
 
 def provision(client: ManagementClient, logins: SecureLogins, namespace: str) -> None:
     """Create the vhost, its topology and every user; say what is created, and where."""
+    try:
+        client.request("GET", "whoami")  # before anything is created or announced
+    except BrokerError as exc:
+        raise CliError(f"--secure-aggregation {_NEEDS}: {exc}") from exc
     print(
         f"fedmq demo: --secure-aggregation needs one broker user per process (strict identity); "
         f"creating through {client.url} as {client.user!r}: vhost {logins.vhost!r}, users "
@@ -126,9 +130,7 @@ def provision(client: ManagementClient, logins: SecureLogins, namespace: str) ->
     except (BrokerError, ProvisionError) as exc:
         deprovision(client, logins, quiet=True)
         raise CliError(
-            f"--secure-aggregation could not provision its users: {exc} (it needs RabbitMQ's "
-            "management plugin and an administrator: FEDMQ_MANAGEMENT_URL, FEDMQ_MANAGEMENT_USER, "
-            "FEDMQ_MANAGEMENT_PASSWORD_FILE)"
+            f"--secure-aggregation could not provision its users ({_NEEDS}): {exc}"
         ) from exc
     RosterFile(logins.roster).update(lambda r: _admit(r, logins.workers))
 
@@ -137,6 +139,13 @@ def _admit(roster: Roster, workers: tuple[str, ...]) -> Roster:
     for worker in workers:
         roster = roster.with_worker(worker)
     return roster
+
+
+_NEEDS = (
+    "provisions one broker user per process through RabbitMQ's management API as an "
+    "administrator (the rabbitmq_management plugin; FEDMQ_MANAGEMENT_URL, FEDMQ_MANAGEMENT_USER, "
+    "FEDMQ_MANAGEMENT_PASSWORD_FILE)"
+)
 
 
 def _new_secret(logins: SecureLogins, user: str) -> str:
@@ -155,7 +164,10 @@ def deprovision(client: ManagementClient, logins: SecureLogins, *, quiet: bool =
         for user in users:
             client.request("DELETE", f"users/{segment(user)}", allow_missing=True)
     except BrokerError as exc:
-        print(f"fedmq demo: could not delete the demo's vhost and users: {exc}", file=sys.stderr)
+        if not quiet:
+            print(
+                f"fedmq demo: could not delete the demo's vhost and users: {exc}", file=sys.stderr
+            )
         return
     if not quiet:
         print(f"fedmq demo: deleted vhost {logins.vhost!r} and its {len(users)} users", flush=True)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from pathlib import Path
 
+import pytest
+
 from fedmq.commands import demo
-from fedmq.commands.demo_secure import SECURE_MAX_VERSIONS, logins_for
+from fedmq.commands.demo_secure import SECURE_MAX_VERSIONS, logins_for, management_client, provision
+from runtime.cliargs import CliError
 
 URL = ["--amqp-url", "amqp://guest:guest@127.0.0.1:5672/%2F"]
 
@@ -47,3 +51,21 @@ def test_every_process_logs_in_as_its_own_user_with_a_password_file_not_in_the_u
     assert url == "amqp://ns-s-w1@127.0.0.1:5672/ns-s"
     assert password_file == str(tmp_path / "secrets" / "ns-s-w1.pw")
     assert "--roster-file" in logins.aggregator_flags()
+
+
+def test_without_a_management_api_nothing_is_created_and_the_refusal_says_what_is_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("FEDMQ_MANAGEMENT_URL", f"http://127.0.0.1:{port}")
+    argv = ["--secure-aggregation", "--workers", "2", "--run-dir", str(tmp_path), *URL]
+    settings = demo._demo_settings(parsed(argv), "ns-s")
+    logins = logins_for(settings, 2)
+
+    with pytest.raises(CliError, match="management API.*FEDMQ_MANAGEMENT_URL"):
+        provision(management_client(settings), logins, "ns-s")
+
+    assert not logins.secrets.exists()
+    assert "creating" not in capsys.readouterr().out
