@@ -53,10 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.strategies.split(","):
             ctx.log(f"fedmq {name}, {args.seconds:.0f} s")
             curves[name], ran[name] = fedmq_curve(ctx, name, args.seconds), args.seconds
+            ctx.log(f"fedmq {name} curve: {json.dumps(curves[name])}")
         ctx.log(f"Flower, {args.flower_seconds:.0f} s")
         started = time.monotonic()
         curves[PEER] = flower_curve(venv, ctx.scratch("flower"), args.flower_seconds)
         ran[PEER] = args.flower_seconds
+        ctx.log(f"Flower curve: {json.dumps(curves[PEER])}")
         ctx.log(f"Flower took {time.monotonic() - started:.0f} s of wall clock in all")
     checkpoints = [float(t) for t in args.checkpoints.split(",")]
     tables = [
