@@ -16,6 +16,11 @@ def time_to(curve: Curve, target: float) -> float | None:
     return next((t for t, acc in curve if acc >= target), None)
 
 
+def best(curve: Curve) -> float:
+    """The highest accuracy the curve reached (0 for no evaluation)."""
+    return max((acc for _, acc in curve), default=0.0)
+
+
 def accuracy_at(curve: Curve, seconds: float) -> float | None:
     """The accuracy of the last evaluation made by ``seconds`` (None: none made yet)."""
     done = [acc for t, acc in curve if t <= seconds]

@@ -19,27 +19,41 @@ def _acc(value: float | None) -> str:
 
 
 def time_table(
-    curves: Mapping[str, Curve], ran: Mapping[str, float], target: float, floor: float
+    curves: Mapping[str, Curve], ran: Mapping[str, float], target: float, floor: float | None
 ) -> str:
-    """One row per fedmq strategy: its time to ``target`` against Flower's, as a speed-up."""
+    """One row per fedmq strategy: its time to ``target`` against Flower's, as a speed-up (and
+    whether it meets ``floor``; None: no floor column).
+    """
     theirs = time_to(curves[PEER], target)
+    judged = "" if floor is None else f" floor (>= {floor:g}x) |"
     lines = [
-        f"| runtime | time to {target:.4f} | Flower's time / this | floor (>= {floor:g}x) |",
-        "| --- | --- | --- | --- |",
-        f"| {PEER_LABEL} | {_seconds(theirs, ran[PEER])} | 1 | |",
+        f"| runtime | time to {target:.4f} | Flower's time / this |{judged}",
+        "| --- | --- | --- |" + ("" if floor is None else " --- |"),
+        f"| {PEER_LABEL} | {_seconds(theirs, ran[PEER])} | 1 |" + ("" if floor is None else " |"),
     ]
     for name, curve in curves.items():
-        if name == PEER:
-            continue
-        ours = time_to(curve, target)
-        if ours is None:
-            lines.append(f"| fedmq {name} | {_seconds(None, ran[name])} | - | not met |")
-            continue
+        if name != PEER:
+            lines.append(_time_row(name, curve, theirs, ran, target, floor))
+    return "\n".join(lines)
+
+
+def _time_row(
+    name: str,
+    curve: Curve,
+    theirs: float | None,
+    ran: Mapping[str, float],
+    target: float,
+    floor: float | None,
+) -> str:
+    ours = time_to(curve, target)
+    if ours is None:
+        shown, met = "-", "not met"
+    else:
         ratio, exact = speedup(ours, theirs, ran[PEER])
         shown = f"{ratio:.1f}x" if exact else f">= {ratio:.1f}x (lower bound)"
-        met = "met" if ratio >= floor else ("not met" if exact else "undecided")
-        lines.append(f"| fedmq {name} | {_seconds(ours, ran[name])} | {shown} | {met} |")
-    return "\n".join(lines)
+        met = "met" if floor is not None and ratio >= floor else "not met" if exact else "undecided"
+    judged = "" if floor is None else f" {met} |"
+    return f"| fedmq {name} | {_seconds(ours, ran[name])} | {shown} |{judged}"
 
 
 def accuracy_table(curves: Mapping[str, Curve], checkpoints: Sequence[float]) -> str:

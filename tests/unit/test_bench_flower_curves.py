@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.flower.curves import accuracy_at, speedup, time_to
+from bench.flower.curves import accuracy_at, best, speedup, time_to
 from bench.flower.report import accuracy_table, time_table
 
 CURVE = [(0.0, 0.1), (10.0, 0.5), (20.0, 0.9), (30.0, 0.85), (40.0, 0.95)]
@@ -15,6 +15,7 @@ def test_time_to_is_the_first_evaluation_at_or_above_the_target() -> None:
     assert time_to(CURVE, 0.5) == 10.0
     assert time_to(CURVE, 0.96) is None
     assert time_to([], 0.1) is None
+    assert best(CURVE) == 0.95 and best([]) == 0.0
 
 
 def test_accuracy_at_is_the_latest_evaluation_made_by_then() -> None:
@@ -40,6 +41,14 @@ def test_tables_judge_the_floor_only_on_what_was_seen() -> None:
     bound = time_table(unreached, ran, 0.878, 10.0).splitlines()
     assert "| fedmq fedbuff | 5 s | >= 80.0x (lower bound) | met |" in bound
     assert "| fedmq fedavg | 60 s | >= 6.7x (lower bound) | undecided |" in bound
+    matched = time_table(curves, ran, 0.9, None).splitlines()
+    assert matched[0] == "| runtime | time to 0.9000 | Flower's time / this |"
+    assert "| fedmq fedbuff | 5 s | 60.0x |" in matched
+    never = {**curves, "fedbuff": [(5.0, 0.5)]}
+    assert (
+        "| fedmq fedbuff | not reached in 100 s | - | not met |"
+        in time_table(never, ran, 0.878, 10.0).splitlines()
+    )
     acc = accuracy_table(curves, [10.0, 300.0]).splitlines()
     assert "| fedmq fedbuff | 0.900 | 0.900 (1.00x) |" in acc
     assert "| Flower 1.42 FedAvg | - | 0.900 |" in acc
