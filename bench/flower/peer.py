@@ -87,8 +87,16 @@ class FlowerDeployment:
                 "--node-config", node,
             )  # fmt: skip
 
+    def nodes(self) -> int:
+        """SuperNodes the SuperLink has activated (its log says so for each)."""
+        log = self.workdir / "superlink.log"
+        return log.read_text(errors="replace").count("Activated node_id") if log.exists() else 0
+
     def run(self, curve: Path, rounds: int) -> None:
-        """``flwr run`` the app (it returns once the run is submitted)."""
+        """``flwr run`` the app once every SuperNode is in, as fedmq's aggregator starts once
+        every worker has attached (``flwr run`` returns once the run is submitted).
+        """
+        wait_until(lambda: self.nodes() >= CLIENTS, 300, "the SuperNodes to register")
         overrides = f"curve-path='{curve}' num-server-rounds={rounds}"
         submit = self.spawn("flwr-run", "flwr", "run", str(APP), CONNECTION, "-c", overrides)
         if submit.wait(timeout=300) != 0:
