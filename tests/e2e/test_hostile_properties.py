@@ -72,6 +72,15 @@ def test_undecodable_headers_cost_only_their_own_message(
     bodies = {uid: digits_update(uid) for uid in [*honest, *CRAFTED]}
     with AmqpSession(settings) as session, raw_fields():
         declare_topology(session, names)
+        # A well-formed refusal, first: queued behind the last honest one it would arrive once the
+        # run has reached --max-versions, and be acked as after-final instead.
+        future = digits_update("from-the-future", base_version=10**6)
+        session.publish(
+            names.inbox_exchange,
+            UPDATE_KEY,
+            future,
+            update_properties("from-the-future", "guest", 0),
+        )
         for i, uid in enumerate(honest):  # the crafted ones sit in the middle of the window
             if i == HONEST // 2:
                 for bad, headers in CRAFTED.items():
@@ -81,13 +90,6 @@ def test_undecodable_headers_cost_only_their_own_message(
             session.publish(
                 names.inbox_exchange, UPDATE_KEY, bodies[uid], update_properties(uid, "guest", 0)
             )
-        future = digits_update("from-the-future", base_version=10**6)  # a well-formed refusal
-        session.publish(
-            names.inbox_exchange,
-            UPDATE_KEY,
-            future,
-            update_properties("from-the-future", "guest", 0),
-        )
 
     agg = fed.aggregator(
         "--max-versions", str(HONEST), "--delivery-limit", str(DELIVERY_LIMIT), "--prefetch", "64"
