@@ -63,7 +63,7 @@ def test_every_compression_mode_trains_and_every_update_is_applied_once(
             mode,
             summary,
         )  # a batch may step twice
-        assert summary["rejected"] == {}, (mode, summary)
+        assert set(summary["rejected"]) <= {"after-final"}, (mode, summary)  # in flight at the end
         assert summary["accuracy"] >= 0.5, (mode, summary)  # chance is 0.1
         applied = [e["update_id"] for e in fed.audit() if e["event"] == "applied"]
         assert len(applied) == len(set(applied)) >= 2 * VERSIONS
