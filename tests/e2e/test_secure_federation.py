@@ -102,7 +102,7 @@ def test_a_strict_federation_over_tls_trains_refuses_forgeries_and_revokes(
         )
         agg = fed.aggregator(
             *tls_flags(secure_node, ns, f"{ns}-aggregator", secrets),
-            # No --identity: strict is the default for a provisioned user (issue 12).
+            # No --identity: strict is the default for a provisioned user.
             "--roster-file",
             str(secrets / "roster.json"),
             "--max-versions",

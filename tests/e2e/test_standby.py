@@ -27,7 +27,7 @@ from harness.procs import Federation, wait_for
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 TAKEOVERS = 3
-#: The floor the issue sets: the first new version at most this long after the SIGKILL.
+#: The takeover floor: the first new version at most this long after the SIGKILL.
 TAKEOVER_SECONDS = 5.0
 FLAGS = ["--max-versions", "100000", "--connect-backoff-max", "1"]
 

@@ -1,4 +1,4 @@
-"""Topology abuse, tried as an attacker would, against what RabbitMQ enforces (issue 12).
+"""Topology abuse, tried as an attacker would, against what RabbitMQ enforces.
 
 One federation is provisioned with ``fedmq broker init | add-worker`` on the
 private node (``harness/secure_node.py``) for the whole module; every probe
