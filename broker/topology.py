@@ -178,27 +178,22 @@ def declare_listener(session: AmqpSession, queue: str, exchange: str) -> None:
     session.bind_queue(queue, exchange, BROADCAST_KEY)
 
 
-def declare_partition_claim(session: AmqpSession, names: Names, index: int) -> None:
-    """Claim data partition ``index`` for this connection; ``ResourceLocked`` if another holds it.
-
-    Unbound and ``x-max-length 0``: the queue is a lock, never a mailbox.
+def declare_lock(session: AmqpSession, queue: str) -> None:
+    """Hold ``queue`` as a lock for this connection; ``ResourceLocked`` if another connection holds
+    it. Exclusive, unbound and ``x-max-length 0``: a lock, never a mailbox, which the broker drops
+    the moment the holder's connection closes.
     """
-    session.declare_queue(
-        names.partition_claim(index),
-        exclusive=True,
-        auto_delete=True,
-        arguments={"x-max-length": 0},
-    )
+    session.declare_queue(queue, exclusive=True, auto_delete=True, arguments={"x-max-length": 0})
+
+
+def declare_partition_claim(session: AmqpSession, names: Names, index: int) -> None:
+    """Claim data partition ``index`` for this connection (``declare_lock``)."""
+    declare_lock(session, names.partition_claim(index))
 
 
 def claim_aggregator_lease(session: AmqpSession, names: Names) -> None:
-    """Hold the federation's aggregator lease for this connection; ``ResourceLocked`` if another
-    connection holds it. Like a partition claim, an unbound queue that is a lock, never a mailbox;
-    the broker drops it the moment the holder's connection closes.
-    """
-    session.declare_queue(
-        names.aggregator_lease, exclusive=True, auto_delete=True, arguments={"x-max-length": 0}
-    )
+    """Hold the federation's aggregator lease for this connection (``declare_lock``)."""
+    declare_lock(session, names.aggregator_lease)
 
 
 def delete_topology(session: AmqpSession, names: Names) -> None:

@@ -21,13 +21,18 @@ from tests.e2e.test_poison import digits_update
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 
+def run_to_the_end(fed: Federation, versions: int, partitions: int) -> None:
+    """An aggregator and worker 0 of ``partitions``, until the aggregator stops at ``versions``."""
+    agg = fed.aggregator("--max-versions", str(versions), num_partitions=partitions)
+    fed.worker(0, num_partitions=partitions)
+    assert agg.wait(timeout=90) == 0, fed.log("aggregator.log")[-3000:]
+
+
 def test_a_restart_after_the_end_leaves_summary_and_final_model_as_they_were(
     federation: Federation,
 ) -> None:
     fed = federation
-    agg = fed.aggregator("--max-versions", "5", num_partitions=1)
-    fed.worker(0, num_partitions=1)
-    assert agg.wait(timeout=90) == 0, fed.log("aggregator.log")[-3000:]
+    run_to_the_end(fed, 5, partitions=1)
     summary = (fed.run_dir / "summary.json").read_text()
     model = (fed.run_dir / "final_model.npz").read_bytes()
     assert json.loads(summary)["accuracy"] is not None
@@ -69,8 +74,8 @@ def test_updates_still_queued_at_the_end_are_acked_and_audited_as_after_final(
     assert queue_contents(settings) == ([], {})  # nothing left behind, nothing dead-lettered
 
 
-def final_versions(fed: Federation, worker_id: str) -> list[int]:
-    """The versions a worker's event file says it received first on each attach."""
+def first_models(fed: Federation, worker_id: str) -> list[int]:
+    """The version of the first model a worker received on each attach (its event file)."""
     return [e["version"] for e in fed.worker_events(worker_id) if e["event"] == "model-received"]
 
 
@@ -82,15 +87,13 @@ def test_a_worker_that_attaches_after_the_end_gets_the_final_model_and_stops(
     federation: Federation,
 ) -> None:
     fed = federation
-    agg = fed.aggregator("--max-versions", "4", num_partitions=2)
-    fed.worker(0, num_partitions=2)
-    assert agg.wait(timeout=90) == 0, fed.log("aggregator.log")[-3000:]
+    run_to_the_end(fed, 4, partitions=2)
     final = fed.latest_version()
 
     late = fed.worker(1, num_partitions=2)  # nobody is left to answer its model request
 
     assert late.wait(timeout=30) == 0, fed.log("w1.log")[-3000:]
-    assert final_versions(fed, "w1") == [final]
+    assert first_models(fed, "w1") == [final]
     assert confirmed(fed, "w1") == 0  # it trained nothing on a finished run
     assert "stopped (final model received)" in fed.log("w1.log")
 
@@ -99,9 +102,7 @@ def test_a_new_run_in_the_namespace_does_not_stop_its_workers_with_the_old_final
     federation: Federation, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     first = federation
-    agg = first.aggregator("--max-versions", "3", num_partitions=1)
-    first.worker(0, num_partitions=1)
-    assert agg.wait(timeout=90) == 0, first.log("aggregator.log")[-3000:]
+    run_to_the_end(first, 3, partitions=1)
     # A fresh run (a new state directory) in the same namespace, its worker started once the new
     # run has published its first version.
     second = Federation(first.namespace, first.amqp_url, tmp_path_factory.mktemp("second-run"))
