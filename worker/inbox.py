@@ -149,7 +149,7 @@ class ModelInbox:
             self.events.write("model-refused", user_id=user, expected=self.sender)
 
 
-def look_for_final(session: AmqpSession, names: Names, inbox: ModelInbox) -> bool:
+def look_for_final(session: AmqpSession, names: Names, inbox: ModelInbox) -> None:
     """Peek at ``<ns>.final`` (nothing is consumed) and hand what is there to ``inbox``.
 
     Called on every attach, before the worker consumes its own queue: a run that ended
@@ -162,13 +162,12 @@ def look_for_final(session: AmqpSession, names: Names, inbox: ModelInbox) -> boo
     except (NotFound, AccessRefused) as exc:
         session.reset_channel()  # the 404/403 closed the channel
         log.warning("cannot look for a final model in %s (%s)", names.final_queue, exc)
-        return False
+        return
     for delivery in found:
         props = delivery.properties
         inbox.receive(delivery.body, props.content_type, props.headers, props.user_id)
-    if inbox.final:
+    if found and inbox.final:
         log.info("the run has ended: its final model is in %s", names.final_queue)
-    return inbox.final
 
 
 def request_model(session: AmqpSession, names: Names, worker_id: str) -> None:
