@@ -34,9 +34,13 @@ HEARTBEAT = 1
 #: A publish waits this long for its confirm at most (then a new connection and the same update
 #: again): a quorum queue that lost its majority with a publish in flight may never confirm it.
 CONFIRM_TIMEOUT = 5
-#: A pause well past the Erlang tick time (the others count the frozen member as gone) and past
-#: the clients' heartbeat check, so the federation must go on without it before it thaws.
-PAUSE_SECONDS = 4 * NET_TICKTIME
+#: The longest a client of a frozen member can take to move on: pika's silence check can need two
+#: rounds (2 x (heartbeat + 5 s)), then a publish in flight waits out its confirm, then the backoff.
+WORST_MOVE_ON = 2 * (HEARTBEAT + 5) + CONFIRM_TIMEOUT + 1
+#: A pause past the Erlang tick time (the others count the frozen member as gone) and past the
+#: clients' worst case to move on, so the federation must go on without it before it thaws. A
+#: 16 s pause was shorter than that worst case: on a loaded machine the run resumed only at 22 s.
+PAUSE_SECONDS = max(4 * NET_TICKTIME, WORST_MOVE_ON + 2 * NET_TICKTIME)
 PROGRESS_TIMEOUT = 120.0
 #: The federation has resumed once this many versions were published after the fault (one could
 #: be the tail of a batch already on its way when the fault struck).
