@@ -222,7 +222,7 @@ def train_config(settings: AggregatorSettings, strategy: Strategy) -> TrainConfi
         learning_rate=settings.learning_rate,
         synchronous=strategy.synchronous,
         privacy=strategy.client_privacy(),
-        secure_aggregation=isinstance(strategy, SecureFedBuff),
+        secure_aggregation=strategy.secure_aggregation,
         compression=compression_of(settings),
         max_staleness=settings.max_staleness,
     )

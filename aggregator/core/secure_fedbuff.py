@@ -45,6 +45,7 @@ class SecureFedBuff(Strategy):
 
     name = "fedbuff-secure"
     update_kind: UpdateKind = "delta"
+    secure_aggregation = True
     synchronous = True
 
     def __init__(

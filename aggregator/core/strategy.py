@@ -48,6 +48,8 @@ class Strategy(ABC):
     update_kind: UpdateKind
     #: Round-based: workers train each version at most once and ``close_round`` makes versions.
     synchronous: bool = False
+    #: Workers mask their updates and the strategy sees only buffer sums (``TrainConfig``).
+    secure_aggregation: bool = False
 
     @abstractmethod
     def add(self, model: Weights, contribution: Contribution) -> StepOutcome:

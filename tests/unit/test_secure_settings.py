@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aggregator.factory import check_secure_message_size
+from aggregator.factory import build_strategy, check_secure_message_size, train_config
 from aggregator.settings import AggregatorSettings
 
 
@@ -27,3 +27,10 @@ def test_a_masked_vector_within_the_chunk_size_is_accepted() -> None:
 
     check_secure_message_size(secure(), weights)  # 4 MB under the default 15 MiB
     check_secure_message_size(AggregatorSettings(chunk_bytes=1024 * 1024), weights)  # not secure
+
+
+def test_workers_are_told_to_mask_exactly_when_the_strategy_is_secure() -> None:
+    secure_settings, plain = secure(), AggregatorSettings(strategy="fedbuff")
+
+    assert train_config(secure_settings, build_strategy(secure_settings)).secure_aggregation
+    assert not train_config(plain, build_strategy(plain)).secure_aggregation
