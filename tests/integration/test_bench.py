@@ -28,27 +28,23 @@ def test_rows_render_as_a_markdown_table_with_the_verdict() -> None:
     assert "a/b" in table[3]
 
 
-@pytest.mark.broker
-def test_quick_codec_and_ingest_benchmarks_print_their_rows(amqp_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "AMQP_URL": amqp_url}
-
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--quick",
-            "--only",
-            "codec,ingest",
-            "--workdir",
-            str(tmp_path),
-        ],
+def quick_bench(only: str, workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m bench --quick --only <only>``, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", only, "--workdir", str(workdir)],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+@pytest.mark.broker
+def test_quick_codec_and_ingest_benchmarks_print_their_rows(amqp_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "AMQP_URL": amqp_url}
+
+    done = quick_bench("codec,ingest", tmp_path, env)
 
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
@@ -67,3 +63,17 @@ def test_an_unknown_benchmark_is_refused() -> None:
     )
 
     assert done.returncode == 2 and "unknown benchmark" in done.stderr
+
+
+@pytest.mark.broker
+def test_quick_edges_benchmark_drains_the_updates_with_one_and_two_edges(tmp_path: Path) -> None:
+    done = quick_bench("edges", tmp_path, dict(os.environ))  # a private node: no AMQP_URL
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| scale-out edges")]
+    assert [r.split(" | ")[1] for r in rows] == [
+        "40 KB model, plain aggregator",
+        "40 KB model, root + 1 edge",
+        "40 KB model, root + 2 edges",
+    ]
+    assert "| 1.00x |" in rows[1]
