@@ -18,7 +18,7 @@ import bench
 from bench import Context, Row
 from bench.table import markdown
 
-#: The issue's benchmarks, in the table's order; other modules with a ``run`` follow alphabetically.
+#: The headline benchmarks in the table's order; other modules with a ``run`` follow by name.
 ORDER = ["codec", "ingest", "memory", "accuracy", "scale"]
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from broker.settings import GUEST, amqp_user
 from runtime.eventlog import read_events
@@ -31,6 +31,22 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+class Pumped(Protocol):
+    """A connection whose I/O runs only when asked to (``BrokerLink``, ``AmqpSession``)."""
+
+    def process_events(self, time_limit: float) -> None: ...
+
+
+def pump_until(session: Pumped, condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Run ``session``'s I/O in short slices until ``condition`` holds (``wait_for``'s rules)."""
+
+    def pumped() -> T | None:
+        session.process_events(0.05)
+        return condition()
+
+    return wait_for(pumped, timeout, what, interval=0)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A line of code is a line that is neither blank, nor a comment, nor part of a
 docstring. ``python -m harness.shape`` prints the largest of each and exits 1
-when a limit is broken; ``make check`` and a unit test run it.
+when a limit is broken; ``make check`` and a unit test (tests/unit/test_code_shape.py) run it.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from broker.properties import request_properties, update_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology, declare_worker_queue
 from fedmq.commands.audit import queue_contents
-from harness.procs import Federation, wait_for
+from harness.procs import Federation, pump_until, wait_for
 from harness.rabbit_node import RabbitNode
 from schemas.chunks import INDEX_HEADER, TOTAL_HEADER, ChunkHeader, split
 from schemas.codec import decode, encode
@@ -104,7 +104,7 @@ def current_model(session: AmqpSession, names: Names) -> ModelVersion:
     request = encode(ModelRequest(worker_id="chunk-observer"))
     props = request_properties("chunk-observer", session.username)
     session.publish(names.inbox_exchange, REQUEST_KEY, request, props)
-    wait_for(lambda: session.process_events(0.05) or got, 30, "a model version")
+    pump_until(session, lambda: got, 30, "a model version")
     session.cancel(tag)
     return decode(got[-1].body, ModelVersion, content_type=got[-1].properties.content_type)
 

@@ -25,7 +25,7 @@ from broker.properties import update_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology, declare_worker_queue
 from harness.hostile import Hostile, hostile_messages
-from harness.procs import Federation, wait_for
+from harness.procs import Federation, pump_until, wait_for
 from schemas.codec import decode, encode
 from schemas.messages import ClientUpdate, ModelVersion
 from tasks.builtin import make_trainer
@@ -69,7 +69,7 @@ def current_model(session: AmqpSession, names: Names) -> ModelVersion:
     """Listen like a worker until a model version arrives."""
     got: list[Delivery] = []
     tag = session.consume(declare_worker_queue(session, names, "hostile-observer"), got.append)
-    wait_for(lambda: session.process_events(0.05) or got, 30, "a model version")
+    pump_until(session, lambda: got, 30, "a model version")
     session.cancel(tag)
     return decode(got[-1].body, ModelVersion, content_type=got[-1].properties.content_type)
 
@@ -85,9 +85,7 @@ def drain_dead(session: AmqpSession, names: Names) -> list[Delivery]:
         session.ack(d.delivery_tag)
 
     tag = session.consume(names.dead_queue, keep)
-    wait_for(
-        lambda: session.process_events(0.1) or len(dead) >= ready, 120, f"{ready} dead letters"
-    )
+    pump_until(session, lambda: len(dead) >= ready, 120, f"{ready} dead letters")
     session.cancel(tag)
     return dead
 

@@ -16,7 +16,7 @@ from broker.topology import declare_topology
 from fedmq.commands.audit import queue_contents
 from fedmq.status.peek import dead_letters
 from harness.amqp_raw import raw_fields, raw_timestamp
-from harness.procs import Federation, wait_for
+from harness.procs import Federation, pump_until, wait_for
 from schemas.codec import CONTENT_TYPE, encode
 from schemas.messages import ClientUpdate
 
@@ -54,7 +54,7 @@ def crafted(update_id: str, headers: dict[str, object]) -> Properties:
 
 
 #: Values RabbitMQ accepts and passes on but pika's decoder raises on (the connection then dies).
-CRAFTED = {
+CRAFTED: dict[str, dict[str, object]] = {
     "crafted-timestamp": {"sent-at": raw_timestamp(2**63)},
     "crafted-year-10000": {"trace": {"when": raw_timestamp(253_402_300_800)}},
 }
@@ -134,6 +134,6 @@ def dead_count(settings: BrokerSettings) -> int:
 def drain(session: AmqpSession, queue: str) -> list[Delivery]:
     got: list[Delivery] = []
     tag = session.consume(queue, got.append)
-    wait_for(lambda: session.process_events(0.05) or len(got) > len(CRAFTED), 10, "dead letters")
+    pump_until(session, lambda: len(got) > len(CRAFTED), 10, "dead letters")
     session.cancel(tag)
     return got

@@ -18,7 +18,7 @@ from broker.errors import ConnectionLost
 from broker.names import UPDATE_KEY, Names
 from broker.settings import BrokerSettings
 from broker.topology import declare_topology
-from harness.procs import Federation, wait_for
+from harness.procs import Federation, pump_until, wait_for
 from harness.rabbit_node import RabbitNode
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -54,8 +54,9 @@ def test_the_node_really_closes_a_channel_that_holds_a_delivery_too_long(
         session.consume(names.results_queue, held.append)
 
         with pytest.raises(ConnectionLost, match="consumer_timeout"):
-            wait_for(
-                lambda: session.process_events(0.2) or False,
+            pump_until(
+                session,
+                lambda: False,
                 4 * CONSUMER_TIMEOUT_S,
                 "the consumer timeout",
             )

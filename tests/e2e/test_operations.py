@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_adding_workers_raises_the_update_rate_and_removing_them_does_not_stall(
     assert three_workers > 1.8 * one_worker, (one_worker, three_workers)
 
 
-def claims(fed: Federation, worker: str) -> list[dict]:
+def claims(fed: Federation, worker: str) -> list[dict[str, Any]]:
     return [e for e in fed.worker_events(worker) if e["event"] == "partition-claimed"]
 
 

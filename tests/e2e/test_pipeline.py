@@ -14,7 +14,7 @@ from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
 from broker.settings import BrokerSettings
 from fedmq.commands.audit import queue_contents
-from harness.procs import Federation, wait_for
+from harness.procs import Federation, pump_until, wait_for
 from schemas.codec import encode
 from schemas.messages import ClientUpdate
 
@@ -167,9 +167,7 @@ def test_bad_updates_are_dead_lettered_with_reasons_while_training_carries_on(
         assert agg.wait(timeout=120) == 0, fed.log("aggregator.log")[-3000:]
         dead: list[Delivery] = []
         tag = session.consume(names.dead_queue, dead.append)
-        wait_for(
-            lambda: session.process_events(0.1) or len(dead) >= len(bad), 20, "the dead letters"
-        )
+        pump_until(session, lambda: len(dead) >= len(bad), 20, "the dead letters")
         session.cancel(tag)
 
     reasons = {d.properties.message_id: d.properties.headers.get("x-fedmq-reason") for d in dead}

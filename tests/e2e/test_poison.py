@@ -8,6 +8,8 @@ to 20.
 from __future__ import annotations
 
 import signal
+import subprocess
+from functools import partial
 
 import numpy as np
 import pytest
@@ -47,6 +49,10 @@ def dead_letters(settings: BrokerSettings) -> int:
         return session.queue_counts(Names(settings.namespace).dead_queue)[0]
 
 
+def crashed_or_dead_lettered(agg: subprocess.Popen[bytes], settings: BrokerSettings) -> bool:
+    return agg.poll() is not None or dead_letters(settings) > 0
+
+
 def crash_until_dead_lettered(
     fed: Federation, settings: BrokerSettings, max_lives: int
 ) -> list[int]:
@@ -59,7 +65,7 @@ def crash_until_dead_lettered(
             "--failpoint", "before-checkpoint:1", "--delivery-limit", str(DELIVERY_LIMIT)
         )
         wait_for(
-            lambda agg=agg: agg.poll() is not None or dead_letters(settings) > 0,
+            partial(crashed_or_dead_lettered, agg, settings),
             60,
             "a crash or a dead letter",
         )

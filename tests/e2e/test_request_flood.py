@@ -19,7 +19,7 @@ from broker.names import REQUEST_KEY, Names
 from broker.properties import request_properties
 from broker.settings import BrokerSettings
 from broker.topology import declare_worker_queue
-from harness.procs import Federation, wait_for
+from harness.procs import Federation, pump_until, wait_for
 from schemas.codec import encode
 from schemas.messages import ModelRequest
 
@@ -49,7 +49,7 @@ def test_5000_requests_earn_a_model_per_interval(
         session.publish(
             names.inbox_exchange, REQUEST_KEY, request, request_properties("probe", "guest")
         )
-        wait_for(lambda: session.process_events(0.05) or probe, 60, "the probe's model")
+        pump_until(session, lambda: probe, 60, "the probe's model")
         elapsed = time.monotonic() - started
         session.process_events(0.2)  # the last flood answer, published before the probe's
 

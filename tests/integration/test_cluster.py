@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,8 +18,14 @@ from broker.topology import (
     declare_worker_queue,
     delete_topology,
 )
-from harness.procs import wait_for
+from harness.procs import pump_until, wait_for
 from harness.rabbit_cluster import RabbitCluster
+
+
+def bodies_into(bodies: list[bytes]) -> Callable[[Delivery], None]:
+    """A consumer callback that keeps each delivery's body in ``bodies``."""
+    return lambda delivery: bodies.append(delivery.body)
+
 
 pytestmark = [pytest.mark.broker]
 
@@ -73,7 +79,7 @@ def test_a_broadcast_reaches_workers_attached_to_every_member(
         for i, worker in enumerate(workers):
             worker.open()
             queue = declare_worker_queue(worker, names, f"w{i}")
-            worker.consume(queue, lambda d, i=i: got[i].append(d.body))
+            worker.consume(queue, bodies_into(got[i]))
         aggregator.publish(names.models_exchange, BROADCAST_KEY, b"v1", Properties())
 
         def delivered() -> bool:
@@ -114,7 +120,7 @@ def test_a_client_fails_over_when_the_leader_s_node_dies_and_nothing_confirmed_i
         wait_for(lambda: confirmed(client, names, b"u5"), 20, "a confirmed publish after failover")
         received: list[Delivery] = []
         client.consume(names.results_queue, received.append)
-        wait_for(lambda: client.process_events(0.1) or len(received) >= 6, 20, "6 updates")
+        pump_until(client, lambda: len(received) >= 6, 20, "6 updates")
     finally:
         client.close()
         rabbit_cluster.restart(doomed)

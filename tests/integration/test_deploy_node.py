@@ -17,6 +17,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,7 +108,8 @@ def fedmq_status(url: str, *flags: str) -> subprocess.CompletedProcess[str]:
 
 
 def get(url: str) -> str:
-    return urllib.request.urlopen(url, timeout=5).read().decode()
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
 
 
 def test_a_federation_runs_with_the_container_users_and_is_observable(
@@ -136,9 +138,9 @@ def test_a_federation_runs_with_the_container_users_and_is_observable(
             "version 30 from workers running as fedmq-worker-<i>",
         )
         management = f"http://127.0.0.1:{node.management_port}"
-        seen: list[dict] = []
+        seen: list[dict[str, Any]] = []
 
-        def status_with_stats() -> dict | None:
+        def status_with_stats() -> dict[str, Any] | None:
             out = fedmq_status(node.url("monitor"), "--json", "--management-url", management)
             seen.append(json.loads(out.stdout))
             # the management API's statistics arrive every few seconds

@@ -26,7 +26,7 @@ from broker.settings import BrokerSettings
 from broker.topology import attach_worker_queue, verify_topology
 from broker.translate import translated
 from fedmq.cli import main as fedmq
-from harness.procs import wait_for
+from harness.procs import pump_until
 from harness.secure_node import SecureNode
 from runtime.eventlog import EventLog
 from schemas.codec import Limits, encode
@@ -169,11 +169,11 @@ def test_provisioned_roles_still_do_their_part(fed: Fed) -> None:
         verify_topology(aggregator, names)
         worker.consume(attach_worker_queue(worker, names, a), got.append, exclusive=True)
         aggregator.publish(names.models_exchange, worker_key(a), b"model", model_properties(1))
-        wait_for(lambda: worker.process_events(0.05) or got, 10, "the model on a's own queue")
+        pump_until(worker, lambda: got, 10, "the model on a's own queue")
         worker.publish(names.inbox_exchange, UPDATE_KEY, b"u", update_properties("u-1", a, 0))
         updates: list[Delivery] = []
         aggregator.consume(names.results_queue, updates.append)
-        wait_for(lambda: aggregator.process_events(0.05) or updates, 10, "a's update")
+        pump_until(aggregator, lambda: updates, 10, "a's update")
 
     assert got[0].body == b"model"
     assert updates[0].properties.user_id == a
@@ -240,7 +240,7 @@ def test_a_model_from_anyone_but_the_aggregator_is_refused_or_ignored(fed: Fed) 
         with fed.session(a) as session:
             got: list[Delivery] = []
             session.consume(attach_worker_queue(session, names, a), got.append, exclusive=True)
-            wait_for(lambda: session.process_events(0.05) or got, 10, "the rogue's model")
+            pump_until(session, lambda: got, 10, "the rogue's model")
             for d in got:
                 box.deliver(d.body, d.properties.content_type, d.properties.user_id)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from broker.provision import ProvisionError, add_worker
 from broker.settings import BrokerSettings
 from broker.topology import attach_worker_queue, verify_topology
 from fedmq.cli import main as fedmq
-from harness.procs import wait_for
+from harness.procs import pump_until, wait_for
 from harness.secure_node import SecureNode
 from harness.tls import CertificateAuthority
 
@@ -55,8 +56,8 @@ def admin(node: SecureNode) -> ManagementClient:
 
 @pytest.fixture
 def provisioned(
-    secure_node: SecureNode, tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Provisioned]:  # type: ignore[no-untyped-def]
+    secure_node: SecureNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Provisioned]:
     ns = f"s-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("FEDMQ_MANAGEMENT_URL", secure_node.management_url)
     monkeypatch.setenv("FEDMQ_MANAGEMENT_USER", "guest")
@@ -124,7 +125,7 @@ def test_a_worker_does_its_part_and_the_aggregator_sees_its_validated_user(
     got: list[Delivery] = []
     with AmqpSession(fed.settings(fed.aggregator)) as session:
         session.consume(fed.names.results_queue, got.append)
-        wait_for(lambda: session.process_events(0.05) or got, 10, "the update")
+        pump_until(session, lambda: got, 10, "the update")
     assert got[0].properties.user_id == worker
 
 
@@ -212,9 +213,7 @@ def test_a_removed_worker_is_disconnected_and_cannot_come_back(topology: Provisi
     assert fedmq(["broker", "remove-worker", worker, "--namespace", fed.namespace]) == 0
 
     with pytest.raises(ConnectionLost):
-        wait_for(
-            lambda: session.process_events(0.1) or False, 10, "the broker to close the connection"
-        )
+        pump_until(session, lambda: False, 10, "the broker to close the connection")
     with pytest.raises(AccessRefused):
         AmqpSession(fed.settings(worker)).open()
 
@@ -279,8 +278,8 @@ def test_amqps_with_a_client_certificate_connects(provisioned: Provisioned) -> N
 
 
 def test_amqps_refuses_a_broker_certificate_from_an_unknown_ca(
-    provisioned: Provisioned, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    provisioned: Provisioned, tmp_path: Path
+) -> None:
     fed, worker = provisioned, f"{provisioned.namespace}-a"
     other_ca = CertificateAuthority(tmp_path / "other", name="someone else")
     url = fed.node.amqps_url(worker, fed.passwords[worker], fed.namespace)
@@ -297,8 +296,8 @@ def test_amqps_refuses_a_broker_certificate_from_an_unknown_ca(
 
 
 def test_the_broker_refuses_a_client_certificate_from_an_unknown_ca(
-    provisioned: Provisioned, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    provisioned: Provisioned, tmp_path: Path
+) -> None:
     fed, worker = provisioned, f"{provisioned.namespace}-a"
     rogue = CertificateAuthority(tmp_path / "rogue", name="rogue CA").issue(worker, server=False)
     url = fed.node.amqps_url(worker, fed.passwords[worker], fed.namespace)

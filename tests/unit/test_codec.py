@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgpack
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from schemas.codec import CONTENT_TYPE, Limits, decode, encode, pack_frame, unpa
 from schemas.errors import DecodeError, EncodeError
 from schemas.messages import SCHEMA_VERSION, ClientUpdate, ModelRequest, ModelVersion
 
-pytestmark = []
+DEFAULT_LIMITS = Limits()
 
 
 def make_update(**overrides: object) -> ClientUpdate:
@@ -35,7 +36,8 @@ def make_update(**overrides: object) -> ClientUpdate:
 
 def frame(header: dict[str, object], payload: bytes = b"") -> bytes:
     """A hand-built body: [bin(header), bin(payload)], for malformed-input tests."""
-    return msgpack.packb([msgpack.packb(header), payload], use_bin_type=True)
+    body: bytes = msgpack.packb([msgpack.packb(header), payload], use_bin_type=True)
+    return body
 
 
 def valid_header(**overrides: object) -> dict[str, object]:
@@ -122,15 +124,17 @@ def test_body_is_plain_msgpack_readable_by_any_library() -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.object_, "U3", "datetime64[s]"])
-def test_encoding_refuses_dtypes_off_the_allow_list(dtype: object) -> None:
+def test_encoding_refuses_dtypes_off_the_allow_list(dtype: npt.DTypeLike) -> None:
     arr = np.zeros(2, dtype=dtype)
     with pytest.raises((EncodeError, ValueError)):
         encode(make_update(arrays={"x": arr}))
 
 
-def _reason(body: bytes, **kwargs: object) -> str:
+def _reason(
+    body: bytes, *, content_type: str | None = CONTENT_TYPE, limits: Limits = DEFAULT_LIMITS
+) -> str:
     with pytest.raises(DecodeError) as info:
-        decode(body, ClientUpdate, **kwargs)  # type: ignore[arg-type]
+        decode(body, ClientUpdate, content_type=content_type, limits=limits)
     return info.value.reason
 
 

@@ -45,9 +45,9 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "worker": WorkerSettings,
     "status": StatusSettings,
 }
-DEFAULT_ENTRYPOINT = json.loads(
-    re.search(r"^ENTRYPOINT (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M).group(1)
-)  # type: ignore[union-attr]
+ENTRYPOINT_LINE = re.search(r"^ENTRYPOINT (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M)
+assert ENTRYPOINT_LINE is not None, "the Dockerfile has no ENTRYPOINT in exec form"
+DEFAULT_ENTRYPOINT = json.loads(ENTRYPOINT_LINE.group(1))
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ class CountingTrainer:
 
 def test_the_worker_does_not_train_on_a_config_below_its_floor() -> None:
     trainer = CountingTrainer()
-    worker = WorkerService(WorkerSettings(local_dp_min_noise=1.0), trainer)  # type: ignore[arg-type]
+    worker = WorkerService(WorkerSettings(local_dp_min_noise=1.0), trainer)
     worker.inbox.latest = ModelVersion(
         run_id="r", version=3, created_at=0.0, config=local(0.0), arrays=trainer.initial_weights()
     )

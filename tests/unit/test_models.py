@@ -46,10 +46,10 @@ def test_central_training_on_digits_learns() -> None:
     trainer = make_trainer(TrainerContext("aggregator", 0, 1, seed=0, options={"partition": "iid"}))
     config = TrainConfig(learning_rate=0.3)
     weights = trainer.initial_weights()
-    before = trainer.evaluate(weights, config).metrics["accuracy"]
+    before = float(trainer.evaluate(weights, config).metrics["accuracy"])
     for _ in range(10):
         weights = trainer.fit(weights, config).weights
-    after = trainer.evaluate(weights, config).metrics["accuracy"]
+    after = float(trainer.evaluate(weights, config).metrics["accuracy"])
     assert before < 0.2 and after > 0.9
 
 

@@ -5,6 +5,8 @@ statistics) are aggregated like parameters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -50,7 +52,7 @@ def central_dp(inner: Strategy) -> Strategy:
     return PrivateStrategy(inner, config, np.random.default_rng(0), per_release=1)
 
 
-STEPPING = {
+STEPPING: dict[str, Callable[[], Strategy]] = {
     "fedasync-weights": lambda: FedAsync(alpha=0.5, staleness=Constant()),
     "fedasync-delta": lambda: FedAsync(alpha=0.5, staleness=Constant(), update_kind="delta"),
     "fedbuff": lambda: FedBuff(buffer_size=1, staleness=Constant()),

@@ -13,6 +13,7 @@ from aggregator.core.state import AggregatorState, AppliedWindow
 from aggregator.core.strategy import Contribution
 from aggregator.core.validation import Rejected
 from schemas.messages import ClientUpdate
+from training.weights import Weights
 
 
 def contribution(uid: str, value: float, examples: int) -> Contribution:
@@ -22,7 +23,7 @@ def contribution(uid: str, value: float, examples: int) -> Contribution:
 
 
 def test_two_finite_updates_with_huge_example_counts_do_not_overflow_fedbuff() -> None:
-    """The issue's case: staleness x examples x delta overflowed a float32 buffer to inf."""
+    """The reported case: staleness x examples x delta overflowed a float32 buffer to inf."""
     strategy = FedBuff(buffer_size=2, staleness=Constant(), sample_weighting=True)
     model = {"w": np.zeros(2, np.float32)}
 
@@ -35,7 +36,7 @@ def test_two_finite_updates_with_huge_example_counts_do_not_overflow_fedbuff() -
 
 def test_the_accumulator_is_float64_for_fedavg_too() -> None:
     strategy = FedAvg()
-    model = {"w": np.zeros(2, np.float32), "n": np.zeros(1, np.int64)}
+    model: Weights = {"w": np.zeros(2, np.float32), "n": np.zeros(1, np.int64)}
     strategy.add(
         model,
         Contribution(

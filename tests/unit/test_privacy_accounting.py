@@ -33,7 +33,7 @@ def direct(
     if q < 1:
         event = dp_accounting.PoissonSampledDpEvent(q, event)
     accountant.compose(event, steps)
-    return accountant.get_epsilon(delta)
+    return float(accountant.get_epsilon(delta))
 
 
 @pytest.mark.parametrize("z,q,steps,delta", CASES)

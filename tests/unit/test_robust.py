@@ -21,7 +21,7 @@ from aggregator.core.robust import (
 from aggregator.core.robust_fedbuff import RobustFedBuff
 from aggregator.core.staleness import Constant
 from aggregator.core.state import AggregatorState, AppliedWindow
-from aggregator.core.strategy import Contribution
+from aggregator.core.strategy import Contribution, StepOutcome
 from aggregator.core.validation import Rejected
 from schemas.messages import ClientUpdate
 
@@ -168,7 +168,7 @@ def test_robust_fedbuff_steps_by_the_robust_aggregate_of_its_buffer(rule: str) -
 
 def offer(
     strategy: RobustFedBuff, model: dict[str, np.ndarray], value: float, worker: str
-) -> object:
+) -> StepOutcome | Rejected:
     """What the core does with a valid update: ask the strategy, then add."""
     refused = strategy.refuse(worker)
     return (
@@ -187,8 +187,8 @@ def test_a_fast_worker_fills_no_more_than_its_share_of_a_robust_buffer() -> None
     stepped = offer(strategy, model, 2.0, "b")
 
     assert [type(o).__name__ for o in outcomes] == ["StepOutcome", "StepOutcome", "Rejected"]
-    assert outcomes[2].reason == "participation-limit"  # type: ignore[union-attr]
-    assert stepped.stepped  # type: ignore[union-attr]
+    assert isinstance(outcomes[2], Rejected) and outcomes[2].reason == "participation-limit"
+    assert isinstance(stepped, StepOutcome) and stepped.stepped
     np.testing.assert_allclose(
         model["w"], 2.0
     )  # median of (100, 1, 2): the held 101 waits for the next buffer

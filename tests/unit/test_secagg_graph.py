@@ -7,7 +7,7 @@ from collections import Counter
 from itertools import permutations
 
 import pytest
-from scipy.stats import chi2  # type: ignore[import-untyped]  # scipy comes with dp-accounting
+from scipy.stats import chi2  # scipy comes with dp-accounting
 
 from secagg.graph import graph_seed, neighbour_graph, shuffled
 from secagg.params import check_parameters, choose_parameters

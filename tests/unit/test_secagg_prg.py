@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import chi2  # type: ignore[import-untyped]  # scipy comes with dp-accounting
+from scipy.stats import chi2  # scipy comes with dp-accounting
 
 from secagg import prg
 from secagg.prg import keystream_words

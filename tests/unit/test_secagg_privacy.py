@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import numpy.typing as npt
 import pytest
-from scipy.stats import chi2  # type: ignore[import-untyped]  # scipy comes with dp-accounting
+from scipy.stats import chi2  # scipy comes with dp-accounting
 
 from secagg.buffer import BufferSetup
 from secagg.ledger import Stage

@@ -4,6 +4,7 @@ the fixed-point error), every message crossing the wire codec; aborts step nothi
 from __future__ import annotations
 
 import json
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -15,10 +16,18 @@ from secagg.client import SecAggClient
 from secagg.errors import Aborted, Accepted
 from secagg.ledger import BufferSum, Stage
 from secagg.local import seeded_entropy
-from secagg.messages import ShareInbox
+from secagg.messages import (
+    AggregatorMessage,
+    NeighbourKeys,
+    ShareInbox,
+    UnmaskRequest,
+    WorkerMessage,
+)
 from secagg.quantize import clip_l2, decode_error_bound
 from secagg.wire import addressed_to, message_of, round_message, setup_of, upload_of
 from training.weights import flatten, unflatten
+
+OnTheWire = TypeVar("OnTheWire", SecureRound, SecureUpload)
 
 WORKERS = frozenset(f"w{i}" for i in range(5))
 
@@ -33,7 +42,7 @@ def deltas(seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
     return {w: {n: rng.normal(0, 0.3, a.shape) for n, a in shapes.items()} for w in WORKERS}
 
 
-def wire(message: SecureRound | SecureUpload) -> SecureRound | SecureUpload:
+def wire(message: OnTheWire) -> OnTheWire:
     return decode(encode(message), type(message))
 
 
@@ -48,7 +57,7 @@ def run(
     setup = strategy.open_buffer(run_id="run-1", version=0, candidates=WORKERS, model=weights)
     assert setup is not None
     clients = {u: SecAggClient(setup, u, entropy=seeded_entropy(1, u)) for u in setup.cohort}
-    messages: tuple = ()
+    messages: tuple[AggregatorMessage, ...] = ()
     for stage in ("keys", "shares", "masked", "unmask"):
         broadcast = wire(
             round_message(setup, run_id="run-1", version=0, stage=stage, messages=messages)
@@ -58,16 +67,19 @@ def run(
             if stage in ("masked", "unmask") and u in drop_before_masking:
                 continue
             request = addressed_to(broadcast, u)
+            answer: WorkerMessage
             if stage == "keys":
                 answer = client.advertise_keys()
             elif request is None:
                 continue
             elif stage == "shares":
+                assert isinstance(request, NeighbourKeys)
                 answer = client.share_keys(request)
             elif stage == "masked":
                 assert isinstance(request, ShareInbox)
                 answer = client.masked_input(request, flatten(updates[u], weights), 1.0)
             else:
+                assert isinstance(request, UnmaskRequest)
                 answer = client.unmask(request)
             receipt = strategy.receive(u, message_of(wire(upload_of(answer))))
             assert isinstance(receipt, Accepted), receipt
@@ -90,7 +102,7 @@ def restored(strategy: SecureFedBuff) -> SecureFedBuff:
 def expected_step(updates: dict[str, dict[str, np.ndarray]], contributors: set[str]) -> np.ndarray:
     like = model()
     clipped = [clip_l2(flatten(updates[u], like), 0.5) for u in sorted(contributors)]
-    return np.mean(clipped, axis=0)
+    return np.asarray(np.mean(clipped, axis=0))
 
 
 @pytest.mark.parametrize("dropped", [frozenset(), frozenset({"w3"}), frozenset({"w1", "w4"})])

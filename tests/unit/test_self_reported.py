@@ -1,4 +1,4 @@
-"""Issue 12 probes on self-reported numbers: example counts, base versions, huge values, and the
+"""Probes on self-reported numbers: example counts, base versions, huge values, and the
 norm bound's calibration. Each test is one probe that a worker could run against today's core.
 """
 

@@ -47,7 +47,7 @@ def report(progress: Progress = PROGRESS, **extra: Scalar) -> StatusReport:
     )
 
 
-def delivery(body: bytes, headers: dict | None = None) -> Delivery:
+def delivery(body: bytes, headers: dict[str, object] | None = None) -> Delivery:
     return Delivery(1, False, "", body, Properties(headers=headers or {}))
 
 

@@ -18,7 +18,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "torch.md"
 
 def example_source() -> str:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-    return next(b for b in blocks if "def make_trainer" in b)
+    return next(str(b) for b in blocks if "def make_trainer" in b)
 
 
 def test_the_example_is_under_60_lines() -> None:

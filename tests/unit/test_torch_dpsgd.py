@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from privacy.accountant import epsilon
 from schemas.messages import TrainConfig
 from torchtrain.dpsgd import AccountantName, BudgetExhausted, DpSgdConfig, history_ledger
-from torchtrain.trainer import TorchTrainer
+from torchtrain.trainer import Batches, TorchTrainer
 
 CONFIG = TrainConfig(local_epochs=1, learning_rate=0.5)
 N, BATCH = 200, 20  # q = 0.1, 10 steps per epoch
@@ -22,7 +23,7 @@ def private_trainer(ledger: Path | None, *, accountant: AccountantName = "rdp",
                     target: float | None = None, seed: int = 1) -> TorchTrainer:  # fmt: skip
     g = torch.Generator().manual_seed(0)
     x = torch.randn(N, 5, generator=g)
-    data = DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=BATCH)
+    data = cast(Batches, DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=BATCH))
     torch.manual_seed(0)
     dp = DpSgdConfig(
         noise_multiplier=1.1, clip=1.0, target_epsilon=target, accountant=accountant,
@@ -96,7 +97,9 @@ def test_a_fixed_dp_seed_repeats_the_noise_and_none_does_not() -> None:
 
 
 def test_batchnorm_is_refused_under_dp_sgd() -> None:
-    data = DataLoader(TensorDataset(torch.randn(8, 3), torch.zeros(8).long()), batch_size=4)
+    data = cast(
+        Batches, DataLoader(TensorDataset(torch.randn(8, 3), torch.zeros(8).long()), batch_size=4)
+    )
     module = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
 
     with pytest.raises(Exception, match="BatchNorm"):

@@ -24,7 +24,8 @@ class WithBuffers(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.bn(self.conv(x)).mean(dim=2)
-        return self.head(h.double()).float()
+        out: torch.Tensor = self.head(h.double()).float()
+        return out
 
 
 def trained_module(seed: int) -> WithBuffers:
@@ -56,7 +57,7 @@ def test_a_round_trip_through_the_wire_restores_the_state_exactly() -> None:
     )  # fmt: skip
 
     # decode() gives read-only views of the body: loading must copy from them without complaint.
-    load_module_weights(target, decode(encode(update)).arrays)  # type: ignore[union-attr]
+    load_module_weights(target, decode(encode(update), ClientUpdate).arrays)
 
     for name, tensor in source.state_dict().items():
         loaded = target.state_dict()[name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -22,7 +24,7 @@ def batches(seed: int, n: int = 96) -> Batches:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 6, generator=g)
     y = (x[:, 0] > 0).long()
-    return DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+    return cast(Batches, DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True))
 
 
 def trainer(seed: int = 3) -> TorchTrainer:
