@@ -49,7 +49,8 @@ def test_quick_codec_and_ingest_benchmarks_print_their_rows(amqp_url: str, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert sum("codec encode+decode" in r for r in rows) == 4
-    assert sum("aggregator ingest" in r for r in rows) == 4  # the fair and the naive relay
+    assert sum("aggregator ingest" in r for r in rows) == 6  # fair, naive, no checkpoint
+    assert sum("--no-checkpoint" in r for r in rows) == 2
     assert sum("memory: aggregator peak RSS" in r for r in rows) == 2
 
 
