@@ -6,12 +6,16 @@ seconds, then its edge (drawn uniformly: the hash over many workers)
 ``S / edge_mb_s``, then waits in the buffer until K are ready; the root
 steps them in ``edges in the step · 2S / root_mb_s`` seconds, and the new
 version costs a node (round robin) its partials and model bytes. Every
-server is FIFO with one job at a time; time is virtual.
+server is FIFO with one job at a time; time is virtual. A client that
+downloaded before the run began counts the versions of that time as if the
+federation had stepped at its offered rate (so staleness has no start-up
+dip).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -163,18 +167,24 @@ class CapacityRun:
         mb = version_node_mb(self.fed, self.plat, self._edges_in(batch))
         self.nodes[version % len(self.nodes)].serve(self.now, mb / self.plat.node_mb_s)
         for uid in batch:
-            base = bisect.bisect_right(self.commits, self.tracks.download[uid], hi=version - 1)
+            base = self._version_at(self.tracks.download[uid], version - 1)
             self.applied.append((uid, version - 1 - base, self.now - self.tracks.arrival[uid]))
+
+    def _version_at(self, t: float, known: int) -> int:
+        """The version a client downloaded at ``t``: before the run (``t < 0``) the federation
+        is taken to have stepped at the offered rate, so versions there count down from 0."""
+        if t < 0:
+            return -math.floor(-t * self.fed.version_rate)
+        return bisect.bisect_right(self.commits, t, hi=known)
 
     def _edges_in(self, batch: tuple[int, ...]) -> int:
         return len({self.tracks.edge[uid] for uid in batch})
 
     def outcome(self, warmup: float) -> Outcome:
         """Counts over the whole run; waits, staleness and sojourn of updates arriving after
-        ``warmup`` (staleness only where the client downloaded after the start)."""
+        ``warmup``."""
         late = {u for u, t in enumerate(self.tracks.arrival) if t >= warmup}
         applied = [a for a in self.applied if a[0] in late]
-        fresh = [s for u, s, _ in applied if self.tracks.download[u] >= 0]
         span = max(self.now, self.horizon)
         return Outcome(
             arrivals=len(self.tracks.arrival),
@@ -191,7 +201,7 @@ class CapacityRun:
                 "buffer (K ready)": Spread.of([self._buffered(u) for u, _, _ in applied]),
                 "root": late_waits([self.root], warmup),
             },
-            staleness=Spread.of(fresh),
+            staleness=Spread.of([s for _, s, _ in applied]),
             sojourn=Spread.of([d for _, _, d in applied]),
         )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.edges import Case, Measured, broker_cpu, per_update_ms, rows, window
+from bench.edges import Case, Measured, broker_cpu, median, per_update_ms, rows, window
 from harness.rabbit_node import RabbitNode
 
 
@@ -23,6 +23,15 @@ def test_the_rate_leaves_out_the_first_commit_and_the_start_up_before_it() -> No
 
 def test_cpu_seconds_are_spread_over_the_updates_in_milliseconds() -> None:
     assert per_update_ms({"edges": 3.0, "root": 0.5}, 1000) == {"edges": 3.0, "root": 0.5}
+
+
+def test_the_median_run_is_kept_whole_with_every_repeat_rate() -> None:
+    runs = [Measured("1 edge", rate, 1.0, {"root": rate}, {}) for rate in (30.0, 10.0, 20.0, 40.0)]
+
+    chosen = median(runs)
+
+    assert chosen.rate == 20.0 and chosen.cores == {"root": 20.0}  # lower middle of four
+    assert chosen.repeats == (30.0, 10.0, 20.0, 40.0)
 
 
 def test_one_commit_times_no_rate() -> None:

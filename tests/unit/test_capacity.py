@@ -3,6 +3,7 @@ conservation of updates, staleness, and the sizing's minimality."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -83,7 +84,7 @@ def test_every_arrival_is_served_once_by_a_node_and_an_edge_and_applied_at_most_
 def test_with_instant_service_staleness_counts_the_versions_during_training() -> None:
     fed = replace(ONE_PER_SECOND, buffer_size=1, train="constant:5")
 
-    out = simulate(fed, INSTANT, horizon=5_000, seed=2, warmup=100)
+    out = simulate(fed, INSTANT, horizon=5_000, seed=2)  # the first downloads predate the run
 
     assert out.staleness.mean == pytest.approx(5.0, rel=0.05)  # λ·T / K versions
     assert out.sojourn.p99 < 1e-6  # no queue anywhere
@@ -136,3 +137,13 @@ def test_the_command_sizes_simulates_and_prints_the_tables(
     assert code == 0
     assert "| broker node (busiest) |" in out and "| root |" in out
     assert "applied + left in the buffer" in out and "| 500 MB/s |" in out
+
+
+def test_a_client_that_downloaded_before_the_run_counts_the_versions_of_that_time() -> None:
+    fed = replace(ONE_PER_SECOND, buffer_size=1, train="constant:5")  # one version a second
+
+    run = CapacityRun(fed, INSTANT, horizon=50, seed=4).run()
+
+    first = run.tracks.arrival[0]
+    assert first < 5  # so it downloaded 5 - first seconds before the run began
+    assert run.applied[0][:2] == (0, math.floor(5 - first))
