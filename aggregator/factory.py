@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aggregator.core.aggregator import Aggregator
+from aggregator.core.distributed_dp import DistributedConfig, DistributedPrivacy
 from aggregator.core.examples import ExampleCap
 from aggregator.core.fedasync import FedAsync
 from aggregator.core.fedavg import FedAvg
@@ -20,6 +21,7 @@ from privacy.adaptive import default_count_stddev
 from privacy.noise import entropy_generator
 from privacy.participation import Budget
 from schemas.messages import Compression, TrainConfig
+from secagg.skellam import SkellamNoise, noisy_fixed_point
 from training.weights import Weights, dimension
 
 
@@ -50,8 +52,9 @@ def check_secure_combination(settings: AggregatorSettings) -> None:
         "--secure-aggregation needs strict identity (keys are bound to broker-validated users)": (
             settings.identity_mode() != "strict"
         ),
-        "--secure-aggregation cannot be combined with --dp (distributed DP is not implemented)": (
-            settings.dp != "off"
+        f"--secure-aggregation cannot be combined with --dp {settings.dp} (the aggregator never "
+        "sees an update to clip or noise): use --dp distributed": (
+            settings.dp in ("central", "local")
         ),
         "--secure-aggregation cannot be combined with --norm-bound or --aggregation "
         "median/trimmed-mean (they must see individual updates)": (
@@ -107,16 +110,49 @@ def build_strategy(settings: AggregatorSettings) -> Strategy:
     check_combination(settings)
     check_secure_combination(settings)
     if settings.secure_aggregation:
-        return SecureFedBuff(
-            buffer_size=settings.buffer_size,
-            cohort_size=settings.secure_cohort_size,
-            clip=settings.secure_clip,
-            server_lr=settings.server_lr,
-            dropout_rate=settings.secure_dropout_rate,
-        )
+        return build_secure(settings)
     private = settings.dp != "off"
     inner = _plain_strategy(settings, private)
     return build_private(settings, inner) if private else inner
+
+
+def build_secure(settings: AggregatorSettings) -> SecureFedBuff:
+    """Secure FedBuff; with ``--dp distributed`` its buffers carry the workers' Skellam noise."""
+    distributed = settings.dp == "distributed"
+    privacy = None
+    if distributed:
+        privacy = DistributedPrivacy(
+            DistributedConfig(
+                noise_multiplier=settings.dp_noise_multiplier,
+                clip=settings.dp_clip,
+                min_contributors=settings.buffer_size,
+                budget=Budget(settings.target_epsilon, settings.target_delta),
+                accountant=settings.dp_accountant,
+            )
+        )
+    return SecureFedBuff(
+        buffer_size=settings.buffer_size,
+        cohort_size=settings.secure_cohort_size,
+        clip=settings.dp_clip if distributed else settings.secure_clip,
+        server_lr=settings.server_lr,
+        dropout_rate=settings.secure_dropout_rate,
+        privacy=privacy,
+    )
+
+
+def check_noise_fits(settings: AggregatorSettings, weights: Weights) -> None:
+    """Distributed DP: refuse to start when the workers' noise cannot fit the fixed point of the
+    largest cohort (a smaller cohort leaves each summand more room)."""
+    if settings.dp != "distributed":
+        return
+    noise = SkellamNoise(settings.dp_noise_multiplier, settings.buffer_size)
+    try:
+        noisy_fixed_point(settings.dp_clip, settings.secure_cohort_size, dimension(weights), noise)
+    except ValueError as exc:
+        raise ValueError(
+            f"--dp distributed: {exc}; lower --dp-noise-multiplier or --secure-cohort-size, or "
+            "raise --buffer-size"
+        ) from exc
 
 
 def _plain_strategy(settings: AggregatorSettings, private: bool) -> Strategy:

@@ -111,3 +111,18 @@ class ParticipationAccountant:
             w: Ledger.from_list(rows) for w, rows in dict(state.get("ledgers", {})).items()
         }
         self._cache.clear()
+
+
+def budget_closure(
+    accountant: ParticipationAccountant, event: GaussianEvent, budget: Budget
+) -> str | None:
+    """Why no further release may happen (the next ``event`` would pass the budget), or ``None``."""
+    if budget.target_epsilon is None:
+        return None
+    after = accountant.epsilon_after(event)
+    if budget.allows(after):
+        return None
+    return (
+        f"the next release would bring epsilon to {after:.4g} > target "
+        f"{budget.target_epsilon:g} (delta {budget.delta:g}); spent {accountant.epsilon():.4g}"
+    )

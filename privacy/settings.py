@@ -15,11 +15,12 @@ from privacy.local_guard import LocalGuard, local_guard
 class AggregatorPrivacySettings(BaseModel):
     """User-level differential privacy at the aggregator, and the privacy budget."""
 
-    dp: Literal["off", "central", "local"] = Field(
+    dp: Literal["off", "central", "local", "distributed"] = Field(
         "off",
         description=(
             "User-level DP: off, central (aggregator clips and noises), local (workers clip and "
-            "noise)."
+            "noise), distributed (with --secure-aggregation: workers add Skellam noise before "
+            "masking)."
         ),
     )
     dp_clip: float = Field(
@@ -66,7 +67,7 @@ class AggregatorPrivacySettings(BaseModel):
     def _consistent_privacy(self) -> AggregatorPrivacySettings:  # noqa: C901 (one check per line)
         if self.dp == "off":
             if self.target_epsilon is not None:
-                raise ValueError("--target-epsilon needs --dp central or --dp local")
+                raise ValueError("--target-epsilon needs --dp central, local or distributed")
             return self
         if getattr(self, "sample_weighting", None):
             raise ValueError(
@@ -90,10 +91,10 @@ class AggregatorPrivacySettings(BaseModel):
                     f"DP FedBuff takes each worker once per release: --buffer-size {buffer_size} "
                     f"needs at least {buffer_size} workers (--num-partitions is {workers})"
                 )
-        if self.dp_adaptive_clip and (self.dp == "local" or self.dp_client_clip):
+        if self.dp_adaptive_clip and (self.dp != "central" or self.dp_client_clip):
             raise ValueError(
-                "adaptive clipping needs the aggregator to see unclipped norms (not with --dp "
-                "local or --dp-client-clip)"
+                "adaptive clipping needs the aggregator to see unclipped norms (only with --dp "
+                "central, without --dp-client-clip)"
             )
         if self.dp_adaptive_clip:
             per_release = (
@@ -102,6 +103,27 @@ class AggregatorPrivacySettings(BaseModel):
             update_noise_multiplier(
                 self.dp_noise_multiplier, self.dp_count_stddev or default_count_stddev(per_release)
             )
+        return self
+
+    @model_validator(mode="after")
+    def _distributed_needs_secure_aggregation(self) -> AggregatorPrivacySettings:
+        if self.dp != "distributed":
+            return self
+        secure_clip = getattr(self, "secure_clip", self.dp_clip)
+        refusals = {
+            "--dp distributed needs --secure-aggregation (the workers' noise is only private "
+            "inside a masked sum)": not getattr(self, "secure_aggregation", False),
+            "--dp distributed needs --dp-noise-multiplier above 0": self.dp_noise_multiplier <= 0,
+            "--dp distributed: workers clip to --dp-clip; drop --secure-clip or give it the same "
+            "value": "secure_clip" in self.model_fields_set and secure_clip != self.dp_clip,
+            "--dp distributed: workers clip anyway, drop --dp-client-clip": self.dp_client_clip,
+            "--dp distributed: the noise is drawn by the workers from OS entropy, drop --dp-seed": (
+                self.dp_seed is not None
+            ),
+        }
+        for message, refused in refusals.items():
+            if refused:
+                raise ValueError(message)
         return self
 
 

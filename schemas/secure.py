@@ -36,6 +36,7 @@ T = TypeVar("T")
 #: msgpack has one array type: a sequence arrives as a list and is held as a tuple.
 Seq = Annotated[tuple[T, ...], Field(max_length=MAX_COHORT, strict=False)]
 MASKED_ARRAY = "masked"
+MAX_NOISE_MULTIPLIER = 1000.0
 
 
 class _Part(BaseModel):
@@ -65,6 +66,18 @@ class WireUnmaskRequest(_Part):
     dropped: tuple[WorkerId, ...] = Field(max_length=MAX_COHORT, strict=False)
 
 
+class WireDistributedDp(_Part):
+    """Distributed DP: each worker adds Skellam noise before masking (secure-aggregation.md)."""
+
+    mechanism: Literal["skellam"] = "skellam"
+    noise_multiplier: float = Field(
+        gt=0,
+        le=MAX_NOISE_MULTIPLIER,
+        description="z: any sum of min_contributors or more carries at least z times the "
+        "clipped sensitivity in noise std.",
+    )
+
+
 class SecureRound(Message):
     """One stage of a buffer: its public setup and what each cohort member is sent."""
 
@@ -79,6 +92,9 @@ class SecureRound(Message):
     clip: float = Field(gt=0, description="L2 bound of an update before weighting.")
     max_weight: float = Field(gt=0, description="Largest weight a worker may apply.")
     min_contributors: int = Field(ge=2)
+    distributed_dp: WireDistributedDp | None = Field(
+        None, description="Noise every worker adds before masking; null: none."
+    )
     stage: RoundStage
     neighbour_keys: dict[WorkerId, Seq[WirePeerKeys]] = Field(default_factory=dict)
     inboxes: dict[WorkerId, Seq[WireSealedShare]] = Field(default_factory=dict)

@@ -10,6 +10,7 @@ from typing import Any
 from secagg.graph import NeighbourGraph, neighbour_graph
 from secagg.params import check_parameters
 from secagg.quantize import FixedPoint, fixed_point_for
+from secagg.skellam import SkellamNoise, noisy_fixed_point
 
 MAX_NAME = 256
 
@@ -22,7 +23,9 @@ class BufferSetup:
     sorted; a worker's index is its position. Up to all of them may
     contribute, so the fixed-point scale is chosen for ``len(cohort)``
     summands of magnitude at most ``clip * max_weight`` (an L2-clipped update
-    times its staleness/sample weight).
+    times its staleness/sample weight). ``noise_multiplier`` z > 0 asks every
+    worker for its share of Skellam noise (``secagg.skellam``): z on the clip for
+    any sum of ``min_contributors`` or more; 0 means no noise.
     """
 
     buffer_id: str
@@ -33,6 +36,7 @@ class BufferSetup:
     clip: float
     max_weight: float
     min_contributors: int
+    noise_multiplier: float = 0.0
 
     def __post_init__(self) -> None:
         _check_name("buffer id", self.buffer_id)
@@ -51,10 +55,25 @@ class BufferSetup:
             raise ValueError(
                 f"min_contributors {self.min_contributors} outside [2, {len(self.cohort)}]"
             )
+        z = self.noise_multiplier
+        if not (isinstance(z, float | int) and math.isfinite(z) and z >= 0):
+            raise ValueError(f"noise_multiplier must be finite and >= 0, got {z}")
+        self.fixed_point  # noqa: B018 (refuse noise that cannot fit, here rather than at masking)
 
     @cached_property
     def fixed_point(self) -> FixedPoint:
-        return fixed_point_for(self.clip * self.max_weight, len(self.cohort))
+        bound, summands = self.clip * self.max_weight, len(self.cohort)
+        noise = self.noise
+        if noise is None:
+            return fixed_point_for(bound, summands)
+        return noisy_fixed_point(bound, summands, self.dimension, noise)
+
+    @property
+    def noise(self) -> SkellamNoise | None:
+        """The distributed DP noise every worker adds, if any."""
+        if self.noise_multiplier == 0:
+            return None
+        return SkellamNoise(float(self.noise_multiplier), self.min_contributors)
 
     @cached_property
     def graph(self) -> NeighbourGraph:
@@ -95,6 +114,7 @@ class BufferSetup:
             "clip": float(self.clip),
             "max_weight": float(self.max_weight),
             "min_contributors": self.min_contributors,
+            "noise_multiplier": float(self.noise_multiplier),
         }
 
     @classmethod

@@ -40,6 +40,7 @@ from secagg.messages import (
 )
 from secagg.prg import keystream_words
 from secagg.quantize import clip_l2, encode, quantize
+from secagg.skellam import add_noise, noise_generator
 
 Entropy = Callable[[int], bytes]
 T = TypeVar("T")
@@ -206,7 +207,11 @@ class SecAggClient:
         setup, d = self.setup, self.setup.dimension
         # Fresh key: the rounding of one buffer must not be predictable from any other.
         uniform = keystream_words(self._entropy(32), d, context=context("rounding"))
-        total = encode(quantize(values, setup.fixed_point, uniform))
+        fixed = setup.fixed_point
+        ints = quantize(values, fixed, uniform)
+        if fixed.noise_variance > 0:  # distributed DP: this worker's share, before masking
+            ints = add_noise(ints, fixed, noise_generator(self._entropy(32)))
+        total = encode(ints)
         add_signed(
             total,
             self_mask(self._seed, buffer_id=setup.buffer_id, owner=self.identity, dimension=d),

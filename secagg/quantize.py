@@ -42,6 +42,8 @@ class FixedPoint:
     summands: int
     scale: float  # integer units per unit of value
     limit: int  # the largest |integer| one summand may contribute (noise included)
+    noise_margin: int = 0  # room left per summand for distributed DP noise (``secagg.skellam``)
+    noise_variance: float = 0.0  # each summand's noise variance per coordinate (0: no noise)
 
 
 def fixed_point_for(value_bound: float, summands: int, *, noise_margin: int = 0) -> FixedPoint:
@@ -57,7 +59,11 @@ def fixed_point_for(value_bound: float, summands: int, *, noise_margin: int = 0)
             f"noise margin {noise_margin} leaves no room below the per-summand limit {limit}"
         )
     return FixedPoint(
-        value_bound=value_bound, summands=summands, scale=signal / value_bound, limit=limit
+        value_bound=value_bound,
+        summands=summands,
+        scale=signal / value_bound,
+        limit=limit,
+        noise_margin=noise_margin,
     )
 
 

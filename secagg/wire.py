@@ -16,6 +16,7 @@ from schemas.secure import (
     RoundStage,
     SecureRound,
     SecureUpload,
+    WireDistributedDp,
     WirePeerKeys,
     WireRevealedShare,
     WireSealedShare,
@@ -70,6 +71,7 @@ def round_message(
         clip=float(setup.clip),
         max_weight=float(setup.max_weight),
         min_contributors=setup.min_contributors,
+        distributed_dp=_wire_noise(setup),
         stage=stage,
         neighbour_keys=keys,
         inboxes=inboxes,
@@ -106,6 +108,7 @@ def stage_messages(
 
 def setup_of(message: SecureRound) -> BufferSetup:
     """The buffer's setup as the worker must use it (``ValueError`` if it is unsafe)."""
+    noise = message.distributed_dp
     return BufferSetup(
         buffer_id=message.buffer_id,
         cohort=message.cohort,
@@ -115,6 +118,7 @@ def setup_of(message: SecureRound) -> BufferSetup:
         clip=message.clip,
         max_weight=message.max_weight,
         min_contributors=message.min_contributors,
+        noise_multiplier=0.0 if noise is None else noise.noise_multiplier,
     )
 
 
@@ -194,6 +198,12 @@ def message_of(upload: SecureUpload) -> WorkerMessage:
         tuple(RevealedShare(r.owner, r.share) for r in upload.seed_shares),
         tuple(RevealedShare(r.owner, r.share) for r in upload.key_shares),
     )
+
+
+def _wire_noise(setup: BufferSetup) -> WireDistributedDp | None:
+    if setup.noise_multiplier == 0:
+        return None
+    return WireDistributedDp(noise_multiplier=float(setup.noise_multiplier))
 
 
 def _wire_peer(peer: PeerKeys) -> WirePeerKeys:

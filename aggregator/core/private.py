@@ -37,7 +37,7 @@ from privacy.noise import (
     noise_fingerprint,
     restore_generator,
 )
-from privacy.participation import Budget, ParticipationAccountant, Spent
+from privacy.participation import Budget, ParticipationAccountant, Spent, budget_closure
 from schemas.messages import ClientPrivacy
 from training.weights import Weights, float_entries
 
@@ -148,16 +148,8 @@ class PrivateStrategy(Strategy):
                 self._admit(model, held)
 
     def _check_budget(self) -> None:
-        budget = self.config.budget
-        if self._closed or budget.target_epsilon is None:
-            return
-        after = self.accountant.epsilon_after(self.event)
-        if not budget.allows(after):
-            self._closed = (
-                f"the next release would bring epsilon to {after:.4g} > target "
-                f"{budget.target_epsilon:g} "
-                f"(delta {budget.delta:g}); spent {self.accountant.epsilon():.4g}"
-            )
+        if not self._closed:
+            self._closed = budget_closure(self.accountant, self.event, self.config.budget)
 
     # -- reporting -------------------------------------------------------------
     def spent(self) -> Spent:

@@ -12,7 +12,7 @@ Scalar = int | float | str | bool | None
 class PrivacyReport:
     """What user-level differential privacy has spent so far, and how it is configured."""
 
-    mode: Literal["central", "local"]
+    mode: Literal["central", "local", "distributed"]
     epsilon: float
     delta: float
     target_epsilon: float | None

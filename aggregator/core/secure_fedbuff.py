@@ -14,6 +14,11 @@ buffer opened on) and unit weight, so a step is
 FedBuff with ``sample_weighting=False`` on clipped deltas, up to the
 fixed-point rounding error (``secagg.quantize``). Plaintext updates are
 refused: this federation takes only masked inputs.
+
+With distributed DP (``privacy``) every buffer asks its workers for Skellam
+noise with multiplier z (``BufferSetup.noise_multiplier``), each committed
+buffer is charged to its contributors (``aggregator.core.distributed_dp``), and
+no buffer opens once the next one could pass the privacy budget.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from aggregator.core.distributed_dp import DistributedPrivacy
+from aggregator.core.reports import PrivacyReport
 from aggregator.core.state import AggregatorState
 from aggregator.core.strategy import Contribution, Scalars, StepOutcome, Strategy
 from aggregator.core.validation import Rejected
@@ -56,6 +63,7 @@ class SecureFedBuff(Strategy):
         clip: float,
         server_lr: float = 1.0,
         dropout_rate: float = 0.2,
+        privacy: DistributedPrivacy | None = None,
     ) -> None:
         if buffer_size < 2:
             raise ValueError("secure aggregation needs a buffer of at least 2 contributions")
@@ -65,6 +73,9 @@ class SecureFedBuff(Strategy):
             raise ValueError("clip and server_lr must be positive")
         self.buffer_size, self.cohort_size = buffer_size, cohort_size
         self.clip, self.server_lr, self.dropout_rate = clip, server_lr, dropout_rate
+        self.privacy = privacy
+        if privacy is not None and privacy.config.min_contributors != buffer_size:
+            raise ValueError("distributed DP must be accounted for sums of buffer_size")
         self.server: SecAggServer | None = None
         self.round_version = -1
         self.attempt = 0
@@ -93,7 +104,7 @@ class SecureFedBuff(Strategy):
         self, *, run_id: str, version: int, candidates: frozenset[str], model: Weights
     ) -> BufferSetup | None:
         """Open the next buffer over ``candidates`` (the active workers), if enough are there."""
-        if not self.is_closed() or len(candidates) < self.buffer_size:
+        if not self.is_closed() or len(candidates) < self.buffer_size or self.closed():
             return None
         cohort = tuple(sorted(candidates))[: self.cohort_size]
         params = choose_parameters(len(cohort), dropout_rate=self.dropout_rate)
@@ -108,6 +119,7 @@ class SecureFedBuff(Strategy):
             clip=self.clip,
             max_weight=UNIT_WEIGHT,
             min_contributors=self.buffer_size,
+            noise_multiplier=0.0 if self.privacy is None else self.privacy.config.noise_multiplier,
         )
         self.server = SecAggServer(setup)
         return setup
@@ -127,6 +139,8 @@ class SecureFedBuff(Strategy):
             raise RuntimeError("no buffer is open")
         result = self.server.advance()
         if isinstance(result, BufferSum):
+            if self.privacy is not None:
+                self.privacy.charge(result.contributors)
             self._step(model, result, self.server.setup)
             self.completed += 1
         elif isinstance(result, Aborted):
@@ -137,6 +151,13 @@ class SecureFedBuff(Strategy):
         mean = decode_sum(outcome.total, setup.fixed_point) / len(outcome.contributors)
         for name, delta in unflatten(mean, _float64_like(model)).items():
             model[name] += (self.server_lr * delta).astype(model[name].dtype)
+
+    # -- privacy ---------------------------------------------------------------------------
+    def closed(self) -> str | None:
+        return None if self.privacy is None else self.privacy.closed()
+
+    def privacy_report(self) -> PrivacyReport | None:
+        return None if self.privacy is None else self.privacy.report()
 
     # -- checkpoint ------------------------------------------------------------------------
     def state(self) -> tuple[Scalars, Weights]:
@@ -152,6 +173,8 @@ class SecureFedBuff(Strategy):
             server_scalars, server_arrays = self.server.state()
             scalars["server"] = server_scalars
             arrays = {_SERVER + name: a for name, a in server_arrays.items()}
+        if self.privacy is not None:
+            scalars["dp"] = self.privacy.state()
         return scalars, arrays
 
     def restore(self, scalars: Scalars, arrays: Mapping[str, np.ndarray]) -> None:
@@ -159,6 +182,8 @@ class SecureFedBuff(Strategy):
         self.attempt = int(scalars.get("attempt", 0))
         self.completed = int(scalars.get("completed", 0))
         self.aborted = int(scalars.get("aborted", 0))
+        if self.privacy is not None:
+            self.privacy.restore(dict(scalars.get("dp", {})))
         server = scalars.get("server")
         if server is not None:
             own = {

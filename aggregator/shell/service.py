@@ -20,6 +20,7 @@ from aggregator.core.tracker import RunSummary, RunTracker
 from aggregator.factory import (
     build_core,
     build_strategy,
+    check_noise_fits,
     check_release_size,
     check_secure_message_size,
     train_config,
@@ -100,6 +101,7 @@ class AggregatorService:
             self.roster.policy(),
         )
         check_secure_message_size(settings, self.core.state.weights)
+        check_noise_fits(settings, self.core.state.weights)
         self.prefetch = chosen_prefetch(settings, self.core.state.weights)
         self.stop_rules = StopRules(
             settings.max_versions, settings.max_seconds, settings.target_accuracy
