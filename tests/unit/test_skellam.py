@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +55,7 @@ def test_k_workers_noise_sums_to_the_variance_of_central_dps_gaussian() -> None:
     target = (1.3 * sensitivity(fixed.scale, 100_000)) ** 2  # (z D)^2 in integer units
     rng = np.random.default_rng(7)
     coordinates = 200_000
-    total = sum(skellam(rng, fixed.noise_variance, coordinates) for _ in range(5))
+    total = np.sum([skellam(rng, fixed.noise_variance, coordinates) for _ in range(5)], axis=0)
     # The sample variance of 200,000 near-Gaussian draws has relative std sqrt(2 / n) = 0.32 %:
     # 2 % is over 6 standard deviations, and a per-worker variance off by a factor K is far out.
     assert abs(float(np.var(total)) / target - 1) < 0.02
@@ -98,7 +99,7 @@ def test_noise_that_cannot_fit_is_refused_with_one_line() -> None:
     assert "\n" not in str(refused.value)
 
 
-def recording(added: list[Ints]):  # type: ignore[no-untyped-def]
+def recording(added: list[Ints]) -> Callable[[Ints, FixedPoint, np.random.Generator], Ints]:
     real = secagg.skellam.add_noise
 
     def add_noise(ints: Ints, fixed: FixedPoint, rng: np.random.Generator) -> Ints:
@@ -181,7 +182,7 @@ def test_the_gaussian_epsilon_is_within_a_millionth_of_the_skellam_bound(
     l2 = sensitivity(signal, dimension)
     l1 = math.sqrt(dimension) * signal + dimension  # rounding adds < 1 per coordinate
     mu = contributors * fixed.noise_variance / 2  # K workers' noise: Skellam(K mu_w)
-    orders = np.arange(2, 257)  # the Skellam bound holds for integer orders
+    orders = list(range(2, 257))  # the Skellam bound holds for integer orders
     buffers, delta = 100, 1e-5
     skellam_eps = compute_epsilon(
         orders, [buffers * skellam_rdp(a, l2, l1, mu) for a in orders], delta
