@@ -4,8 +4,7 @@ Updates reach the edges through RabbitMQ's consistent-hash exchange (hashed on
 the worker-id header), so each edge sees a share. An edge turns each update
 into exact fixed-point terms (``aggregator.core.partial``) and offers its id
 to the root; the root publishes a ``StepPlan`` (the next version and the
-update ids it contains, taken in turn from the edges that hold some, each edge's
-first come first planned); each edge answers with the
+update ids it contains, first come first planned); each edge answers with the
 partial sum of the planned ids it holds; the root combines the answers,
 steps, commits, and announces the plan as done, whereupon edges drop (and
 ack) those updates. Exactly once across crashes: an edge acks only what a
@@ -18,8 +17,7 @@ clock, no disk.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,17 +83,6 @@ class Edge:
         return done
 
 
-def in_turn(offered: Mapping[str, str], count: int) -> list[str]:
-    """``count`` of the offered ids (id -> edge), one from each edge in turn, each edge's in
-    offer order: a step's partial sums are then computed by every edge that holds updates, side
-    by side, instead of by whichever edge offered first."""
-    queues: dict[str, list[str]] = {}
-    for uid, edge in offered.items():
-        queues.setdefault(edge, []).append(uid)
-    turns = itertools.chain.from_iterable(itertools.zip_longest(*queues.values()))
-    return list(itertools.islice((uid for uid in turns if uid is not None), count))
-
-
 @dataclass
 class Root:
     """The root aggregator: plans steps of ``buffer_size`` updates and combines the edges' sums."""
@@ -117,7 +104,7 @@ class Root:
     def next_plan(self) -> StepPlan | None:
         """A plan for the next version once ``buffer_size`` updates are on offer (one at a time)."""
         if self.plan is None and len(self._offered) >= self.buffer_size:
-            chosen = in_turn(self._offered, self.buffer_size)
+            chosen = list(self._offered)[: self.buffer_size]
             edges = sorted({self._offered[uid] for uid in chosen})
             assigned = tuple(
                 (e, frozenset(u for u in chosen if self._offered[u] == e)) for e in edges

@@ -209,19 +209,3 @@ def test_fixed_point_terms_slice_by_slice_are_the_naive_rounding_bit_for_bit() -
     naive = np.rint(delta.astype(np.float64) * (37.5 * 2.0**32)).astype(np.int64)
     assert terms.dtype == np.int64 and terms.shape == delta.shape
     assert np.array_equal(terms, naive)
-
-
-def test_a_step_takes_the_offered_updates_in_turn_from_each_edge() -> None:
-    root = Root(buffer_size=5)
-    root.offered("ea", ["a1", "a2", "a3", "a4"])
-    root.offered("eb", ["b1"])
-    root.offered("ec", ["c1", "c2"])
-
-    plan = root.next_plan()
-
-    assert plan is not None
-    assert dict(plan.assigned) == {
-        "ea": frozenset({"a1", "a2"}),
-        "eb": frozenset({"b1"}),
-        "ec": frozenset({"c1", "c2"}),
-    }
