@@ -43,10 +43,15 @@ def worker_rows(
 
 
 def extra_fields(progress: Progress, run: RunIdentity) -> dict[str, Scalar]:
-    """Fields without a place of their own in the report: DP's delta and clip, and the run's own."""
+    """Fields without a place of their own in the report: DP's delta, clip and mode, and the run's
+    own."""
     extra: dict[str, Scalar] = dict(run.extra)
     if progress.privacy is not None:
-        extra.update(delta=progress.privacy.delta, dp_clip=progress.privacy.clip)
+        extra.update(
+            delta=progress.privacy.delta,
+            dp_clip=progress.privacy.clip,
+            dp_mode=progress.privacy.mode,
+        )
     return extra
 
 

@@ -149,6 +149,7 @@ class SecureRounds:
             cohort=list(setup.cohort),
             degree=setup.degree,
             threshold=setup.threshold,
+            noise_multiplier=setup.noise_multiplier,
         )
         self._broadcast(())
         self._stage_started = now

@@ -88,7 +88,7 @@ def aggregator_lines(report: StatusReport, age: float) -> list[str]:
             f"{_num(report.eval_version)})"
         )
     if report.epsilon is not None:
-        lines.append(f"  privacy budget spent: epsilon {report.epsilon:.3f}")
+        lines.append(f"  privacy budget spent: epsilon {report.epsilon:.3f}{_dp_terms(report)}")
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items())) or "none"
     lines.append(
         f"applied {report.applied}   duplicates {report.duplicates}   rejected "
@@ -98,6 +98,14 @@ def aggregator_lines(report: StatusReport, age: float) -> list[str]:
     lines += staleness_lines(report.staleness_histogram)
     lines += worker_lines(report, report.time)
     return lines
+
+
+def _dp_terms(report: StatusReport) -> str:
+    """`` (distributed DP, delta 1e-05)``: how the epsilon above was earned, when reported."""
+    mode, delta = report.extra.get("dp_mode"), report.extra.get("delta")
+    if mode is None or not isinstance(delta, float | int):
+        return ""
+    return f" ({mode} DP, delta {delta:g})"
 
 
 def worker_lines(report: StatusReport, now: float) -> list[str]:

@@ -10,6 +10,8 @@ import pytest
 from aggregator.core.distributed_dp import DistributedConfig, DistributedPrivacy
 from aggregator.core.private import restore_strategy
 from aggregator.core.secure_fedbuff import SecureFedBuff
+from aggregator.core.status import RunIdentity, build_status
+from fedmq.status.render import aggregator_lines
 from privacy.accountant import GaussianEvent, Ledger, epsilon
 from privacy.participation import Budget
 from schemas.codec import decode, encode
@@ -17,6 +19,7 @@ from schemas.secure import SecureRound
 from secagg.errors import Aborted
 from secagg.ledger import BufferSum
 from secagg.wire import round_message, setup_of
+from tests.unit.test_observability import progress
 from tests.unit.test_secure_fedbuff import WORKERS, deltas, model, run
 
 Z = 1.1
@@ -119,3 +122,22 @@ def test_a_secure_round_with_an_invalid_noise_field_is_refused(bad: dict[str, ob
     fields["distributed_dp"] = bad
     with pytest.raises(ValueError):
         SecureRound.model_validate(fields)
+
+
+def test_fedmq_status_shows_the_epsilon_spent_under_distributed_dp() -> None:
+    strategy = private()
+    run(strategy, model(), deltas())
+    stats = progress(applied=5, workers=5, privacy=strategy.privacy_report())
+    report = build_status(
+        stats,
+        RunIdentity("run-1", "fedbuff-secure", 5),
+        now=2.0,
+        rejected={},
+        staleness_histogram={},
+        workers={},
+        eval_version=None,
+    )
+    spent = epsilon(Ledger({GaussianEvent(Z): 1}), 1e-5)
+    assert report.epsilon == pytest.approx(spent)
+    line = next(x for x in aggregator_lines(report, 0.0) if "privacy budget" in x)
+    assert f"epsilon {spent:.3f} (distributed DP, delta 1e-05)" in line
