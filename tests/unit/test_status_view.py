@@ -81,7 +81,7 @@ def test_a_report_survives_the_wire_and_keeps_unknown_progress_fields() -> None:
 
     assert back == rep
     assert back.epsilon == 1.25
-    assert back.extra == {"clip_norm": 0.1, "delta": 1e-5, "dp_clip": 0.1}
+    assert back.extra == {"clip_norm": 0.1, "delta": 1e-5, "dp_clip": 0.1, "dp_mode": "central"}
     assert back.staleness_histogram == {0: 10, 1: 20, 9: 10}
 
 
