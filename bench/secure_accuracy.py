@@ -13,7 +13,10 @@ round's deltas are combined
   clipped to ``--clip``, quantized to fixed point, masked, summed, unmasked.
 
 Same seeds, same data, same local training: the difference in test accuracy
-is what clipping and rounding cost. The broker plays no part here (the
+is what clipping and rounding cost. ``--epsilons 4,8`` adds distributed DP to
+the secure path: every worker adds its share of Skellam noise, with z
+calibrated (dp-accounting, RDP, delta 1e-5) so that ``--rounds`` buffers, each
+charged to every worker, spend exactly that epsilon. The broker plays no part here (the
 services' protocol is tested in tests/e2e/test_secure_aggregation.py).
 """
 
@@ -24,10 +27,14 @@ import time
 
 import numpy as np
 
+from aggregator.core.distributed_dp import DistributedConfig, DistributedPrivacy
 from aggregator.core.fedbuff import FedBuff
+from aggregator.core.private import PrivacyConfig, PrivateStrategy
 from aggregator.core.secure_fedbuff import SecureFedBuff
 from aggregator.core.staleness import staleness_function
 from aggregator.core.strategy import Contribution
+from privacy.accountant import GaussianEvent, Ledger, calibrate_noise_multiplier
+from privacy.participation import Budget
 from schemas.codec import decode, encode
 from schemas.messages import TrainConfig
 from schemas.secure import RoundStage, SecureRound, SecureUpload
@@ -48,6 +55,7 @@ from training.trainer import Trainer, TrainerContext
 from training.weights import Weights, flatten
 
 STAGES: tuple[RoundStage, ...] = ("keys", "shares", "masked", "unmask")
+DELTA = 1e-5
 
 
 #: Each task's local training: (learning rate, batch size).
@@ -96,7 +104,9 @@ def deltas(model: Weights, local: list[Trainer], config: TrainConfig) -> list[We
     return out
 
 
-def plain_round(strategy: FedBuff, model: Weights, updates: list[Weights]) -> None:
+def plain_round(
+    strategy: FedBuff | PrivateStrategy, model: Weights, updates: list[Weights]
+) -> None:
     for i, delta in enumerate(updates):
         strategy.add(model, Contribution(f"u{i}", f"w{i}", 0, 1, delta))
 
@@ -146,8 +156,54 @@ def accuracy(evaluator: Trainer, model: Weights) -> float:
     return float(evaluator.evaluate(model, TrainConfig()).metrics["accuracy"])
 
 
+def secure_strategy(workers: int, clip: float, noise_multiplier: float | None) -> SecureFedBuff:
+    """Secure FedBuff over every worker, with distributed DP when ``noise_multiplier`` is set."""
+    privacy = None
+    if noise_multiplier is not None:
+        config = DistributedConfig(
+            noise_multiplier=noise_multiplier,
+            clip=clip,
+            min_contributors=workers,
+            budget=Budget(None, DELTA),
+        )
+        privacy = DistributedPrivacy(config)
+    return SecureFedBuff(buffer_size=workers, cohort_size=workers, clip=clip, privacy=privacy)
+
+
+def central_accuracy(
+    task: str, seed: int, workers: int, rounds: int, clip: float, noise_multiplier: float
+) -> float:
+    """Test accuracy of central DP FedBuff at the same z and clip (the aggregator's Gaussian)."""
+    rate, batch = SCHEDULES[task]
+    config = TrainConfig(update_kind="delta", learning_rate=rate, batch_size=batch)
+    evaluator, local = trainers(task, workers, seed)
+    model = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
+    inner = FedBuff(
+        buffer_size=workers,
+        staleness=staleness_function("constant", a=None, b=0),
+        sample_weighting=False,
+    )
+    privacy = PrivacyConfig("central", clip, noise_multiplier, Budget(None, DELTA))
+    strategy = PrivateStrategy(inner, privacy, np.random.default_rng(seed), per_release=workers)
+    for _ in range(rounds):
+        plain_round(strategy, model, deltas(model, local, config))
+    return accuracy(evaluator, model)
+
+
+def calibrated(epsilon: float, rounds: int) -> float:
+    """The z at which ``rounds`` releases of every worker spend ``epsilon`` at ``DELTA``."""
+    return calibrate_noise_multiplier(
+        epsilon, DELTA, lambda z: Ledger().add(GaussianEvent(z), rounds)
+    )
+
+
 def run(
-    task: str, seed: int, workers: int, rounds: int, clip: float
+    task: str,
+    seed: int,
+    workers: int,
+    rounds: int,
+    clip: float,
+    noise_multiplier: float | None = None,
 ) -> tuple[float, float, float, float]:
     """Test accuracy in the clear and under secure aggregation, the secure run's CPU seconds and
     the largest delta norm it saw.
@@ -167,7 +223,7 @@ def run(
         plain_round(fedbuff, plain, deltas(plain, local, config))
     _, local = trainers(task, workers, seed)
     masked = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
-    secure = SecureFedBuff(buffer_size=workers, cohort_size=workers, clip=clip)
+    secure = secure_strategy(workers, clip, noise_multiplier)
     started, norm = time.process_time(), 0.0
     for version in range(rounds):
         updates = deltas(masked, local, config)
@@ -185,7 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--clip", type=float, default=10.0)
+    parser.add_argument("--epsilons", default="", help="distributed DP at these epsilons, e.g. 4,8")
     args = parser.parse_args(argv)
+    if args.epsilons:
+        return private_table(args)
     print(f"{args.task}: {args.workers} workers, {args.rounds} rounds, clip {args.clip}")
     print(
         "| seed | FedBuff (clear) | secure FedBuff | difference (points) | CPU s, secure path "
@@ -202,6 +261,24 @@ def main(argv: list[str] | None = None) -> None:
         )
     largest = np.max(np.abs(gaps))
     print(f"mean difference {np.mean(gaps):+.2f} points, largest |difference| {largest:.2f}")
+
+
+def private_table(args: argparse.Namespace) -> None:
+    """The secure path with distributed DP at each epsilon, beside the clear one without DP."""
+    print(
+        f"{args.task}: {args.workers} workers, {args.rounds} rounds, clip {args.clip}, delta 1e-5"
+    )
+    print("| seed | epsilon | z | FedBuff, no DP | central DP FedBuff | secure + distributed DP |")
+    print("|---|---|---|---|---|---|")
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for target in (float(e) for e in args.epsilons.split(",")):
+            z = calibrated(target, args.rounds)
+            clear, noisy, _, _ = run(args.task, seed, args.workers, args.rounds, args.clip, z)
+            central = central_accuracy(args.task, seed, args.workers, args.rounds, args.clip, z)
+            print(
+                f"| {seed} | {target:g} | {z:.3f} | {clear:.4f} | {central:.4f} | {noisy:.4f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
