@@ -170,21 +170,31 @@ def secure_strategy(workers: int, clip: float, noise_multiplier: float | None) -
     return SecureFedBuff(buffer_size=workers, cohort_size=workers, clip=clip, privacy=privacy)
 
 
-def central_accuracy(
-    task: str, seed: int, workers: int, rounds: int, clip: float, noise_multiplier: float
-) -> float:
-    """Test accuracy of central DP FedBuff at the same z and clip (the aggregator's Gaussian)."""
+def train_config(task: str) -> TrainConfig:
     rate, batch = SCHEDULES[task]
-    config = TrainConfig(update_kind="delta", learning_rate=rate, batch_size=batch)
-    evaluator, local = trainers(task, workers, seed)
-    model = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
-    inner = FedBuff(
+    return TrainConfig(update_kind="delta", learning_rate=rate, batch_size=batch)
+
+
+def unit_fedbuff(workers: int) -> FedBuff:
+    """Plain FedBuff over one round of every worker: unit weights, no staleness."""
+    return FedBuff(
         buffer_size=workers,
         staleness=staleness_function("constant", a=None, b=0),
         sample_weighting=False,
     )
+
+
+def central_accuracy(
+    task: str, seed: int, workers: int, rounds: int, clip: float, noise_multiplier: float
+) -> float:
+    """Test accuracy of central DP FedBuff at the same z and clip (the aggregator's Gaussian)."""
+    config = train_config(task)
+    evaluator, local = trainers(task, workers, seed)
+    model = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
     privacy = PrivacyConfig("central", clip, noise_multiplier, Budget(None, DELTA))
-    strategy = PrivateStrategy(inner, privacy, np.random.default_rng(seed), per_release=workers)
+    strategy = PrivateStrategy(
+        unit_fedbuff(workers), privacy, np.random.default_rng(seed), per_release=workers
+    )
     for _ in range(rounds):
         plain_round(strategy, model, deltas(model, local, config))
     return accuracy(evaluator, model)
@@ -210,15 +220,10 @@ def run(
 
     Each path gets its own, identically seeded trainers: their minibatch order is the same.
     """
-    rate, batch = SCHEDULES[task]
-    config = TrainConfig(update_kind="delta", learning_rate=rate, batch_size=batch)
+    config = train_config(task)
     evaluator, local = trainers(task, workers, seed)
     plain = {k: np.array(v, copy=True) for k, v in evaluator.initial_weights().items()}
-    fedbuff = FedBuff(
-        buffer_size=workers,
-        staleness=staleness_function("constant", a=None, b=0),
-        sample_weighting=False,
-    )
+    fedbuff = unit_fedbuff(workers)
     for _ in range(rounds):
         plain_round(fedbuff, plain, deltas(plain, local, config))
     _, local = trainers(task, workers, seed)
