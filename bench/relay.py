@@ -29,7 +29,7 @@ from broker.tuning import tune_pika_receive
 def naive(channel: Any, args: argparse.Namespace, props: pika.BasicProperties) -> int:
     done = 0
     for method, _props, body in channel.consume(args.queue, auto_ack=False):
-        channel.basic_publish(args.exchange, "broadcast", body, props)
+        channel.basic_publish(args.exchange, "broadcast", bytes(body), props)
         channel.basic_ack(method.delivery_tag)
         done += 1
         if done >= args.count:
@@ -41,7 +41,7 @@ def naive(channel: Any, args: argparse.Namespace, props: pika.BasicProperties) -
 def fair(
     connection: Any, channel: Any, args: argparse.Namespace, props: pika.BasicProperties
 ) -> int:
-    inbox: list[tuple[int, bytes]] = []
+    inbox: list[tuple[int, bytes | memoryview]] = []
     channel.basic_consume(
         args.queue, lambda _ch, m, _p, body: inbox.append((m.delivery_tag, body)), auto_ack=False
     )
@@ -50,7 +50,7 @@ def fair(
         connection.process_data_events(time_limit=0.05)
         while inbox and done < args.count:
             batch, inbox[:] = inbox[: args.prefetch], inbox[args.prefetch :]
-            channel.basic_publish(args.exchange, "broadcast", batch[-1][1], props)
+            channel.basic_publish(args.exchange, "broadcast", bytes(batch[-1][1]), props)
             channel.basic_ack(batch[-1][0], multiple=True)
             done += len(batch)
     return done

@@ -83,7 +83,9 @@ class AmqpSession(BrokerLink):
     ) -> str:
         """Start a manual-ack consumer; ``on_delivery`` runs inside ``process_events``."""
 
-        def _callback(_ch: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:
+        def _callback(
+            _ch: Any, method: Any, props: pika.BasicProperties, body: bytes | memoryview
+        ) -> None:
             on_delivery(
                 Delivery(
                     method.delivery_tag,

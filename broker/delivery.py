@@ -39,7 +39,7 @@ class Delivery:
     delivery_tag: int
     redelivered: bool
     routing_key: str
-    body: bytes
+    body: bytes | memoryview
     properties: Properties
 
     @property

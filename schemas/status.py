@@ -84,10 +84,10 @@ def encode_status(report: StatusReport) -> bytes:
     return report.model_dump_json().encode()
 
 
-def decode_status(body: bytes) -> StatusReport:
+def decode_status(body: bytes | memoryview) -> StatusReport:
     """Parse a status message; ``DecodeError`` if it is not one."""
     try:
-        return StatusReport.model_validate_json(body)
+        return StatusReport.model_validate_json(bytes(body))
     except ValidationError as exc:
         raise DecodeError(
             "schema",

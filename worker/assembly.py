@@ -32,7 +32,7 @@ class ModelAssembly:
         #: The largest chunk count seen: the worker's queue must hold that many messages.
         self.largest_set = 1
 
-    def take(self, header: ChunkHeader, body: bytes) -> memoryview | None:
+    def take(self, header: ChunkHeader, body: bytes | memoryview) -> memoryview | None:
         """Place one chunk; the whole body once this chunk completes a valid set."""
         self.largest_set = max(self.largest_set, header.count)
         verdict = self.core.offer(header, None, 0, len(body), 0.0)

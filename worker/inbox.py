@@ -78,7 +78,11 @@ class ModelInbox:
         return True
 
     def receive(
-        self, body: bytes, content_type: str | None, headers: Mapping[str, Any], user_id: str | None
+        self,
+        body: bytes | memoryview,
+        content_type: str | None,
+        headers: Mapping[str, Any],
+        user_id: str | None,
     ) -> None:
         """Take a delivery from the model queue: a whole model, or one chunk of a model (a chunk
         from anyone but ``sender`` never reaches the reassembly)."""

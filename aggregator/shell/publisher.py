@@ -194,9 +194,8 @@ class Publisher:
             # An oversize body is not kept: the reason says enough, and the dead-letter queue stays
             # small.
             try:
-                self.session.publish(
-                    self.names.dead_exchange, "", b"" if oversize else body, props, mandatory=True
-                )
+                kept = b"" if oversize else bytes(body)  # pika publishes bytes, not views
+                self.session.publish(self.names.dead_exchange, "", kept, props, mandatory=True)
             except PublishFailed as exc:
                 raise unconfirmed(f"dead letter {delivery.properties.message_id}", exc) from exc
         self.audit.write(

@@ -24,7 +24,7 @@ from harness.rabbit_cluster import RabbitCluster
 
 def bodies_into(bodies: list[bytes]) -> Callable[[Delivery], None]:
     """A consumer callback that keeps each delivery's body in ``bodies``."""
-    return lambda delivery: bodies.append(delivery.body)
+    return lambda delivery: bodies.append(bytes(delivery.body))
 
 
 pytestmark = [pytest.mark.broker]
