@@ -14,24 +14,26 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
-from opacus import PrivacyEngine
-from opacus.accountants import IAccountant, PRVAccountant, RDPAccountant
 from torch.utils.data import DataLoader
 
 from privacy.accountant import GaussianEvent, Ledger
 from privacy.spending import load_ledger, save_ledger
 
+if TYPE_CHECKING:  # Opacus (and the scipy it pulls in, ~120 MB of RSS) loads only for DP-SGD
+    from opacus.accountants import IAccountant
+
 AccountantName = Literal["rdp", "pld"]
-#: Opacus' accountant for each of fedmq's names: PRV is Opacus' numerical (PLD-like) accountant.
-OPACUS_ACCOUNTANTS: dict[str, Callable[[], IAccountant]] = {
-    "rdp": RDPAccountant,
-    "pld": PRVAccountant,
-}
+
+
+def opacus_accountant(name: AccountantName) -> IAccountant:
+    """A fresh Opacus accountant for fedmq's name: PRV is Opacus' numerical (PLD-like) one."""
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
+    return PRVAccountant() if name == "pld" else RDPAccountant()
 
 
 class BudgetExhausted(RuntimeError):
@@ -79,7 +81,7 @@ def accountant_epsilon(
         return 0.0
     if any(z == 0 for z, _, _ in history):
         return math.inf
-    accountant = OPACUS_ACCOUNTANTS[name]()
+    accountant = opacus_accountant(name)
     accountant.history = list(history)
     return float(accountant.get_epsilon(delta))
 
@@ -94,6 +96,8 @@ class PrivateTraining:
         loader: DataLoader[tuple[torch.Tensor, torch.Tensor]],
         config: DpSgdConfig,
     ) -> None:
+        from opacus import PrivacyEngine
+
         self.config = config
         # Opacus' hook on the first layer fires with no input gradient (the data needs none); torch
         # warns on every such backward pass. Harmless, and expected here.

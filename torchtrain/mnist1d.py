@@ -24,6 +24,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from tasks.data.partition import dirichlet_partition, iid_partition
+from torchtrain.cnn1d import N_CLASSES as N_CLASSES
+from torchtrain.cnn1d import SEQUENCE_LENGTH as SEQUENCE_LENGTH
+from torchtrain.cnn1d import Cnn1d
 from torchtrain.dpsgd import DpSgdConfig
 from torchtrain.trainer import Batches, TorchTrainer
 from training.trainer import Options, TrainerContext
@@ -31,8 +34,6 @@ from training.trainer import Options, TrainerContext
 #: Default train + test sequences. The package's own default (5,000) gives a 4,000-sequence training
 #: set: too little for 8 label-skewed workers to match the centralised CNN.
 DEFAULT_SAMPLES = 20_000
-SEQUENCE_LENGTH = 40
-N_CLASSES = 10
 BATCH_SIZE = 32
 EVAL_BATCH_SIZE = 1024
 
@@ -84,20 +85,6 @@ def load(samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Mnist1d:
     return data
 
 
-class Cnn1d(torch.nn.Sequential):
-    """Three 1-D convolutions and a linear read-out (about 25 k parameters)."""
-
-    def __init__(self, channels: int = 32) -> None:
-        c = channels
-        super().__init__(
-            torch.nn.Unflatten(1, (1, SEQUENCE_LENGTH)),
-            torch.nn.Conv1d(1, c, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool1d(2),
-            torch.nn.Conv1d(c, 2 * c, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool1d(2),
-            torch.nn.Conv1d(2 * c, 2 * c, 3, padding=1), torch.nn.ReLU(),
-            torch.nn.Flatten(), torch.nn.Linear(2 * c * SEQUENCE_LENGTH // 4, N_CLASSES),
-        )  # fmt: skip
-
-
 def loader(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool) -> Batches:
     dataset: Dataset[tuple[torch.Tensor, torch.Tensor]] = TensorDataset(  # type: ignore[assignment]
         torch.from_numpy(x), torch.from_numpy(y)
@@ -141,17 +128,24 @@ def make_trainer(ctx: TrainerContext) -> TorchTrainer:
 
 
 def build_trainer(
-    ctx: TrainerContext, *, batch_size: int = BATCH_SIZE, dpsgd: DpSgdConfig | None = None
+    ctx: TrainerContext,
+    *,
+    batch_size: int = BATCH_SIZE,
+    dpsgd: DpSgdConfig | None = None,
+    channels: int = 32,
 ) -> TorchTrainer:
-    """The task's trainer with a chosen batch size (the expected one under DP-SGD)."""
+    """The task's trainer with a chosen batch size (the expected one under DP-SGD). A worker
+    keeps only its partition (it never evaluates); the aggregator only the test set.
+    """
     data = load(int(ctx.options.get("samples") or DEFAULT_SAMPLES), ctx.seed)
     torch.manual_seed(ctx.model_seed)
-    module = Cnn1d()
-    train = None
+    module = Cnn1d(channels)
+    train, test = None, None
     if ctx.role != "aggregator":
         idx = partition_indices(data.y_train, ctx)
         train = loader(data.x_train[idx], data.y_train[idx], batch_size, shuffle=True)
-    test = loader(data.x_test, data.y_test, EVAL_BATCH_SIZE, shuffle=False)
+    if ctx.role != "worker":
+        test = loader(data.x_test, data.y_test, EVAL_BATCH_SIZE, shuffle=False)
     seed = ctx.seed * 100_003 + ctx.partition
     return TorchTrainer(module, train, test, seed=seed, dpsgd=dpsgd)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -25,11 +25,12 @@ from runtime.eventlog import EventLog
 from schemas.codec import encode
 from schemas.messages import ClientUpdate, ModelVersion
 from schemas.secure import SecureRound, SecureUpload
-from secagg.client import SecAggClient
 from secagg.errors import ProtocolError, Refused
 from secagg.messages import NeighbourKeys, ShareInbox, UnmaskRequest, WorkerMessage
-from secagg.wire import addressed_to, setup_of, upload_of
 from training.weights import flatten
+
+if TYPE_CHECKING:  # the protocol (and the cryptography package) loads with the first invitation
+    from secagg.client import SecAggClient
 
 log = logging.getLogger("fedmq.worker")
 
@@ -122,6 +123,9 @@ class SecureParticipant:
         if self.identity not in message.cohort:
             return
         if self.client is None or self.client.setup.buffer_id != message.buffer_id:
+            from secagg.client import SecAggClient
+            from secagg.wire import setup_of
+
             try:
                 self.client = SecAggClient(setup_of(message), self.identity, entropy=self.entropy)
             except (ValueError, Refused) as exc:
@@ -175,6 +179,8 @@ class SecureParticipant:
             return None
         if answer is None:
             return None
+        from secagg.wire import upload_of
+
         self._prepared = {key: upload_of(answer)}
         return self._prepared[key]
 
@@ -189,6 +195,8 @@ class SecureParticipant:
     def _answer(self, current: SecureRound, client: SecAggClient) -> WorkerMessage | None:
         if current.stage == "keys":
             return client.advertise_keys()
+        from secagg.wire import addressed_to
+
         request = addressed_to(current, self.identity)
         if isinstance(request, NeighbourKeys):
             return client.share_keys(request)

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "memory":
         from bench.torchtask.memory import worker_memory
 
-        print(json.dumps(worker_memory()))
+        print(json.dumps(worker_memory(), indent=1))
         return 0
     finals = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):

@@ -1,12 +1,45 @@
-"""A torch worker's memory beyond torch's own: RSS after fits, minus RSS once torch is loaded."""
+"""A torch worker's memory beyond torch's own, each model size in a fresh process.
+
+The baseline is a process that has loaded torch and trained a throwaway CNN of
+the same width for one step: torch's own lazy loading (its first optimizer
+imports ``torch._dynamo`` and sympy, about 70 MB) and its kernels' state for
+those layer shapes (about 7 MB) are torch's, not the worker's. Then
+the process imports what a worker runs (``worker.service``, ``worker.main``, the
+task) and builds and fits one worker's trainer; what its RSS gained over the
+baseline is the worker's cost. Several widths of the CNN give the cost per
+byte of model (the slope), apart from the fixed cost of the modules.
+
+``python -m bench.torchtask memory`` (or ``python -m bench.torchtask.memory CHANNELS``
+for one process).
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from bench.torchtask.ceiling import task_context
-from schemas.messages import TrainConfig
+#: Widths of the CNN measured: the task's (32 channels, 98 KiB) and two wider ones.
+CHANNELS = (32, 64, 128)
+FITS = 3
+PARTITIONS = 8
+#: The task's batch size: the warm-up's activations are the size of a worker's.
+WARM_BATCH = 32
+
+
+@dataclass(frozen=True)
+class MemoryRun:
+    """One worker process: RSS gained over the torch baseline after each stage, in bytes."""
+
+    channels: int
+    model_bytes: int
+    baseline_rss: int
+    imports: int
+    trainer: int
+    first_fit: int
+    fits: int
 
 
 def rss_bytes() -> int:
@@ -16,31 +49,72 @@ def rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def worker_memory(fits: int = 3, samples: int = 20_000) -> dict[str, float]:
-    """Baseline: torch and the task's modules loaded, the dataset file read, and torch's kernels
-    warmed by one forward and backward pass of a throwaway CNN; then one worker's trainer fits.
-    """
+def warm_torch(channels: int) -> None:
+    """One SGD step of a throwaway CNN of the worker's width, on one thread, at batch 32."""
     import torch
 
-    from torchtrain.mnist1d import BATCH_SIZE, SEQUENCE_LENGTH, Cnn1d, build_trainer, load
+    from torchtrain.cnn1d import SEQUENCE_LENGTH, Cnn1d
 
-    load(samples, 0)
     torch.set_num_threads(1)
-    Cnn1d()(torch.zeros(BATCH_SIZE, SEQUENCE_LENGTH)).sum().backward()
+    module = Cnn1d(channels)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    labels = torch.zeros(WARM_BATCH, dtype=torch.long)
+    out = module(torch.zeros(WARM_BATCH, SEQUENCE_LENGTH))
+    torch.nn.functional.cross_entropy(out, labels).backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+
+
+def measure(channels: int, fits: int = FITS, samples: int | None = None) -> MemoryRun:
+    """In this process (a fresh one: nothing of fedmq loaded yet): baseline, then one worker."""
+    warm_torch(channels)
     baseline = rss_bytes()
-    ctx = replace(task_context(samples, num_partitions=8), role="worker")
-    trainer = build_trainer(ctx)
+    import worker.main
+    import worker.service  # noqa: F401  # what a worker process loads
+    from bench.torchtask.ceiling import task_context
+    from schemas.messages import TrainConfig
+    from torchtrain.mnist1d import DEFAULT_SAMPLES, build_trainer
+
+    imported = rss_bytes() - baseline
+    task = task_context(samples or DEFAULT_SAMPLES, num_partitions=PARTITIONS)
+    ctx = replace(task, role="worker")
+    trainer = build_trainer(ctx, channels=channels)
     weights = trainer.initial_weights()
-    model_bytes = sum(a.nbytes for a in weights.values())
+    built = rss_bytes() - baseline
     config = TrainConfig(learning_rate=0.05)
     weights = trainer.fit(weights, config).weights
-    after_one = rss_bytes()
+    first = rss_bytes() - baseline
     for _ in range(fits - 1):
         weights = trainer.fit(weights, config).weights
-    beyond = rss_bytes() - baseline
+    model_bytes = sum(a.nbytes for a in weights.values())
+    after = rss_bytes() - baseline
+    return MemoryRun(channels, model_bytes, baseline, imported, built, first, after)
+
+
+def in_fresh_process(channels: int, samples: int | None = None) -> MemoryRun:
+    cmd = [sys.executable, "-m", "bench.torchtask.memory", str(channels)]
+    out = subprocess.run(
+        [*cmd, str(samples or 0)], capture_output=True, text=True, check=True
+    ).stdout
+    return MemoryRun(**json.loads(out.splitlines()[-1]))
+
+
+def slope(small: MemoryRun, large: MemoryRun) -> float:
+    """Bytes of RSS per byte of model between two widths (the fixed cost cancels)."""
+    return (large.fits - small.fits) / (large.model_bytes - small.model_bytes)
+
+
+def worker_memory(channels: tuple[int, ...] = CHANNELS) -> dict[str, object]:
+    from torchtrain.mnist1d import DEFAULT_SAMPLES, load
+
+    load(DEFAULT_SAMPLES, 0)  # cached before the workers start, as a deployment's would be
+    runs = [in_fresh_process(c) for c in channels]
     return {
-        "model_bytes": model_bytes,
-        "beyond_baseline_bytes": beyond,
-        "ratio": beyond / model_bytes,
-        "growth_after_first_fit": rss_bytes() - after_one,
+        "runs": [asdict(r) for r in runs],
+        "ratio": runs[0].fits / runs[0].model_bytes,
+        "slopes": [slope(runs[0], r) for r in runs[1:]],
     }
+
+
+if __name__ == "__main__":
+    width, size = (int(a) for a in sys.argv[1:3])
+    print(json.dumps(asdict(measure(width, samples=size or None))))

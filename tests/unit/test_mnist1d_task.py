@@ -54,3 +54,16 @@ def test_the_cnn_maps_a_batch_of_sequences_to_ten_logits() -> None:
     out = mnist1d.Cnn1d()(torch.zeros(4, mnist1d.SEQUENCE_LENGTH))
 
     assert out.shape == (4, mnist1d.N_CLASSES)
+
+
+def test_a_worker_holds_its_partition_and_no_test_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEDMQ_CACHE_DIR", str(tmp_path))
+    ctx = TrainerContext("worker", 0, 4, 0, {"samples": 500})
+
+    worker = mnist1d.build_trainer(ctx)
+    aggregator = mnist1d.build_trainer(replace(ctx, role="aggregator"))
+
+    assert worker.test_data is None and worker.train_data is not None
+    assert aggregator.test_data is not None and aggregator.train_data is None
