@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tasks.data.partition import dirichlet_partition, iid_partition
 from torchtrain.cnn1d import N_CLASSES as N_CLASSES
 from torchtrain.cnn1d import SEQUENCE_LENGTH as SEQUENCE_LENGTH
-from torchtrain.cnn1d import Cnn1d
+from torchtrain.cnn1d import Cnn1d as Cnn1d
 from torchtrain.dpsgd import DpSgdConfig
 from torchtrain.trainer import Batches, TorchTrainer
 from training.trainer import Options, TrainerContext
