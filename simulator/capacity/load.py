@@ -55,7 +55,7 @@ class Platform:
     edges: int = 8
     edge_mb_s: float = 300.0
     root_mb_s: float = 300.0
-    step_seconds: float = 0.05
+    step_seconds: float = 0.3
 
     def __post_init__(self) -> None:
         if min(self.nodes, self.edges, self.replication) < 1:
