@@ -23,16 +23,16 @@ def test_torch_selects_the_mnist1d_task_its_rate_and_a_time_limit(
     settings = demo._demo_settings(parsed(["--torch", "--workers", "8"]), "ns-t")
 
     assert settings.trainer == demo.TORCH_TRAINER
-    assert settings.learning_rate == 0.05
+    assert settings.learning_rate == 0.2  # the rate at which the federated CNN meets its target
     assert settings.max_seconds == 120.0 and settings.max_versions is None
 
 
 def test_flags_given_with_torch_are_kept() -> None:
-    args = parsed(["--torch", "--learning-rate", "0.2", "--max-versions", "50"])
+    args = parsed(["--torch", "--learning-rate", "0.07", "--max-versions", "50"])
 
     settings = demo._demo_settings(args, "ns-t")
 
-    assert settings.learning_rate == 0.2
+    assert settings.learning_rate == 0.07
     assert settings.max_versions == 50 and settings.max_seconds is None
 
 
