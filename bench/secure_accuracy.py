@@ -116,12 +116,19 @@ def _wire(message: SecureRound | SecureUpload) -> SecureRound | SecureUpload:
 
 
 def secure_round(
-    strategy: SecureFedBuff, model: Weights, updates: list[Weights], version: int
+    strategy: SecureFedBuff,
+    model: Weights,
+    updates: list[Weights],
+    version: int,
+    stream: int | None = None,
 ) -> None:
     ids = frozenset(f"w{i:02d}" for i in range(len(updates)))
     setup = strategy.open_buffer(run_id="bench", version=version, candidates=ids, model=model)
     assert setup is not None
-    clients = {u: SecAggClient(setup, u, entropy=seeded_entropy(version, u)) for u in setup.cohort}
+    # Keys, masks, rounding and noise are seeded by round, and by ``stream`` too: with distributed
+    # DP every seed then draws its own noise (without it, the published figures' streams stay).
+    seed = version if stream is None else stream * 1_000_000 + version
+    clients = {u: SecAggClient(setup, u, entropy=seeded_entropy(seed, u)) for u in setup.cohort}
     vectors = {f"w{i:02d}": flatten(d, model) for i, d in enumerate(updates)}
     messages: tuple[AggregatorMessage, ...] = ()
     for stage in STAGES:
@@ -233,7 +240,7 @@ def run(
     for version in range(rounds):
         updates = deltas(masked, local, config)
         norm = max(norm, largest_norm(updates))
-        secure_round(secure, masked, updates, version)
+        secure_round(secure, masked, updates, version, None if noise_multiplier is None else seed)
     cpu = time.process_time() - started
     return accuracy(evaluator, plain), accuracy(evaluator, masked), cpu, norm
 
