@@ -172,6 +172,14 @@ class WorkerPrivacySettings(BaseModel):
             "multiplier z (the aggregator cannot switch it off)."
         ),
     )
+    secure_dp_min_noise: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Secure aggregation: refuse a buffer unless it asks for distributed DP noise with at "
+            "least this multiplier z (the aggregator cannot leave the noise out)."
+        ),
+    )
     local_dp_budget: float | None = Field(
         None,
         gt=0,

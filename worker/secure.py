@@ -59,9 +59,15 @@ class SecureParticipant:
     """Follows the newest secure round and says what, if anything, to upload next."""
 
     def __init__(
-        self, identity: str, events: EventLog, *, entropy: Callable[[int], bytes] = os.urandom
+        self,
+        identity: str,
+        events: EventLog,
+        *,
+        entropy: Callable[[int], bytes] = os.urandom,
+        min_noise: float | None = None,
     ) -> None:
         self.identity, self.events, self.entropy = identity, events, entropy
+        self.min_noise = min_noise
         self.round: SecureRound | None = None
         self.client: SecAggClient | None = None
         self.delta: np.ndarray | None = None
@@ -123,6 +129,8 @@ class SecureParticipant:
         if self.identity not in message.cohort:
             return
         if self.client is None or self.client.setup.buffer_id != message.buffer_id:
+            if not self._enough_noise(message):
+                return
             from secagg.client import SecAggClient
             from secagg.wire import setup_of
 
@@ -135,6 +143,19 @@ class SecureParticipant:
             self.events.write(
                 "secure-invited", buffer_id=message.buffer_id, version=message.version
             )
+
+    def _enough_noise(self, message: SecureRound) -> bool:
+        """False, and the buffer refused, when it asks for less distributed DP noise than this
+        worker's minimum (``--secure-dp-min-noise``)."""
+        noise, least = message.distributed_dp, self.min_noise
+        if least is None or (noise is not None and noise.noise_multiplier >= least):
+            return True
+        asked = 0.0 if noise is None else noise.noise_multiplier
+        detail = f"noise multiplier {asked:g} below this worker's minimum {least:g}"
+        log.warning("refusing secure buffer %s: %s", message.buffer_id, detail)
+        self.events.write("secure-refused", buffer_id=message.buffer_id, detail=detail)
+        self.client = None
+        return False
 
     def wants_fit(self, model: ModelVersion) -> bool:
         """Invited to a buffer on ``model``'s version, and not trained on it yet."""

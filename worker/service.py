@@ -86,7 +86,9 @@ class WorkerService:
         )
         self.guard = settings.local_guard()
         self._refused_for_good: str | None = None
-        self.secure = SecureParticipant(settings.worker_id, self._events)
+        self.secure = SecureParticipant(
+            settings.worker_id, self._events, min_noise=settings.secure_dp_min_noise
+        )
 
     def _partition_holder(
         self, trainer: Trainer | None, trainer_for: Callable[[int], Trainer] | None
