@@ -53,6 +53,13 @@ def test_a_full_results_queue_makes_workers_back_off_and_keep_their_updates(
     for i, _ in enumerate(WORKERS):
         fed.worker(i, *bound, num_partitions=2)
     wait_for(lambda: fed.latest_version() >= 10, 60, "version 10")
+    # A worker that attached late (a loaded machine) may still wait for its first model, which a
+    # stalled aggregator never sends: stall only once every worker has had an update confirmed.
+    wait_for(
+        lambda: all(confirmed_ids(fed.worker_events(w)) for w in WORKERS),
+        60,
+        "an update confirmed from every worker",
+    )
     depths: list[int] = []
     settings = BrokerSettings(amqp_url=amqp_url, namespace=fed.namespace)
 
