@@ -8,6 +8,7 @@ was ever applied in the clear) and from the workers' own event files (what each 
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,21 +52,36 @@ def login(node: SecureNode, ns: str, user: str, secrets: Path) -> list[str]:
     return ["--amqp-url", url, "--amqp-password-file", str(secrets / f"{user}.pw")]
 
 
+def federation_on(
+    ns: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Federation, list[str]]:
+    """A federation for the provisioned namespace ``ns`` (every process logs in with its own user)
+    and its worker ids."""
+    fed = Federation(
+        namespace=ns, amqp_url="amqp://unused@127.0.0.1:1/x", run_dir=tmp_path_factory.mktemp(ns)
+    )
+    return fed, [f"{ns}-w{i}" for i in range(WORKERS)]
+
+
+def start_workers(
+    fed: Federation, node: SecureNode, secrets: Path, ids: list[str]
+) -> list[subprocess.Popen[bytes]]:
+    """One worker per provisioned id, each logged in as its own user."""
+    return [
+        fed.worker(i, *login(node, fed.namespace, w, secrets), num_partitions=WORKERS, worker_id=w)
+        for i, w in enumerate(ids)
+    ]
+
+
 def test_secure_fedbuff_learns_from_buffer_sums_survives_a_dropout_and_a_crash(
     secure_node: SecureNode, provisioned: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     ns, secrets = provisioned
-    fed = Federation(
-        namespace=ns, amqp_url="amqp://unused@127.0.0.1:1/x", run_dir=tmp_path_factory.mktemp(ns)
-    )
-    ids = [f"{ns}-w{i}" for i in range(WORKERS)]
+    fed, ids = federation_on(ns, tmp_path_factory)
     flags = aggregator_flags(secure_node, ns, secrets)
     try:
         agg = fed.aggregator(*flags, num_partitions=WORKERS)
-        workers = [
-            fed.worker(i, *login(secure_node, ns, w, secrets), num_partitions=WORKERS, worker_id=w)
-            for i, w in enumerate(ids)
-        ]
+        workers = start_workers(fed, secure_node, secrets, ids)
         wait_for(lambda: fed.latest_version() >= 4, 180, "four secure buffers")
         workers[3].kill()  # a dropout: the next buffers go on with the three left (K = 3)
         wait_for(lambda: fed.latest_version() >= 7, 180, "seven secure buffers")

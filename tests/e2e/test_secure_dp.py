@@ -12,10 +12,15 @@ from pathlib import Path
 import pytest
 
 from aggregator.shell.checkpoint import load_checkpoint
-from harness.procs import Federation
 from harness.secure_node import SecureNode
 from privacy.accountant import GaussianEvent, Ledger, epsilon
-from tests.e2e.test_secure_aggregation import WORKERS, login, provisioned
+from tests.e2e.test_secure_aggregation import (
+    WORKERS,
+    federation_on,
+    login,
+    provisioned,
+    start_workers,
+)
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 __all__ = ["provisioned"]  # the fixture, imported for pytest
@@ -28,16 +33,10 @@ def test_distributed_dp_charges_one_event_per_buffer_sum_and_stops_at_the_budget
     secure_node: SecureNode, provisioned: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     ns, secrets = provisioned
-    fed = Federation(
-        namespace=ns, amqp_url="amqp://unused@127.0.0.1:1/x", run_dir=tmp_path_factory.mktemp(ns)
-    )
-    ids = [f"{ns}-w{i}" for i in range(WORKERS)]
+    fed, ids = federation_on(ns, tmp_path_factory)
     target = epsilon(Ledger().add(GaussianEvent(1.0), RELEASES), DELTA) + 1e-6
     try:
-        workers = [
-            fed.worker(i, *login(secure_node, ns, w, secrets), num_partitions=WORKERS, worker_id=w)
-            for i, w in enumerate(ids)
-        ]
+        workers = start_workers(fed, secure_node, secrets, ids)
         agg = fed.aggregator(*flags(secure_node, ns, secrets, target), num_partitions=WORKERS)
         assert agg.wait(timeout=240) == 0, fed.log("aggregator.log")[-3000:]
         for worker in workers:
