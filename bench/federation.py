@@ -13,6 +13,7 @@ import numpy as np
 from bench import Context
 from bench.blob import FLOATS_ENV
 from bench.procs import Process
+from broker import chunked
 from broker.connection import AmqpSession
 from broker.names import UPDATE_KEY, Names
 from broker.properties import update_properties
@@ -70,9 +71,10 @@ class BenchFederation:
         *,
         kind: UpdateKind = "weights",
         queue: str | None = None,
+        chunks: bool = False,
     ) -> None:
         """Publish ``count`` distinct updates (persistent, confirmed) to the results queue or
-        ``queue``.
+        ``queue``; with ``chunks``, each as a chunk set of the session's ``chunk_bytes``.
         """
         arrays = {"w": np.zeros(floats, np.float32)}
         for i in range(count):
@@ -86,10 +88,17 @@ class BenchFederation:
                 arrays=arrays,
             )
             props = update_properties(update.update_id, self.session.username, 0)
-            if queue is None:
-                self.session.publish(self.names.inbox_exchange, UPDATE_KEY, encode(update), props)
-            else:
-                self.session.publish("", queue, encode(update), props)
+            exchange, key = ("", queue) if queue else (self.names.inbox_exchange, UPDATE_KEY)
+            if not chunks:
+                self.session.publish(exchange, key, encode(update), props)
+                continue
+            out = chunked.prepare(
+                encode(update),
+                chunk_bytes=self.settings.chunk_bytes,
+                max_message_bytes=self.settings.max_message_bytes,
+                set_id=update.update_id,
+            )
+            chunked.publish(self.session, exchange, key, out, props)
 
     def aggregator(
         self,

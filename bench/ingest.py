@@ -29,12 +29,12 @@ RSS_SLACK = 150e6
 
 
 def aggregator_rate(
-    fed: BenchFederation, floats: int, count: int, *flags: str
+    fed: BenchFederation, floats: int, count: int, *flags: str, chunks: bool = False
 ) -> tuple[float, Usage]:
     """Updates per second from the first publish (consumers registered) to the version that applied
-    them all.
+    them all (``chunks``: every update sent as a chunk set).
     """
-    fed.prefill(floats, count)
+    fed.prefill(floats, count, chunks=chunks)
     proc = fed.aggregator(
         "--strategy",
         "fedasync",

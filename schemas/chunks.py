@@ -95,19 +95,28 @@ def chunk_count(total_bytes: int, chunk_bytes: int) -> int:
 
 def split(body: bytes, chunk_bytes: int, set_id: str) -> list[tuple[ChunkHeader, memoryview]]:
     """The chunks of ``body`` (views, not copies); ``[]`` when it fits in one message."""
-    count = chunk_count(len(body), chunk_bytes)
+    if chunk_count(len(body), chunk_bytes) == 1:
+        return []
+    view = memoryview(body)
+    headers = set_headers(len(body), body_digest(body), chunk_bytes, set_id)
+    return [(h, view[h.offset : h.offset + h.length]) for h in headers]
+
+
+def set_headers(total_bytes: int, digest: str, chunk_bytes: int, set_id: str) -> list[ChunkHeader]:
+    """The headers of the chunk set a body of ``total_bytes`` with SHA-256 ``digest`` is cut into;
+    ``[]`` when it fits in one message.
+    """
+    count = chunk_count(total_bytes, chunk_bytes)
     if count == 1:
         return []
     if count > MAX_CHUNKS:
         raise ValueError(
-            f"{len(body)} bytes in chunks of {chunk_bytes} need more than {MAX_CHUNKS}"
+            f"{total_bytes} bytes in chunks of {chunk_bytes} need more than {MAX_CHUNKS}"
         )
-    digest, view = body_digest(body), memoryview(body)
-    headers = [
-        ChunkHeader(set_id=set_id, index=i, count=count, total_bytes=len(body), sha256=digest)
+    return [
+        ChunkHeader(set_id=set_id, index=i, count=count, total_bytes=total_bytes, sha256=digest)
         for i in range(count)
     ]
-    return [(h, view[h.offset : h.offset + h.length]) for h in headers]
 
 
 def read_chunk_header(headers: Mapping[str, Any]) -> ChunkHeader | None:

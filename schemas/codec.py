@@ -153,9 +153,14 @@ def unpack_frame(
 
 def encode(message: Message) -> bytes:
     """Encode ``message`` to a body ready for ``basic_publish``."""
+    return b"".join(encode_parts(message))
+
+
+def encode_parts(message: Message) -> list[bytes | memoryview]:
+    """``encode``'s body as its pieces, the arrays as views of the message's own (uncopied)."""
     arrays: Mapping[str, np.ndarray] | None = getattr(message, "arrays", None)
     fields = message.model_dump(mode="python", exclude={"arrays"})
-    return pack_frame(fields, arrays)
+    return frame_parts(fields, arrays)
 
 
 def _read_bin(body: memoryview, pos: int) -> tuple[int, int]:

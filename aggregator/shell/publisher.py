@@ -26,8 +26,9 @@ from broker.names import BROADCAST_KEY, Names, worker_key
 from broker.properties import dead_letter_properties, model_properties, status_properties
 from runtime.background import BackgroundTask
 from runtime.eventlog import EventLog
-from schemas.codec import encode
+from schemas.codec import encode_parts
 from schemas.messages import ModelVersion, TrainConfig
+from schemas.pieces import Pieces
 
 log = logging.getLogger("fedmq.aggregator")
 
@@ -82,7 +83,12 @@ class Publisher:
         self._body: tuple[int, bool, chunked.Outgoing] | None = None
 
     def model_body(self, final: bool) -> chunked.Outgoing:
-        """The encoded current version, cut into chunks if it must be (built once per version)."""
+        """The encoded current version, cut into chunks if it must be (built once per version).
+
+        A chunked version is not encoded as one body: its chunks are cut from views of the
+        model's arrays as they are sent. That holds because the weights change only in a step,
+        and every step makes a new version (so a new body).
+        """
         state = self.core.state
         if self._body is None or self._body[0] != state.version or self._body[1] != final:
             self._body = None  # let the old version's body go before the new one is built
@@ -95,7 +101,7 @@ class Publisher:
                 arrays=state.weights,
             )
             out = chunked.prepare(
-                encode(message),
+                Pieces(encode_parts(message)),
                 chunk_bytes=self.session.settings.chunk_bytes,
                 max_message_bytes=self.max_message_bytes,
                 set_id=f"{state.run_id}.v{state.version}{'.final' if final else ''}",

@@ -1,0 +1,42 @@
+"""``python -m bench.chunked_memory [--floats N] [--updates N]``: the aggregator's peak RSS while it
+ingests chunked updates.
+
+The chunked row of docs/performance.md: ``--updates`` updates of a
+``--floats`` float32 model (default 4 of 100 MB) are published to the results
+queue as chunk sets of the default ``--chunk-bytes`` (15 MiB, what workers
+send), then the aggregator of ``bench.ingest`` (FedAsync, every update a
+version, which it publishes in chunks too) drains them. Its peak RSS is
+printed beside the target of 2 x model + 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from bench import Context
+from bench.federation import BenchFederation
+from bench.ingest import RSS_SLACK, aggregator_rate
+from bench.procs import mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.chunked_memory")
+    parser.add_argument("--floats", type=int, default=25_000_000, help="default 100 MB")
+    parser.add_argument("--updates", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="fedmq-chunked-") as tmp:
+        with BenchFederation(Context(quick=False, workdir=Path(tmp)), "chunked") as fed:
+            rate, usage = aggregator_rate(fed, args.floats, args.updates, chunks=True)
+    limit = 2 * args.floats * 4 + RSS_SLACK
+    print(
+        f"chunked ingest, {mb(args.floats * 4)} model, {args.updates} updates: aggregator peak "
+        f"RSS {mb(usage.peak_rss)} (2 x model + 150 MB = {mb(limit)}), {rate:.2f} upd/s, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
