@@ -29,6 +29,18 @@ _VARIABLE = re.compile(
 )
 
 
+#: A value for every secret the compose files require (docker-compose.cluster.yml's cookie
+#: too), as deploy/init-env.sh would write them; tests add FEDMQ_TLS_DIR.
+TEST_SECRETS = {
+    "FEDMQ_ADMIN_PASSWORD": "admin-password-1",
+    "FEDMQ_AGGREGATOR_PASSWORD": "aggregator-password-1",
+    "FEDMQ_MONITOR_PASSWORD": "monitor-password-1",
+    **{f"FEDMQ_WORKER_{i}_PASSWORD": f"worker-{i}-password-1" for i in range(8)},
+    "GRAFANA_ADMIN_PASSWORD": "grafana-password-1",
+    "FEDMQ_ERLANG_COOKIE": "cookie-1",
+}
+
+
 class MissingVariable(ValueError):
     """A ``${NAME:?message}`` (or ``?``) whose variable is unset: Compose refuses the file."""
 
@@ -98,22 +110,25 @@ def schema_errors(document: Mapping[str, Any]) -> str:
     return "" if result.returncode == 0 else (result.stdout + result.stderr).strip()
 
 
-def _named_volumes(service: Mapping[str, Any]) -> list[str]:
-    names = []
+def mounts(service: Mapping[str, Any]) -> dict[str, str]:
+    """A service's volumes as ``{target: source}``, from the short or the long syntax."""
+    pairs = {}
     for volume in service.get("volumes", []):
-        source = volume.get("source", "") if isinstance(volume, dict) else volume.split(":")[0]
-        if source and not source.startswith((".", "/", "~")):
-            names.append(source)
-    return names
+        if isinstance(volume, dict):
+            pairs[str(volume["target"])] = str(volume.get("source", ""))
+        else:
+            source, target = str(volume).split(":")[:2]
+            pairs[target] = source
+    return pairs
+
+
+def _named_volumes(service: Mapping[str, Any]) -> list[str]:
+    sources = mounts(service).values()
+    return [s for s in sources if s and not s.startswith((".", "/", "~"))]
 
 
 def _bind_sources(service: Mapping[str, Any]) -> list[str]:
-    sources = []
-    for volume in service.get("volumes", []):
-        source = volume.get("source", "") if isinstance(volume, dict) else volume.split(":")[0]
-        if source.startswith("."):
-            sources.append(source)
-    return sources
+    return [s for s in mounts(service).values() if s.startswith((".", "/"))]
 
 
 def reference_errors(document: Mapping[str, Any], project_dir: Path) -> list[str]:

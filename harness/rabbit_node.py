@@ -48,6 +48,8 @@ class RabbitNode:
     plugins: tuple[str, ...] = ()
     #: The Erlang cookie (cluster members share one); ``None``: Erlang makes one in ``base``.
     cookie: str | None = None
+    #: ``False``: no plain AMQP listener of ours; ``extra_config`` opens ``port`` (e.g. TLS).
+    tcp_listener: bool = True
 
     @property
     def node(self) -> str:
@@ -58,11 +60,13 @@ class RabbitNode:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
 
     def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "RABBITMQ_NODE_PORT"}
+        if self.tcp_listener:
+            env["RABBITMQ_NODE_PORT"] = str(self.port)
         return {
-            **os.environ,
+            **env,
             "HOME": str(self.base),
             "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.base / "log"),
@@ -77,9 +81,8 @@ class RabbitNode:
 
     def _write_config(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        config = (
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n{self.extra_config}"
-        )
+        listener = f"listeners.tcp.1 = 127.0.0.1:{self.port}\n" if self.tcp_listener else ""
+        config = f"{listener}loopback_users = none\n{self.extra_config}"
         (self.base / "rabbitmq.conf").write_text(config)
         (self.base / "enabled_plugins").write_text("[" + ",".join(self.plugins) + "].\n")
         (self.base / "rabbitmq-env.conf").write_text("")

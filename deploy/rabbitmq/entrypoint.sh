@@ -6,6 +6,13 @@ mkdir -p /run/fedmq
 # The cluster profile (docker-compose.cluster.yml) names its own template: replicated queues.
 template="/opt/fedmq/${FEDMQ_DEFINITIONS_TEMPLATE:-definitions.template.json}"
 bash /opt/fedmq/render-definitions.sh "$template" /run/fedmq/definitions.json
+# TLS (tls.conf): the CA and broker certificate deploy/init-tls.sh made, copied from their
+# read-only mount to where only the rabbitmq user can read the key.
+if [ -d /opt/fedmq-tls ]; then
+  install -d -m 0700 /run/fedmq/tls
+  install -m 0644 /opt/fedmq-tls/ca.crt /opt/fedmq-tls/broker.crt /run/fedmq/tls/
+  install -m 0600 /opt/fedmq-tls/broker.key /run/fedmq/tls/
+fi
 if [ "$(id -u)" = 0 ]; then
   chown -R rabbitmq:rabbitmq /run/fedmq  # the image's entrypoint drops to this user
 fi

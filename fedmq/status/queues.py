@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -47,11 +48,19 @@ class ManagementUnavailable(Exception):
     """The management API did not answer usefully (plugin off, wrong credentials, unreachable)."""
 
 
-def _get_json(url: str, user: str, password: str, timeout: float) -> Any:
+def _get_json(url: str, settings: StatusSettings) -> Any:
+    """``url``'s JSON; an https:// URL is verified against ``tls_ca_file`` (the broker's CA)."""
+    user, password = settings.management_credentials()
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+    context = (
+        ssl.create_default_context(cafile=settings.tls_ca_file)
+        if url.startswith("https:")
+        else None
+    )
+    timeout = settings.http_timeout
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (operator-given URL)
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310 (operator-given URL)
             return json.load(response)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ManagementUnavailable(f"{url.split('/api/')[0]}: {exc}") from None
@@ -76,10 +85,7 @@ def _row(item: dict[str, Any]) -> QueueRow:
 
 def from_management(settings: StatusSettings, base: str) -> QueueTable:
     """Every queue of the namespace in one request."""
-    user, password = settings.management_credentials()
-    items = _get_json(
-        f"{base}/api/queues/{quote(settings.vhost, safe='')}", user, password, settings.http_timeout
-    )
+    items = _get_json(f"{base}/api/queues/{quote(settings.vhost, safe='')}", settings)
     if not isinstance(items, list):
         raise ManagementUnavailable(f"{base}: unexpected answer to /api/queues")
     names = Names(settings.namespace)

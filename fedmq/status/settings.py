@@ -9,6 +9,8 @@ from pydantic import Field
 from broker.settings import BrokerSettings
 
 MANAGEMENT_PORT = 15672
+#: The management API's HTTPS port, which ``auto`` tries for an amqps:// broker.
+MANAGEMENT_TLS_PORT = 15671
 
 
 class StatusSettings(BrokerSettings):
@@ -17,7 +19,8 @@ class StatusSettings(BrokerSettings):
     management_url: str = Field(
         "auto",
         description=(
-            "Management API base URL; `auto` tries http://<broker host>:15672, `off` uses passive "
+            "Management API base URL; `auto` tries http://<broker host>:15672 (for amqps:// "
+            "https://<broker host>:15671, verified with the TLS CA file), `off` uses passive "
             "declares only."
         ),
     )
@@ -45,7 +48,11 @@ class StatusSettings(BrokerSettings):
         if self.management_url == "off":
             return None
         if self.management_url == "auto":
-            return f"http://{urlsplit(self.primary_url).hostname or 'localhost'}:{MANAGEMENT_PORT}"
+            parts = urlsplit(self.primary_url)
+            host = parts.hostname or "localhost"
+            if parts.scheme == "amqps":
+                return f"https://{host}:{MANAGEMENT_TLS_PORT}"
+            return f"http://{host}:{MANAGEMENT_PORT}"
         return self.management_url.rstrip("/")
 
     def management_credentials(self) -> tuple[str, str]:

@@ -23,8 +23,16 @@ from pydantic_settings import BaseSettings
 
 from aggregator.settings import AggregatorSettings
 from fedmq.cli import build_parser
-from fedmq.status.settings import MANAGEMENT_PORT, StatusSettings
-from harness.compose import MissingVariable, interpolate, load, reference_errors, schema_errors
+from fedmq.status.settings import MANAGEMENT_TLS_PORT, StatusSettings
+from harness.compose import (
+    MissingVariable,
+    interpolate,
+    load,
+    mounts,
+    reference_errors,
+    schema_errors,
+)
+from harness.compose_tls import AMQPS_PORT, generate
 from runtime.cliargs import settings_from_args
 from runtime.observability import AGGREGATOR_METRICS_PORT, WORKER_METRICS_PORT
 from worker.settings import WorkerSettings
@@ -51,8 +59,9 @@ DEFAULT_ENTRYPOINT = json.loads(ENTRYPOINT_LINE.group(1))
 
 
 @pytest.fixture(scope="module")
-def config() -> dict[str, Any]:
-    return load(COMPOSE, PASSWORDS)
+def config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tls = generate(tmp_path_factory.mktemp("compose") / "tls")  # what deploy/init-env.sh makes
+    return load(COMPOSE, {**PASSWORDS, "FEDMQ_TLS_DIR": str(tls)})
 
 
 def fedmq_services(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -101,6 +110,7 @@ def test_the_reference_check_finds_undefined_names(config: dict[str, Any]) -> No
 
 def test_compose_refuses_to_start_without_passwords() -> None:
     partial = {k: v for k, v in PASSWORDS.items() if k != "FEDMQ_WORKER_3_PASSWORD"}
+    partial["FEDMQ_TLS_DIR"] = "./deploy/tls"
 
     with pytest.raises(MissingVariable, match="deploy/init-env.sh") as refused:
         load(COMPOSE, partial)
@@ -212,14 +222,17 @@ def test_ports_agree_across_compose_prometheus_and_code(config: dict[str, Any]) 
     }
     assert jobs["rabbitmq"]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
     published = {port_mapping(p) for p in services["rabbitmq"]["ports"]}
-    assert {("127.0.0.1", 5672, 5672), ("127.0.0.1", MANAGEMENT_PORT, MANAGEMENT_PORT)} <= published
+    assert published == {
+        ("127.0.0.1", AMQPS_PORT, AMQPS_PORT),
+        ("127.0.0.1", MANAGEMENT_TLS_PORT, MANAGEMENT_TLS_PORT),
+    }
     # Nothing is published beyond this host's loopback.
     assert all(
         port_mapping(p)[0] == "127.0.0.1" for svc in services.values() for p in svc.get("ports", [])
     )
     assert (
         services["status"]["environment"]["FEDMQ_MANAGEMENT_URL"]
-        == f"http://rabbitmq:{MANAGEMENT_PORT}"
+        == f"https://rabbitmq:{MANAGEMENT_TLS_PORT}"
     )
 
 
@@ -228,11 +241,11 @@ def test_each_worker_is_its_own_user_on_its_own_partition(config: dict[str, Any]
 
     for i, name in enumerate(WORKERS):
         env = services[name]["environment"]
-        assert env["AMQP_URL"].startswith(f"amqp://fedmq-worker-{i}:")
+        assert env["AMQP_URL"].startswith(f"amqps://fedmq-worker-{i}:")
         assert env["FEDMQ_PARTITION_INDEX"] == str(i) and env["FEDMQ_NUM_PARTITIONS"] == "8"
         assert "FEDMQ_WORKER_ID" not in env and "FEDMQ_CLAIM_PARTITION" not in env  # id = user
     assert services["aggregator"]["environment"]["FEDMQ_IDENTITY"] == "strict"
-    assert services["status"]["environment"]["AMQP_URL"].startswith("amqp://fedmq-monitor:")
+    assert services["status"]["environment"]["AMQP_URL"].startswith("amqps://fedmq-monitor:")
 
 
 def test_the_definitions_template_is_what_fedmq_broker_definitions_prints(
@@ -260,7 +273,7 @@ def test_users_vhost_and_passwords_match_the_definitions(config: dict[str, Any])
     )
     for svc in fedmq_services(config).values():
         url = re.fullmatch(
-            r"amqp://([^:]+):([^@]+)@rabbitmq:5672/fedmq", svc["environment"]["AMQP_URL"]
+            r"amqps://([^:]+):([^@]+)@rabbitmq:5671/fedmq", svc["environment"]["AMQP_URL"]
         )
         assert url is not None and url.group(1) in users and url.group(2) in PASSWORDS.values()
 
@@ -271,5 +284,5 @@ def test_the_standby_aggregator_shares_the_active_ones_state(config: dict[str, A
     assert argv(standby) == argv(active)
     assert standby["volumes"] == active["volumes"]  # one state directory: its lock picks the active
     state_dir = standby["environment"]["FEDMQ_STATE_DIR"]
-    assert any(state_dir.startswith(v.split(":")[1]) for v in standby["volumes"])
+    assert any(state_dir.startswith(target) for target in mounts(standby))
     assert standby["environment"] == active["environment"]

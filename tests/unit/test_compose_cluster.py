@@ -17,20 +17,13 @@ import pytest
 
 from aggregator.settings import AggregatorSettings
 from fedmq.status.settings import StatusSettings
-from harness.compose import load, reference_errors, schema_errors
+from harness.compose import TEST_SECRETS, load, mounts, reference_errors, schema_errors
 from harness.compose_overlay import merge
+from harness.compose_tls import generate
 from worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "rabbitmq" / "definitions.cluster.template.json"
-ENV = {
-    "FEDMQ_ADMIN_PASSWORD": "admin-password-1",
-    "FEDMQ_AGGREGATOR_PASSWORD": "aggregator-password-1",
-    "FEDMQ_MONITOR_PASSWORD": "monitor-password-1",
-    **{f"FEDMQ_WORKER_{i}_PASSWORD": f"worker-{i}-password-1" for i in range(8)},
-    "GRAFANA_ADMIN_PASSWORD": "grafana-password-1",
-    "FEDMQ_ERLANG_COOKIE": "cookie-1",
-}
 MEMBERS = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
 FEDMQ = {
     "aggregator": AggregatorSettings,
@@ -41,9 +34,11 @@ FEDMQ = {
 
 
 @pytest.fixture(scope="module")
-def config() -> dict[str, Any]:
-    base = load(ROOT / "docker-compose.yml", ENV)
-    overlay = load(ROOT / "docker-compose.cluster.yml", ENV)
+def config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tls = generate(tmp_path_factory.mktemp("cluster") / "tls")
+    env = {**TEST_SECRETS, "FEDMQ_TLS_DIR": str(tls)}
+    base = load(ROOT / "docker-compose.yml", env)
+    overlay = load(ROOT / "docker-compose.cluster.yml", env)
     merged: dict[str, Any] = merge(base, {k: v for k, v in overlay.items() if k[:2] != "x-"})
     return merged
 
@@ -66,9 +61,9 @@ def test_three_members_share_one_cookie_one_peer_list_and_the_replicated_definit
         assert env["FEDMQ_ERLANG_COOKIE"] == "cookie-1"
         assert env["FEDMQ_DEFINITIONS_TEMPLATE"] == TEMPLATE.name
         assert svc["hostname"] == member and f"rabbit@{member}" in peers
-        mounts = dict(reversed(v.split(":")[:2]) for v in svc["volumes"])
-        assert "/etc/rabbitmq/conf.d/40-fedmq-cluster.conf" in mounts
-        data.add(mounts["/var/lib/rabbitmq"])
+        mounted = mounts(svc)
+        assert "/etc/rabbitmq/conf.d/40-fedmq-cluster.conf" in mounted
+        data.add(mounted["/var/lib/rabbitmq"])
     assert len(data) == 3  # each member its own data
 
 

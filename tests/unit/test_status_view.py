@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from aggregator.core.progress import WorkerSeen
 from aggregator.core.reports import PrivacyReport, Progress
 from aggregator.core.status import RunIdentity, build_status
@@ -11,6 +13,7 @@ from broker.delivery import Delivery, Properties
 from fedmq.status.peek import DeadLetters, count_reasons, newest_report
 from fedmq.status.queues import QueueRow, QueueTable
 from fedmq.status.render import render, staleness_lines
+from fedmq.status.settings import StatusSettings
 from fedmq.status.snapshot import Snapshot
 from schemas.status import Scalar, StatusReport, decode_status, encode_status
 
@@ -140,3 +143,16 @@ def test_without_a_report_the_view_says_so() -> None:
     text = render(snapshot(None, DeadLetters(total=None, inspected=0)))
 
     assert "no status report yet" in text and "dead letters: unknown" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "management"),
+    [
+        ("amqp://u:p@broker:5672/fedmq", "http://broker:15672"),
+        ("amqps://u:p@broker:5671/fedmq", "https://broker:15671"),
+    ],
+)
+def test_auto_finds_the_management_api_over_tls_for_an_amqps_broker(
+    url: str, management: str
+) -> None:
+    assert StatusSettings(amqp_url=url).management_base() == management
