@@ -4,7 +4,7 @@
 of the caller's. ``broker_config`` reads the RabbitMQ config files the compose file mounts
 into a broker service and rewrites only what a container provides (the paths its entrypoint
 copies the certificates to, the fixed ports) so that a private node on loopback runs the
-same listeners and TLS options. ``client_setting`` maps a service's container path back to
+same listeners and TLS options. ``host_path`` maps a service's container path back to
 the host file its volumes mount there.
 """
 
@@ -87,7 +87,7 @@ def broker_config(
     )
 
 
-def client_setting(service: Mapping[str, Any], project_dir: Path, container_path: str) -> Path:
+def host_path(service: Mapping[str, Any], project_dir: Path, container_path: str) -> Path:
     """The host file a service sees at ``container_path`` through its volumes."""
     for target, source in mounts(service).items():
         if container_path == target or container_path.startswith(f"{target}/"):

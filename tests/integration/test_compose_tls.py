@@ -31,7 +31,7 @@ from broker.errors import BrokerUnavailable
 from broker.settings import BrokerSettings
 from harness.compose import TEST_SECRETS, load
 from harness.compose_overlay import merge
-from harness.compose_tls import broker_config, client_setting, config_files, generate
+from harness.compose_tls import broker_config, config_files, generate, host_path
 from harness.procs import Federation, wait_for
 from harness.rabbit_node import RABBIT_BIN, RabbitNode, free_port
 
@@ -60,7 +60,7 @@ class ComposeNode:
         )
         if "FEDMQ_MANAGEMENT_URL" in env:
             env["FEDMQ_MANAGEMENT_URL"] = f"https://localhost:{self.management_port}"
-        ca = client_setting(self.services[service], ROOT, env["FEDMQ_TLS_CA_FILE"])
+        ca = host_path(self.services[service], ROOT, env["FEDMQ_TLS_CA_FILE"])
         env["FEDMQ_TLS_CA_FILE"] = str(ca)
         return env
 
