@@ -18,6 +18,7 @@ from typing import Any
 import pika
 
 from broker.delivery import Delivery, Properties, from_pika, to_pika
+from broker.eager import eager_consumer_tag
 from broker.errors import ConnectionLost, MessageTooLarge
 from broker.link import BrokerLink
 from broker.translate import translated
@@ -80,8 +81,15 @@ class AmqpSession(BrokerLink):
         *,
         exclusive: bool = False,
         arguments: Mapping[str, Any] | None = None,
+        eager: Callable[[Properties], bool] | None = None,
     ) -> str:
-        """Start a manual-ack consumer; ``on_delivery`` runs inside ``process_events``."""
+        """Start a manual-ack consumer; ``on_delivery`` runs inside ``process_events``.
+
+        Deliveries whose properties ``eager`` accepts are handed on as soon as they are read, even
+        inside another call that waits on the broker (a publish awaiting its confirm), so that
+        pika never holds them meanwhile (``broker.eager``); ``on_delivery`` must then not use the
+        session.
+        """
 
         def _callback(
             _ch: Any, method: Any, props: pika.BasicProperties, body: bytes | memoryview
@@ -96,12 +104,19 @@ class AmqpSession(BrokerLink):
                 )
             )
 
+        channel = self._ch()
+        chosen = (
+            eager_consumer_tag(channel, lambda props: eager(from_pika(props)))
+            if eager is not None
+            else None
+        )
         with translated(f"consume {queue}"):
-            tag: str = self._ch().basic_consume(
+            tag: str = channel.basic_consume(
                 queue,
                 _callback,
                 auto_ack=False,
                 exclusive=exclusive,
+                consumer_tag=chosen,
                 arguments=dict(arguments or {}),
             )
         return tag

@@ -119,15 +119,20 @@ def set_headers(total_bytes: int, digest: str, chunk_bytes: int, set_id: str) ->
     ]
 
 
+def is_chunk(headers: Mapping[str, Any]) -> bool:
+    """Whether a message's AMQP headers claim it is a chunk (``read_chunk_header`` checks them)."""
+    return any(name in headers for name in CHUNK_HEADERS)
+
+
 def read_chunk_header(headers: Mapping[str, Any]) -> ChunkHeader | None:
     """The chunk header among a message's AMQP headers; ``None`` for a whole (unchunked) message.
 
     Raises ``DecodeError("bad-chunk")`` when some but not all chunk headers are present or any is
     invalid.
     """
-    present = [name for name in CHUNK_HEADERS if name in headers]
-    if not present:
+    if not is_chunk(headers):
         return None
+    present = [name for name in CHUNK_HEADERS if name in headers]
     values = {name: _text(headers[name]) for name in present}
     fields = {"set_id": SET_HEADER, "index": INDEX_HEADER, "count": COUNT_HEADER}
     fields |= {"total_bytes": TOTAL_HEADER, "sha256": DIGEST_HEADER}

@@ -161,6 +161,11 @@ class Intake:
         self.inbox.clear()
         self.spool.clear()
 
+    def batches_waiting(self) -> int:
+        """Batches the inbox holds now (a chunk set can be completed meanwhile: ``Intake.receive``
+        may run during a publish, as pika reads chunks)."""
+        return -(-len(self.inbox) // self.max_batch)
+
     def handle_batch(self) -> list[Delivery]:
         """Apply up to ``max_batch`` updates as one commit: persist, publish, dead-letter, ack.
 

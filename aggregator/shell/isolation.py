@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from broker.connection import AmqpSession
 from broker.delivery import Delivery
+from schemas.chunks import is_chunk
 
 
 def delivered_before(delivery: Delivery) -> bool:
@@ -72,5 +73,9 @@ class ResultsConsumer:
         self._consume(self.prefetch)
 
     def _consume(self, prefetch: int) -> None:
+        """Chunks are handed on as pika reads them (they go to the spool, on disk), so that pika
+        never holds the chunk window in memory while the aggregator publishes."""
         self.session.set_prefetch(prefetch)
-        self._tag = self.session.consume(self.queue, self.on_delivery)
+        self._tag = self.session.consume(
+            self.queue, self.on_delivery, eager=lambda props: is_chunk(props.headers)
+        )

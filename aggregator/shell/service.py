@@ -238,7 +238,7 @@ class AggregatorService:
             self._session.process_events(POLL_SECONDS)
             self.intake.sweep(self.results)
             self.roster.refresh(self.core)
-            while self.intake.inbox:
+            for _ in range(self.intake.batches_waiting()):  # not those that come meanwhile
                 version_before = self.core.state.version
                 self.results.settled(self.intake.handle_batch())
                 self.reporter.evaluate_if_due(version_before)
