@@ -235,7 +235,7 @@ class AggregatorService:
         if self.tracker.last_eval is None:
             self.reporter.evaluate()
         while not self.stop.is_set():
-            self._session.process_events(POLL_SECONDS)
+            self._session.process_events(0 if self.intake.inbox else POLL_SECONDS)
             self.intake.sweep(self.results)
             self.roster.refresh(self.core)
             for _ in range(self.intake.batches_waiting()):  # not those that come meanwhile
