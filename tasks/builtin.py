@@ -1,6 +1,6 @@
 """The built-in trainer: a NumPy model (logreg or MLP) on bundled or generated data.
 
-Options (``TrainerContext.options``): ``dataset`` (digits | synthetic),
+Options (``TrainerContext.options``): ``dataset`` (digits | mnist | synthetic),
 ``model`` (logreg | mlp), ``partition`` (iid | dirichlet), ``dirichlet_alpha``,
 ``synthetic_alpha``, ``synthetic_beta``, ``hidden``; and for record-level
 DP-SGD ``dpsgd``, ``dpsgd_clip``, ``dpsgd_noise_multiplier``, ``dpsgd_delta``,
@@ -21,6 +21,7 @@ from privacy.spending import Spending
 from schemas.messages import MetricValue, TrainConfig
 from tasks.data import Dataset, FederatedData
 from tasks.data.digits import load_digits_dataset, stratified_split
+from tasks.data.mnist import load_mnist_dataset
 from tasks.data.partition import dirichlet_partition, iid_partition
 from tasks.data.synthetic import N_CLASSES, N_FEATURES, split_user, synthetic_users
 from tasks.models import Model, get_model
@@ -30,6 +31,8 @@ from training.trainer import EvalResult, FitResult, Options, TrainerContext
 from training.weights import Weights
 
 TEST_FRACTION = 0.2
+#: Datasets of labelled images, split into train and test here (stratified, under the data seed).
+IMAGES = {"digits": load_digits_dataset, "mnist": load_mnist_dataset}
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,8 @@ class FederatedSplit:
 def federated_split(opts: Options, num_partitions: int, seed: int) -> FederatedSplit:
     """All partitions of the configured dataset (deterministic under ``seed``)."""
     dataset = str(opts.get("dataset", "digits"))
-    if dataset == "digits":
-        train, test = stratified_split(load_digits_dataset(), TEST_FRACTION, seed)
+    if dataset in IMAGES:
+        train, test = stratified_split(IMAGES[dataset](), TEST_FRACTION, seed)
         if opts.get("partition", "dirichlet") == "iid":
             parts = iid_partition(len(train), num_partitions, seed)
         else:
@@ -69,7 +72,7 @@ def federated_split(opts: Options, num_partitions: int, seed: int) -> FederatedS
             np.concatenate([s[1].x for s in splits]), np.concatenate([s[1].y for s in splits])
         )
         return FederatedSplit([s[0] for s in splits], test, N_FEATURES, N_CLASSES)
-    raise ValueError(f"unknown dataset {dataset!r} (choose digits or synthetic)")
+    raise ValueError(f"unknown dataset {dataset!r} (choose digits, mnist or synthetic)")
 
 
 @functools.lru_cache(maxsize=4)

@@ -140,14 +140,30 @@ def build_trainer(
     data = load(int(ctx.options.get("samples") or DEFAULT_SAMPLES), ctx.seed)
     torch.manual_seed(ctx.model_seed)
     module = Cnn1d(channels)
-    train, test = None, None
+    train, test = (data.x_train, data.y_train), (data.x_test, data.y_test)
+    return split_trainer(ctx, module, train, test, batch_size=batch_size, dpsgd=dpsgd)
+
+
+def split_trainer(
+    ctx: TrainerContext,
+    module: torch.nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    batch_size: int,
+    dpsgd: DpSgdConfig | None,
+) -> TorchTrainer:
+    """A trainer of ``module`` on this context's share of ``train`` (features, labels) for a
+    worker, on ``test`` for the aggregator (the simulator's gets both).
+    """
+    train_batches, test_batches = None, None
     if ctx.role != "aggregator":
-        idx = partition_indices(data.y_train, ctx)
-        train = loader(data.x_train[idx], data.y_train[idx], batch_size, shuffle=True)
+        idx = partition_indices(train[1], ctx)
+        train_batches = loader(train[0][idx], train[1][idx], batch_size, shuffle=True)
     if ctx.role != "worker":
-        test = loader(data.x_test, data.y_test, EVAL_BATCH_SIZE, shuffle=False)
+        test_batches = loader(*test, EVAL_BATCH_SIZE, shuffle=False)
     seed = ctx.seed * 100_003 + ctx.partition
-    return TorchTrainer(module, train, test, seed=seed, dpsgd=dpsgd)
+    return TorchTrainer(module, train_batches, test_batches, seed=seed, dpsgd=dpsgd)
 
 
 if __name__ == "__main__":  # `python -m torchtrain.mnist1d [SAMPLES [SEED]]` (0: default size)

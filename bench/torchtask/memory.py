@@ -9,8 +9,8 @@ task) and builds and fits one worker's trainer; what its RSS gained over the
 baseline is the worker's cost. Several widths of the CNN give the cost per
 byte of model (the slope), apart from the fixed cost of the modules.
 
-``python -m bench.torchtask memory`` (or ``python -m bench.torchtask.memory CHANNELS``
-for one process).
+``python -m bench.torchtask memory [--task mnist]`` (or ``python -m bench.torchtask.memory
+CHANNELS SAMPLES TASK`` for one process); the MNIST task's 2-D CNN is measured the same way.
 """
 
 from __future__ import annotations
@@ -20,9 +20,14 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-#: Widths of the CNN measured: the task's (32 channels, 98 KiB) and two wider ones.
-CHANNELS = (32, 64, 128)
+if TYPE_CHECKING:
+    import torch
+
+#: Widths of each task's CNN measured: the task's own (MNIST-1D 32 channels, 98 KiB; MNIST 16,
+#: 113 KiB) and two wider ones.
+CHANNELS = {"mnist1d": (32, 64, 128), "mnist": (16, 32, 64)}
 FITS = 3
 PARTITIONS = 8
 #: The task's batch size: the warm-up's activations are the size of a worker's.
@@ -34,6 +39,7 @@ class MemoryRun:
     """One worker process: RSS gained over the torch baseline after each stage, in bytes."""
 
     channels: int
+    task: str
     model_bytes: int
     baseline_rss: int
     imports: int
@@ -49,35 +55,46 @@ def rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def warm_torch(channels: int) -> None:
+def task_module(task: str, channels: int) -> tuple[torch.nn.Module, tuple[int, ...]]:
+    """A CNN of the task at this width and the shape of one batch of its inputs."""
+    if task == "mnist":
+        from torchtrain.cnn2d import IMAGE_SIDE, Cnn2d
+
+        return Cnn2d(channels), (WARM_BATCH, IMAGE_SIDE * IMAGE_SIDE)
+    from torchtrain.cnn1d import SEQUENCE_LENGTH, Cnn1d
+
+    return Cnn1d(channels), (WARM_BATCH, SEQUENCE_LENGTH)
+
+
+def warm_torch(task: str, channels: int) -> None:
     """One SGD step of a throwaway CNN of the worker's width, on one thread, at batch 32."""
     import torch
 
-    from torchtrain.cnn1d import SEQUENCE_LENGTH, Cnn1d
-
     torch.set_num_threads(1)
-    module = Cnn1d(channels)
+    module, shape = task_module(task, channels)
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
     labels = torch.zeros(WARM_BATCH, dtype=torch.long)
-    out = module(torch.zeros(WARM_BATCH, SEQUENCE_LENGTH))
+    out = module(torch.zeros(shape))
     torch.nn.functional.cross_entropy(out, labels).backward()  # type: ignore[no-untyped-call]
     optimizer.step()
 
 
-def measure(channels: int, fits: int = FITS, samples: int | None = None) -> MemoryRun:
+def measure(
+    channels: int, fits: int = FITS, samples: int | None = None, task: str = "mnist1d"
+) -> MemoryRun:
     """In this process (a fresh one: nothing of fedmq loaded yet): baseline, then one worker."""
-    warm_torch(channels)
+    warm_torch(task, channels)
     baseline = rss_bytes()
     import worker.main
     import worker.service  # noqa: F401  # what a worker process loads
-    from bench.torchtask.ceiling import task_context
+    from bench.torchtask.ceiling import BUILDERS, task_context
     from schemas.messages import TrainConfig
-    from torchtrain.mnist1d import DEFAULT_SAMPLES, build_trainer
+    from torchtrain.mnist1d import DEFAULT_SAMPLES
 
     imported = rss_bytes() - baseline
-    task = task_context(samples or DEFAULT_SAMPLES, num_partitions=PARTITIONS)
-    ctx = replace(task, role="worker")
-    trainer = build_trainer(ctx, channels=channels)
+    task_ctx = task_context(samples or DEFAULT_SAMPLES, num_partitions=PARTITIONS)
+    ctx = replace(task_ctx, role="worker")
+    trainer = BUILDERS[task](ctx, channels=channels)
     weights = trainer.initial_weights()
     built = rss_bytes() - baseline
     config = TrainConfig(learning_rate=0.05)
@@ -87,14 +104,12 @@ def measure(channels: int, fits: int = FITS, samples: int | None = None) -> Memo
         weights = trainer.fit(weights, config).weights
     model_bytes = sum(a.nbytes for a in weights.values())
     after = rss_bytes() - baseline
-    return MemoryRun(channels, model_bytes, baseline, imported, built, first, after)
+    return MemoryRun(channels, task, model_bytes, baseline, imported, built, first, after)
 
 
-def in_fresh_process(channels: int, samples: int | None = None) -> MemoryRun:
-    cmd = [sys.executable, "-m", "bench.torchtask.memory", str(channels)]
-    out = subprocess.run(
-        [*cmd, str(samples or 0)], capture_output=True, text=True, check=True
-    ).stdout
+def in_fresh_process(channels: int, samples: int | None = None, task: str = "mnist1d") -> MemoryRun:
+    cmd = [sys.executable, "-m", "bench.torchtask.memory", str(channels), str(samples or 0), task]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return MemoryRun(**json.loads(out.splitlines()[-1]))
 
 
@@ -103,11 +118,13 @@ def slope(small: MemoryRun, large: MemoryRun) -> float:
     return (large.fits - small.fits) / (large.model_bytes - small.model_bytes)
 
 
-def worker_memory(channels: tuple[int, ...] = CHANNELS) -> dict[str, object]:
+def worker_memory(task: str = "mnist1d") -> dict[str, object]:
+    """Every width of the task's CNN, each in a fresh process."""
     from torchtrain.mnist1d import DEFAULT_SAMPLES, load
 
-    load(DEFAULT_SAMPLES, 0)  # cached before the workers start, as a deployment's would be
-    runs = [in_fresh_process(c) for c in channels]
+    if task == "mnist1d":  # generated and cached before the workers start, as a deployment's
+        load(DEFAULT_SAMPLES, 0)
+    runs = [in_fresh_process(c, task=task) for c in CHANNELS[task]]
     return {
         "runs": [asdict(r) for r in runs],
         "ratio": runs[0].fits / runs[0].model_bytes,
@@ -117,4 +134,4 @@ def worker_memory(channels: tuple[int, ...] = CHANNELS) -> dict[str, object]:
 
 if __name__ == "__main__":
     width, size = (int(a) for a in sys.argv[1:3])
-    print(json.dumps(asdict(measure(width, samples=size or None))))
+    print(json.dumps(asdict(measure(width, samples=size or None, task=sys.argv[3]))))

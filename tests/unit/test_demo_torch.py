@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from fedmq.commands import demo
+from runtime.cliargs import CliError
 
 
 def parsed(argv: list[str]) -> argparse.Namespace:
@@ -40,3 +41,19 @@ def test_without_torch_the_builtin_task_is_unchanged() -> None:
     settings = demo._demo_settings(parsed([]), "ns-t")
 
     assert settings.trainer == "builtin" and settings.max_versions == 2000
+
+
+def test_torch_with_the_mnist_dataset_selects_the_2d_cnn_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FEDMQ_LEARNING_RATE", raising=False)
+
+    settings = demo._demo_settings(parsed(["--torch", "--dataset", "mnist"]), "ns-t")
+
+    assert settings.trainer == demo.MNIST_TRAINER and settings.dataset == "mnist"
+    assert settings.learning_rate == 0.2 and settings.max_seconds == 120.0
+
+
+def test_torch_refuses_a_dataset_it_has_no_task_for() -> None:
+    with pytest.raises(CliError, match="synthetic"):
+        demo._demo_settings(parsed(["--torch", "--dataset", "synthetic"]), "ns-t")
