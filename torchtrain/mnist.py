@@ -15,7 +15,7 @@ import torch
 
 from tasks.data import Dataset
 from tasks.data.digits import stratified_split
-from tasks.data.mnist import load_mnist_dataset
+from tasks.data.mnist import read_images, scaled
 from torchtrain.cnn2d import IMAGE_SIDE as IMAGE_SIDE
 from torchtrain.cnn2d import N_CLASSES as N_CLASSES
 from torchtrain.cnn2d import Cnn2d as Cnn2d
@@ -28,8 +28,11 @@ TEST_FRACTION = 0.2
 
 
 def train_test(seed: int) -> tuple[Dataset, Dataset]:
-    """The 5,000 images split into (train, test), 80/20 within each class, under ``seed``."""
-    return stratified_split(load_mnist_dataset(), TEST_FRACTION, seed)
+    """The 5,000 images split into (train, test), 80/20 within each class, under ``seed``; the
+    pixels still uint8 (``scaled`` makes them the model's input), so that a process converts
+    only the images it keeps.
+    """
+    return stratified_split(Dataset(*read_images()), TEST_FRACTION, seed)
 
 
 def make_trainer(ctx: TrainerContext) -> TorchTrainer:
@@ -51,4 +54,6 @@ def build_trainer(
     torch.manual_seed(ctx.model_seed)
     module = Cnn2d(channels)
     train, test = (train_set.x, train_set.y), (test_set.x, test_set.y)
-    return split_trainer(ctx, module, train, test, batch_size=batch_size, dpsgd=dpsgd)
+    return split_trainer(
+        ctx, module, train, test, batch_size=batch_size, dpsgd=dpsgd, features=scaled
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,16 +153,18 @@ def split_trainer(
     *,
     batch_size: int,
     dpsgd: DpSgdConfig | None,
+    features: Callable[[np.ndarray], np.ndarray] = np.asarray,
 ) -> TorchTrainer:
     """A trainer of ``module`` on this context's share of ``train`` (features, labels) for a
-    worker, on ``test`` for the aggregator (the simulator's gets both).
+    worker, on ``test`` for the aggregator (the simulator's gets both). ``features`` makes the
+    model's input of the rows kept, and only of those.
     """
     train_batches, test_batches = None, None
     if ctx.role != "aggregator":
         idx = partition_indices(train[1], ctx)
-        train_batches = loader(train[0][idx], train[1][idx], batch_size, shuffle=True)
+        train_batches = loader(features(train[0][idx]), train[1][idx], batch_size, shuffle=True)
     if ctx.role != "worker":
-        test_batches = loader(*test, EVAL_BATCH_SIZE, shuffle=False)
+        test_batches = loader(features(test[0]), test[1], EVAL_BATCH_SIZE, shuffle=False)
     seed = ctx.seed * 100_003 + ctx.partition
     return TorchTrainer(module, train_batches, test_batches, seed=seed, dpsgd=dpsgd)
 

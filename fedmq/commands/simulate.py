@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
 def print_result(settings: SimulationSettings, result: SimulationResult) -> None:
     acc = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     ttt = f"{result.time_to_target:.2f} s" if result.time_to_target is not None else "not reached"
+    task = f"{settings.dataset}/{settings.model}" if settings.trainer == "builtin" else ""
     rows = [
         (
             "strategy",
-            f"{settings.strategy} ({settings.dataset}/{settings.model}, {settings.workload} "
-            f"workload)",
+            f"{settings.strategy} ({task or settings.trainer}, {settings.workload} workload)",
         ),
         ("clients", result.clients),
         ("stopped because", result.stopped_because),

@@ -41,15 +41,23 @@ def sample_path() -> Path:
     raise MnistUnavailable(f"{DISTRIBUTION} is installed but lists no {SAMPLE_FILE}")
 
 
-def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_images() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 images as they are stored: uint8 pixels (5000, 784) and int64 labels 0-9."""
+    path = sample_path()
     with gzip.open(path, "rt") as text:
         table = np.loadtxt(text, delimiter=",", dtype=np.uint8)
     if table.shape != (N_IMAGES, IMAGE_PIXELS + 1):
         raise MnistUnavailable(f"{path}: expected {N_IMAGES} rows of 785 values, {table.shape}")
-    return table[:, :IMAGE_PIXELS], table[:, IMAGE_PIXELS].astype(np.int64)
+    return table[:, :IMAGE_PIXELS].copy(), table[:, IMAGE_PIXELS].astype(np.int64)
+
+
+def scaled(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1]."""
+    out: np.ndarray = (pixels / np.float32(255)).astype(np.float32, copy=False)
+    return out
 
 
 def load_mnist_dataset() -> Dataset:
     """All 5,000 images as flat rows of 784 pixels scaled to [0, 1], labels 0-9."""
-    pixels, labels = _read(sample_path())
-    return Dataset(x=(pixels / np.float32(255.0)).astype(np.float32), y=labels)
+    pixels, labels = read_images()
+    return Dataset(x=scaled(pixels), y=labels)

@@ -65,11 +65,12 @@ def test_the_split_is_stratified_deterministic_and_covers_every_image() -> None:
     other, _ = mnist.train_test(1)
 
     assert len(train) == 4000 and len(test) == 1000
+    assert train.x.dtype == np.uint8 and train.y.dtype == np.int64
     assert np.bincount(test.y).tolist() == [100] * 10
     assert np.array_equal(train.x, again.x) and np.array_equal(train.y, again.y)
     assert not np.array_equal(train.x, other.x)
     rows = {r.tobytes() for r in np.concatenate([train.x, test.x])}
-    assert len(rows) == len({r.tobytes() for r in mnist_data.load_mnist_dataset().x})
+    assert len(rows) == len({r.tobytes() for r in mnist_data.read_images()[0]})
 
 
 def test_the_builtin_trainer_splits_mnist_like_the_torch_task() -> None:
