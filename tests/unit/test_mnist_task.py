@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from schemas.codec import decode, encode
-from schemas.messages import ClientUpdate
+from schemas.messages import ClientUpdate, TrainConfig
 from tasks.builtin import federated_split
 from tasks.data import mnist as mnist_data
 from tests.unit.test_imports import top_level_modules_loaded
@@ -128,3 +128,14 @@ def test_a_worker_holds_its_partition_and_the_aggregator_the_test_set() -> None:
     assert aggregator.test_data is not None and aggregator.train_data is None
     initial, evaluated = worker.initial_weights(), aggregator.initial_weights()
     assert all(np.array_equal(initial[k], evaluated[k]) for k in evaluated)
+
+
+def test_a_worker_trains_the_2d_cnn_under_dp_sgd_and_reports_its_epsilon() -> None:
+    options = {"dpsgd": True, "dpsgd_noise_multiplier": 1.0, "dpsgd_seed": 1}
+    worker = mnist.make_trainer(TrainerContext("worker", 0, 8, 0, options))
+
+    fit = worker.fit(worker.initial_weights(), TrainConfig(learning_rate=0.1))
+
+    epsilon = fit.metrics["dp_epsilon"]
+    assert isinstance(epsilon, float) and 0 < epsilon < 10
+    assert "train_loss" not in fit.metrics  # not private
