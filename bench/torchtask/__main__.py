@@ -1,5 +1,7 @@
 """``python -m bench.torchtask ceiling [--seeds 3] [--epochs 20]``: the centralised CNN ceiling;
-``python -m bench.torchtask privacy [--epsilons 1,3,8,inf,none]``: the privacy-utility table;
+``python -m bench.torchtask privacy [--epsilons 1,3,8,inf,none] [--fits 20] [--local-epochs 1]
+[--batch-size 128] [--clip 1] [--dp-learning-rate 0.5] [--samples 20000] [--seeds 3]``: the
+privacy-utility table, one JSON line per (epsilon, seed) and a summary line per epsilon;
 ``python -m bench.torchtask memory``: a torch worker's RSS beyond torch's. ``--task mnist``: the
 2-D CNN on MNIST (ceiling and memory) instead of the 1-D CNN on MNIST-1D.
 """
@@ -24,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fits", type=int, default=20)
     parser.add_argument("--dp-learning-rate", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--local-epochs", type=int, default=1)
+    parser.add_argument("--clip", type=float, default=1.0)
+    parser.add_argument("--buffer-size", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20)
@@ -53,15 +58,20 @@ def privacy_table(args: argparse.Namespace) -> int:
 
     for text in args.epsilons.split(","):
         eps = None if text == "none" else float(text)
+        accuracies = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             run = DpRun(
-                eps, fits=args.fits, batch_size=args.batch_size,
-                learning_rate=args.dp_learning_rate, samples=args.samples, seed=seed,
+                eps, fits=args.fits, epochs=args.local_epochs, batch_size=args.batch_size,
+                clip=args.clip, learning_rate=args.dp_learning_rate,
+                buffer_size=args.buffer_size, samples=args.samples, seed=seed,
             )  # fmt: skip
             started = time.monotonic()
             result = federate(run)
+            accuracies.append(result.accuracy)
             row = {**result.__dict__, "run": run.__dict__, "seconds": time.monotonic() - started}
             print(json.dumps(row), flush=True)
+        per_seed = ", ".join(f"{a:.3f}" for a in accuracies)
+        print(f"epsilon {text}: mean {statistics.mean(accuracies):.3f} ({per_seed})", flush=True)
     return 0
 
 

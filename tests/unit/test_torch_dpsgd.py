@@ -12,7 +12,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from privacy.accountant import epsilon
 from schemas.messages import TrainConfig
-from torchtrain.dpsgd import AccountantName, BudgetExhausted, DpSgdConfig, history_ledger
+from torchtrain.dpsgd import (
+    AccountantName,
+    BudgetExhausted,
+    DpSgdConfig,
+    history_ledger,
+    rdp_epsilon,
+)
 from torchtrain.trainer import Batches, TorchTrainer
 
 CONFIG = TrainConfig(local_epochs=1, learning_rate=0.5)
@@ -50,6 +56,21 @@ def test_epsilon_matches_dp_accounting_for_the_same_poisson_sampled_steps(
     # Opacus' RDP uses other orders than dp-accounting's; its PRV and dp-accounting's PLD are
     # both numerical: they agree to a few percent, not to the last digit.
     assert reported == pytest.approx(expected, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    "history",
+    [[(1.1, 0.1, 10)], [(1.5, 0.25, 60), (2.0, 0.5, 3)], [(0.9, 1 / 16, 17), (0.9, 1 / 16, 5)]],
+)
+def test_cached_rdp_epsilon_is_exactly_opacus_own(history: list[tuple[float, float, int]]) -> None:
+    from opacus.accountants import RDPAccountant
+
+    accountant = RDPAccountant()
+    accountant.history = list(history)
+
+    first, again = rdp_epsilon(history, 1e-5), rdp_epsilon(history, 1e-5)
+
+    assert first == again == accountant.get_epsilon(1e-5)
 
 
 def test_epsilon_is_cumulative_in_the_metrics_and_survives_a_restart(tmp_path: Path) -> None:
