@@ -1,6 +1,7 @@
-"""``python -m bench.flower [--seconds 400] [--flower-seconds 1200]``: fedmq's FedAsync, FedBuff
-and synchronous FedAvg, then Flower's deployment runtime, on the same task in one run; prints
-the time to 90 % of the centralised ceiling and the accuracy at fixed times, as ratios.
+"""``python -m bench.flower [--seconds 400] [--flower-seconds 1200] [--learning-rate 0.2]``:
+fedmq's FedAsync, FedBuff and synchronous FedAvg, then Flower's deployment runtime, on the same
+task in one run; prints the time to 90 % of the centralised ceiling and the accuracy at fixed
+times, as ratios.
 
 Flower runs from its own environment (``--flower-venv``, built by ``make bench-flower-env``).
 """
@@ -20,7 +21,7 @@ from bench.flower.curves import Curve, best
 from bench.flower.ours import STRATEGIES, fedmq_curve
 from bench.flower.peer import flower_curve
 from bench.flower.report import PEER, accuracy_table, time_table
-from bench.flower.task import CEILING, TARGET
+from bench.flower.task import CEILING, LEARNING_RATE, TARGET
 from torchtrain.mnist1d import DEFAULT_SAMPLES, load
 
 FLOOR = 10.0
@@ -31,6 +32,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=400.0, help="Length of a fedmq run.")
     parser.add_argument(
         "--flower-seconds", type=float, default=1200.0, help="Length of the Flower run."
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=LEARNING_RATE,
+        help="Local SGD learning rate, the same for fedmq's workers and Flower's clients.",
     )
     parser.add_argument("--checkpoints", default="60,120,240,400", help="Times to read accuracy.")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
@@ -54,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = tables(curves, ran, args.checkpoints)
     print("\n\n".join(shown))
     if args.output:
-        out = {"curves": curves, "ran": ran, "tables": shown}
+        settings = {"learning_rate": args.learning_rate, "strategies": args.strategies}
+        out = {"curves": curves, "ran": ran, "settings": settings, "tables": shown}
         Path(args.output).write_text(json.dumps(out, indent=1))
     return 0
 
@@ -68,11 +76,14 @@ def measure(args: argparse.Namespace, venv: Path) -> tuple[dict[str, Curve], dic
         ctx = Context(quick=False, workdir=Path(args.workdir or tmp))
         for name in args.strategies.split(","):
             ctx.log(f"fedmq {name}, {args.seconds:.0f} s")
-            curves[name], ran[name] = fedmq_curve(ctx, name, args.seconds), args.seconds
+            curves[name] = fedmq_curve(ctx, name, args.seconds, args.learning_rate)
+            ran[name] = args.seconds
             ctx.log(f"fedmq {name} curve: {json.dumps(curves[name])}")
         ctx.log(f"Flower, {args.flower_seconds:.0f} s")
         started = time.monotonic()
-        curves[PEER] = flower_curve(venv, ctx.scratch("flower"), args.flower_seconds)
+        curves[PEER] = flower_curve(
+            venv, ctx.scratch("flower"), args.flower_seconds, args.learning_rate
+        )
         ran[PEER] = args.flower_seconds
         ctx.log(f"Flower curve: {json.dumps(curves[PEER])}")
         ctx.log(f"Flower took {time.monotonic() - started:.0f} s of wall clock in all")

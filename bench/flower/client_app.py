@@ -2,8 +2,8 @@
 
 Flower's deployment runtime starts a fresh ``flwr-clientapp`` process for every message, so the
 trainer is built anew each round; the fit counter is set from the round so that each round
-shuffles as a long-lived fedmq worker's n-th fit does. Node config: ``partition-id``,
-``slowdown``.
+shuffles as a long-lived fedmq worker's n-th fit does, at the learning rate of the round's train
+config (``lr``). Node config: ``partition-id``, ``slowdown``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ def train(msg: Message, context: Context) -> Message:
     partition = int(context.node_config["partition-id"])
     slowdown = float(context.node_config["slowdown"])
     local = trainer("worker", partition)
-    local.fits = int(msg.content["config"]["server-round"]) - 1
+    train_config = msg.content["config"]
+    local.fits = int(train_config["server-round"]) - 1
+    learning_rate = float(train_config["lr"])
     state = msg.content["arrays"].to_torch_state_dict()
-    weights, examples = slow_fit(local, {k: v.numpy() for k, v in state.items()}, slowdown)
+    weights = {k: v.numpy() for k, v in state.items()}
+    weights, examples = slow_fit(local, weights, slowdown, learning_rate)
     record = ArrayRecord({k: torch.from_numpy(v) for k, v in weights.items()})
     metrics = MetricRecord({"num-examples": examples})
     return Message(RecordDict({"arrays": record, "metrics": metrics}), reply_to=msg)

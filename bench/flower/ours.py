@@ -10,7 +10,7 @@ from __future__ import annotations
 from bench import Context
 from bench.federation import BenchFederation
 from bench.flower.curves import Curve
-from bench.flower.task import CLIENTS, EVAL_UPDATES, LEARNING_RATE, LOCAL_EPOCHS, SLOWDOWNS
+from bench.flower.task import CLIENTS, EVAL_UPDATES, LOCAL_EPOCHS, SLOWDOWNS
 from bench.waiting import wait_until
 
 TRAINER = ["--trainer", "torchtrain.mnist1d:make_trainer", "--num-partitions", str(CLIENTS)]
@@ -23,7 +23,7 @@ STRATEGIES: dict[str, tuple[list[str], int]] = {
 }
 
 
-def fedmq_curve(ctx: Context, strategy: str, seconds: float) -> Curve:
+def fedmq_curve(ctx: Context, strategy: str, seconds: float, learning_rate: float) -> Curve:
     flags, per_version = STRATEGIES[strategy]
     with BenchFederation(ctx, f"flower-{strategy}") as fed:
         workers = [
@@ -36,7 +36,7 @@ def fedmq_curve(ctx: Context, strategy: str, seconds: float) -> Curve:
         wait_until(attached, 300, "the workers to attach")
         agg = fed.aggregator(
             *TRAINER, *flags,
-            "--learning-rate", str(LEARNING_RATE), "--local-epochs", str(LOCAL_EPOCHS),
+            "--learning-rate", repr(learning_rate), "--local-epochs", str(LOCAL_EPOCHS),
             "--eval-every", str(EVAL_UPDATES // per_version), "--max-seconds", str(seconds),
         )  # fmt: skip
         usage = agg.wait(timeout=seconds + 300)

@@ -92,12 +92,12 @@ class FlowerDeployment:
         log = self.workdir / "superlink.log"
         return log.read_text(errors="replace").count("Activated node_id") if log.exists() else 0
 
-    def run(self, curve: Path, rounds: int) -> None:
+    def run(self, curve: Path, rounds: int, learning_rate: float) -> None:
         """``flwr run`` the app once every SuperNode is in, as fedmq's aggregator starts once
         every worker has attached (``flwr run`` returns once the run is submitted).
         """
         wait_until(lambda: self.nodes() >= CLIENTS, 300, "the SuperNodes to register")
-        overrides = f"curve-path='{curve}' num-server-rounds={rounds}"
+        overrides = run_config(curve, rounds, learning_rate)
         submit = self.spawn("flwr-run", "flwr", "run", str(APP), CONNECTION, "-c", overrides)
         if submit.wait(timeout=300) != 0:
             raise RuntimeError(f"flwr run failed: see {self.workdir / 'flwr-run.log'}")
@@ -152,6 +152,11 @@ def deployment(venv: Path, workdir: Path) -> Iterator[FlowerDeployment]:
         flower.stop()
 
 
+def run_config(curve: Path, rounds: int, learning_rate: float) -> str:
+    """``flwr run -c``'s overrides of the app's run config (``app/pyproject.toml``)."""
+    return f"curve-path='{curve}' num-server-rounds={rounds} learning-rate={learning_rate!r}"
+
+
 def read_curve(path: Path) -> list[tuple[float, float]]:
     if not path.exists():
         return []
@@ -159,14 +164,14 @@ def read_curve(path: Path) -> list[tuple[float, float]]:
     return [(float(e["elapsed"]), float(e["accuracy"])) for e in lines]
 
 
-def flower_curve(venv: Path, workdir: Path, seconds: float) -> Curve:
+def flower_curve(venv: Path, workdir: Path, seconds: float, learning_rate: float) -> Curve:
     """Flower's evaluations over ``seconds`` of its ServerApp's clock (a run always goes the
     full length, as fedmq's do).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     curve = workdir / "flower-curve.jsonl"
     with deployment(venv, workdir) as flower:
-        flower.run(curve, rounds=100_000)
+        flower.run(curve, rounds=100_000, learning_rate=learning_rate)
         deadline = time.monotonic() + seconds + 600  # the ServerApp still has to start
         while time.monotonic() < deadline:
             points = read_curve(curve)

@@ -3,8 +3,10 @@
 Every round trains on every node (``fraction_train=1``, waits for all eight) and evaluates the
 new global model centrally (``evaluate_fn``) with fedmq's aggregator-side trainer on the same
 test set; there is no federated evaluation (``fraction_evaluate=0``), as fedmq's workers do not
-evaluate either. Each evaluation is appended to ``curve-path`` as a JSON line with the seconds
-since this function started (the clock fedmq's aggregator keeps from its own start).
+evaluate either. The learning rate (``learning-rate``) travels to the clients in every round's
+train config, as fedmq's aggregator tells its workers theirs. Each evaluation is appended to
+``curve-path`` as a JSON line with the seconds since this function started (the clock fedmq's
+aggregator keeps from its own start).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main(grid: Grid, context: Context) -> None:
     started = time.monotonic()
     curve = Path(str(context.run_config["curve-path"]))
     server = trainer("aggregator")
+    learning_rate = float(context.run_config["learning-rate"])
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
         weights = {k: v.numpy() for k, v in arrays.to_torch_state_dict().items()}
@@ -48,6 +51,6 @@ def main(grid: Grid, context: Context) -> None:
         grid=grid,
         initial_arrays=ArrayRecord(initial),
         num_rounds=int(context.run_config["num-server-rounds"]),
-        train_config=ConfigRecord({"lr": config().learning_rate}),
+        train_config=ConfigRecord({"lr": learning_rate}),
         evaluate_fn=evaluate,
     )

@@ -1,11 +1,16 @@
-"""The Flower comparison's arithmetic: time to a target, accuracy at a time, the speed-up."""
+"""The Flower comparison's arithmetic (time to a target, accuracy at a time, the speed-up) and the
+settings both runtimes are given."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from bench.flower.curves import accuracy_at, best, speedup, time_to
+from bench.flower.peer import run_config
 from bench.flower.report import accuracy_table, time_table
+from bench.flower.task import LEARNING_RATE, config
 
 CURVE = [(0.0, 0.1), (10.0, 0.5), (20.0, 0.9), (30.0, 0.85), (40.0, 0.95)]
 
@@ -52,3 +57,10 @@ def test_tables_judge_the_floor_only_on_what_was_seen() -> None:
     acc = accuracy_table(curves, [10.0, 300.0]).splitlines()
     assert "| fedmq fedbuff | 0.900 | 0.900 (1.00x) |" in acc
     assert "| Flower 1.42 FedAvg | - | 0.900 |" in acc
+
+
+def test_both_runtimes_train_at_the_learning_rate_they_are_given() -> None:
+    overrides = run_config(Path("/tmp/c.jsonl"), 7, 0.2).split()
+    assert overrides == ["curve-path='/tmp/c.jsonl'", "num-server-rounds=7", "learning-rate=0.2"]
+    assert config(0.2).learning_rate == 0.2
+    assert config().learning_rate == LEARNING_RATE == 0.2
