@@ -45,7 +45,7 @@ class FlowerDeployment:
 
     def __init__(self, venv: Path, workdir: Path) -> None:
         self.bin, self.workdir = venv.resolve() / "bin", workdir.resolve()
-        self.home = workdir / "flwr-home"
+        self.home = self.workdir / "flwr-home"  # absolute: the processes run in the workdir
         self.port = free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p)
@@ -168,6 +168,7 @@ def flower_curve(venv: Path, workdir: Path, seconds: float, learning_rate: float
     """Flower's evaluations over ``seconds`` of its ServerApp's clock (a run always goes the
     full length, as fedmq's do).
     """
+    workdir = workdir.resolve()  # the ServerApp writes the curve from a directory of its own
     workdir.mkdir(parents=True, exist_ok=True)
     curve = workdir / "flower-curve.jsonl"
     with deployment(venv, workdir) as flower:

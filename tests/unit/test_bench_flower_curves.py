@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.flower.curves import accuracy_at, best, speedup, time_to
-from bench.flower.peer import run_config
+from bench.flower.peer import FlowerDeployment, run_config
 from bench.flower.report import accuracy_table, time_table
 from bench.flower.task import LEARNING_RATE, config
 
@@ -64,3 +64,9 @@ def test_both_runtimes_train_at_the_learning_rate_they_are_given() -> None:
     assert overrides == ["curve-path='/tmp/c.jsonl'", "num-server-rounds=7", "learning-rate=0.2"]
     assert config(0.2).learning_rate == 0.2
     assert config().learning_rate == LEARNING_RATE == 0.2
+
+
+def test_flower_finds_its_home_whatever_directory_the_bench_was_started_from() -> None:
+    flower = FlowerDeployment(Path(".venv-flower"), Path("runs/flower"))
+    assert flower.home.is_absolute()
+    assert flower.env["FLWR_HOME"] == str(flower.home)
