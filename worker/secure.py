@@ -203,6 +203,9 @@ class SecureParticipant:
         from secagg.wire import upload_of
 
         self._prepared = {key: upload_of(answer)}
+        # Before the publish: a worker killed between the broker's confirm and ``sent`` leaves
+        # this line, so what the aggregator counted is always something the worker sent off.
+        self.events.write("secure-prepared", buffer_id=current.buffer_id, stage=current.stage)
         return self._prepared[key]
 
     def sent(self, upload: SecureUpload) -> None:
