@@ -81,14 +81,14 @@ class AmqpSession(BrokerLink):
         *,
         exclusive: bool = False,
         arguments: Mapping[str, Any] | None = None,
-        eager: Callable[[Properties], bool] | None = None,
+        eager: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> str:
         """Start a manual-ack consumer; ``on_delivery`` runs inside ``process_events``.
 
-        Deliveries whose properties ``eager`` accepts are handed on as soon as they are read, even
-        inside another call that waits on the broker (a publish awaiting its confirm), so that
-        pika never holds them meanwhile (``broker.eager``); ``on_delivery`` must then not use the
-        session.
+        Deliveries whose AMQP headers (as received: not yet checked, so ``eager`` only looks)
+        ``eager`` accepts are handed on as soon as they are read, even inside another call that
+        waits on the broker (a publish awaiting its confirm), so that pika never holds them
+        meanwhile (``broker.eager``); ``on_delivery`` must then not use the session.
         """
 
         def _callback(
@@ -106,7 +106,7 @@ class AmqpSession(BrokerLink):
 
         channel = self._ch()
         chosen = (
-            eager_consumer_tag(channel, lambda props: eager(from_pika(props)))
+            eager_consumer_tag(channel, lambda props: eager(props.headers or {}))
             if eager is not None
             else None
         )

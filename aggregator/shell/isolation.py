@@ -76,6 +76,4 @@ class ResultsConsumer:
         """Chunks are handed on as pika reads them (they go to the spool, on disk), so that pika
         never holds the chunk window in memory while the aggregator publishes."""
         self.session.set_prefetch(prefetch)
-        self._tag = self.session.consume(
-            self.queue, self.on_delivery, eager=lambda props: is_chunk(props.headers)
-        )
+        self._tag = self.session.consume(self.queue, self.on_delivery, eager=is_chunk)

@@ -28,7 +28,7 @@ def test_chunks_arrive_while_a_publish_waits_and_whole_messages_at_process_event
             for body in (b"c0", b"c1", b"c2"):
                 session.publish("", queue, body, CHUNK)
             session.publish("", queue, b"whole", Properties())
-            session.consume(queue, got.append, eager=lambda props: is_chunk(props.headers))
+            session.consume(queue, got.append, eager=is_chunk)
 
             def published_meanwhile() -> bool:
                 session.publish("", other, b"x", Properties())  # waits for its confirm
