@@ -6,11 +6,14 @@ run, seeded: freeze the member leading the results queue with SIGSTOP for
 four net tick times, then resume it; SIGKILL the member leading the results
 queue; restart it and SIGKILL another. The audit must find every confirmed
 update applied exactly once, every version one set of weights, the
-federation publishing again within 10 s of each kill, and the final accuracy
-within 1 point of the same federation run meanwhile, fault-free, on the
-machine's broker. Last in the same run, with two of three members gone
-(SIGKILLed) the federation must pause, and resume within 10 s once a majority
-is back. While a killed member boots again between faults the workers are held
+federation publishing again within 10 s of each kill, and the accuracy within
+1 point of the same federation run meanwhile, fault-free, on the machine's
+broker: the mean of each run's evaluations over its last ``LATE_VERSIONS``
+versions, because one evaluation on 359 test images is 0.28 points an image
+and two asynchronous runs whose arrival orders differ often end 4 images apart.
+Last in the same run, with two of three members gone (SIGKILLed) the
+federation must pause, and resume within 10 s once a majority is back. While
+a killed member boots again between faults the workers are held
 (``ClusterRun.restart``): the run is a fixed number of versions, a boot takes
 what the machine's load says, and a run that ended before the last fault
 cannot resume from it (CI saw "majority back" at v700 of 700, never resumed).
@@ -40,6 +43,8 @@ TASK = ["--partition", "dirichlet", "--dirichlet-alpha", "0.5", "--data-seed", s
 WORKER_FLAGS = ["--delay", "0.3", *TASK]
 RESUME_WITHIN = 10.0
 ACCURACY_TOLERANCE = 0.01
+#: Accuracy: the mean of the evaluations (one every 10 versions) in the last this many versions.
+LATE_VERSIONS = 200
 #: With the majority gone, no version may appear for this long (after the in-flight batch).
 QUIET_WINDOW = 6.0
 
@@ -74,12 +79,16 @@ def audit(fed: Federation, cluster: RabbitCluster) -> AuditReport:
     return check_run(evidence)
 
 
-def accuracy(fed: Federation) -> float:
-    summary = fed.summary()
-    assert summary is not None and summary["accuracy"] is not None, fed.log("aggregator.log")[
-        -3000:
+def late_accuracy(fed: Federation) -> float:
+    """The mean test accuracy of the run's evaluations in its last ``LATE_VERSIONS`` versions."""
+    assert fed.summary() is not None, fed.log("aggregator.log")[-3000:]
+    late = [
+        float(e["accuracy"])
+        for e in fed.events("metrics.jsonl")
+        if e["event"] == "eval" and e["version"] > MAX_VERSIONS - LATE_VERSIONS
     ]
-    return float(summary["accuracy"])
+    assert len(late) >= LATE_VERSIONS // 20, (len(late), fed.log("aggregator.log")[-3000:])
+    return sum(late) / len(late)
 
 
 def table(rows: list[Recovery]) -> list[str]:
@@ -125,8 +134,8 @@ def test_node_failures_lose_nothing_and_training_resumes_on_the_majority(
     report = audit(faulty, rabbit_cluster)
     for line in [*table(driver.recoveries), *report.lines()]:
         say(line)
-    ours, reference = accuracy(faulty), accuracy(baseline)
-    say(f"  accuracy with faults {ours:.4f}, fault-free {reference:.4f}")
+    ours, reference = late_accuracy(faulty), late_accuracy(baseline)
+    say(f"  mean late accuracy with faults {ours:.4f}, fault-free {reference:.4f}")
 
     assert code == 0, faulty.log("aggregator.log")[-3000:]
     assert report.ok, report.problems
