@@ -3,8 +3,10 @@
 One in-process federation per mode and task (the digits MLP; with the torch extra the MNIST-1D
 and MNIST CNNs), identical in everything else: 8 clients on a Dirichlet(0.5) split, FedBuff
 (K = 4), 4 clients training at once (so updates are stale), the same seeds and the same
-arrival order. Workers build their updates with the real worker code (``build_update``, top-k
-with its residual kept per client) and encode them; the aggregator side is
+arrival order, over ``SEEDS`` (each seed draws the data where the task generates it, the split,
+the initial model, the data order and the rounding; each cell is the mean over seeds, the
+per-seed accuracies in its note). Workers build their updates with the real worker code
+(``build_update``, top-k with its residual kept per client) and encode them; the aggregator side is
 what the service runs per update: decode, expand, validate and apply
 (``decode`` + ``Aggregator.handle``), timed alone in CPU time. The baseline is mode
 ``none`` (float32) in the same run.
@@ -12,10 +14,12 @@ what the service runs per update: decode, expand, validate and apply
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +28,7 @@ from aggregator.core.state import AggregatorState, AppliedWindow
 from aggregator.factory import build_strategy, compression_of, train_config
 from aggregator.settings import AggregatorSettings
 from bench import Context, Row
+from bench.table import markdown
 from schemas.codec import decode, encode
 from schemas.messages import ClientUpdate, CompressionMode, ModelVersion
 from tasks.builtin import make_trainer
@@ -37,6 +42,8 @@ MODES: tuple[CompressionMode, ...] = ("none", "float16", "int8", "topk")
 FLOORS = {"int8": (3.5, 0.5), "topk": (20.0, 2.0)}
 #: Accuracy lost is judged only against a baseline this good (far from convergence it is noise).
 JUDGED_FROM = 0.8
+#: One seed's accuracy is a few test images; the floors are judged on the mean over these.
+SEEDS = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,18 @@ class ModeResult:
     bytes_per_update: float
     updates_per_second: float
     accuracy: float
+    per_seed: tuple[float, ...] = ()
+
+
+def mean_over_seeds(results: list[ModeResult]) -> ModeResult:
+    """One mode's runs over several seeds as one result: every figure the mean."""
+    return ModeResult(
+        results[0].mode,
+        float(np.mean([r.bytes_per_update for r in results])),
+        float(np.mean([r.updates_per_second for r in results])),
+        float(np.mean([r.accuracy for r in results])),
+        tuple(r.accuracy for r in results),
+    )
 
 
 def digits_mlp(hidden: int) -> Callable[[TrainerContext], Trainer]:
@@ -79,9 +98,14 @@ def mnist_cnn() -> Callable[[TrainerContext], Trainer]:
     return make
 
 
-def trainers(factory: Callable[[TrainerContext], Trainer]) -> tuple[list[Trainer], Trainer]:
-    clients = [factory(TrainerContext("worker", i, CLIENTS, seed=0)) for i in range(CLIENTS)]
-    return clients, factory(TrainerContext("aggregator", 0, CLIENTS, seed=0))
+def trainers(
+    factory: Callable[[TrainerContext], Trainer], seed: int
+) -> tuple[list[Trainer], Trainer]:
+    clients = [
+        factory(TrainerContext("worker", i, CLIENTS, seed=seed, model_seed=seed))
+        for i in range(CLIENTS)
+    ]
+    return clients, factory(TrainerContext("aggregator", 0, CLIENTS, seed=seed, model_seed=seed))
 
 
 @dataclass(frozen=True)
@@ -94,7 +118,7 @@ class Task:
     learning_rate: float = AggregatorSettings.model_fields["learning_rate"].default
 
 
-def simulate(mode: CompressionMode, task: Task, fraction: float) -> ModeResult:
+def simulate(mode: CompressionMode, task: Task, fraction: float, seed: int = 0) -> ModeResult:
     settings = AggregatorSettings(
         strategy="fedbuff",
         buffer_size=4,
@@ -103,12 +127,12 @@ def simulate(mode: CompressionMode, task: Task, fraction: float) -> ModeResult:
         learning_rate=task.learning_rate,
     )
     updates = task.updates
-    clients, evaluator = trainers(task.factory)
+    clients, evaluator = trainers(task.factory, seed)
     strategy = build_strategy(settings)
     state = AggregatorState("bench", 0, evaluator.initial_weights(), AppliedWindow(1 << 20))
     core = Aggregator(state, strategy, max_staleness=None, compression=compression_of(settings))
     config = train_config(settings, strategy)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     residuals: list[dict[str, np.ndarray]] = [{} for _ in clients]
     flights = [(c, _model(core, config)) for c in range(CONCURRENT)]
     sizes, busy = [], 0.0
@@ -158,6 +182,7 @@ def rows(task: str, results: list[ModeResult], fraction: float) -> Iterable[Row]
             f"load {load:.1f}",
         )
         judged = floor is not None and base.accuracy >= JUDGED_FROM
+        not_judged = "" if judged or not floor else f"not judged: float32 below {JUDGED_FROM}"
         yield Row(
             "compression",
             f"{label}: accuracy",
@@ -166,7 +191,7 @@ def rows(task: str, results: list[ModeResult], fraction: float) -> Iterable[Row]
             None,
             f"<= {floor[1]} points lost" if floor and judged else "",
             lost <= floor[1] if floor and judged else None,
-            "" if judged or not floor else f"not judged: float32 below {JUDGED_FROM}",
+            "; ".join(filter(None, [seeds_note(r), not_judged])),
         )
         yield Row(
             "compression",
@@ -178,6 +203,14 @@ def rows(task: str, results: list[ModeResult], fraction: float) -> Iterable[Row]
             None,
             "CPU time of decode + expand + validate + apply",
         )
+
+
+def seeds_note(result: ModeResult) -> str:
+    if len(result.per_seed) < 2:
+        return ""
+    return f"mean of {len(result.per_seed)} seeds: " + ", ".join(
+        f"{a:.4f}" for a in result.per_seed
+    )
 
 
 def tasks(quick: bool) -> list[Task]:
@@ -193,14 +226,41 @@ def tasks(quick: bool) -> list[Task]:
     return found
 
 
+def compare(ctx: Context, task: Task, seeds: tuple[int, ...], fraction: float) -> list[Row]:
+    """Every mode on one task, each the mean over ``seeds``."""
+    results = []
+    for mode in MODES:
+        runs = []
+        for seed in seeds:
+            ctx.log(f"compression: {task.name}, {mode}, seed {seed}, {task.updates} updates")
+            runs.append(simulate(mode, task, fraction, seed))
+        results.append(mean_over_seeds(runs))
+    return list(rows(task.name, results, fraction))
+
+
 def run(ctx: Context) -> Iterable[Row]:
     fraction, out = 0.01, list[Row]()
+    seeds = SEEDS[:1] if ctx.quick else SEEDS
     for task in tasks(ctx.quick):
-        results = []
-        for mode in MODES:
-            ctx.log(f"compression: {task.name}, {mode}, {task.updates} updates")
-            results.append(simulate(mode, task, fraction))
-        out += rows(task.name, results, fraction)
+        out += compare(ctx, task, seeds, fraction)
     if len(out) < 3 * 3 * len(MODES):
         out.append(Row("compression", "CNN tasks", "not run: the torch extra is missing"))
     return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.compression")
+    parser.add_argument("--task", action="append", help="Only this task (by name); repeatable.")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="Comma-separated.")
+    parser.add_argument("--workdir", default="bench-out")
+    args = parser.parse_args()
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    ctx = Context(quick=False, workdir=Path(args.workdir))
+    chosen = [t for t in tasks(False) if not args.task or t.name in args.task]
+    if not chosen:
+        parser.error(f"no such task; choose from {[t.name for t in tasks(False)]}")
+    print(markdown([row for t in chosen for row in compare(ctx, t, seeds, 0.01)]))
+
+
+if __name__ == "__main__":
+    main()
