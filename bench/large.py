@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +80,7 @@ def run(ctx: Context) -> Iterable[Row]:
 
 def measure(ctx: Context, case: Case) -> Iterator[Row]:
     ctx.log(f"large {case.label}: ingest ({load()})")
-    yield from ingest_rows(ctx, case)
+    ingest = yield from ingest_rows(ctx, case)
     ctx.log(f"large {case.label}: checkpoint ({load()})")
     cost = checkpoint_cost(ctx.scratch(f"checkpoint-{case.floats}"), case.floats)
     yield checkpoint_row(case, cost)
@@ -88,10 +88,11 @@ def measure(ctx: Context, case: Case) -> Iterator[Row]:
     payload = memoryview(bytearray(LOOPBACK_BYTES))
     wire = best_seconds(lambda: socket_copy(payload), 3)
     result = end_to_end(ctx, case.floats, case.versions, case.max_seconds)
-    yield from e2e_rows(case, result, LOOPBACK_BYTES / wire)
+    yield from e2e_rows(case, result, LOOPBACK_BYTES / wire, ingest)
 
 
-def ingest_rows(ctx: Context, case: Case) -> Iterator[Row]:
+def ingest_rows(ctx: Context, case: Case) -> Generator[Row, None, float]:
+    """The ingest rows; returns the chunked ingest rate (the end-to-end row's second baseline)."""
     prefetch = auto_prefetch({"w": np.zeros(case.floats, np.float32)})
     count = case.ingest_updates
     with BenchFederation(ctx, "large-ingest") as fed:
@@ -116,6 +117,7 @@ def ingest_rows(ctx: Context, case: Case) -> Iterator[Row]:
             note,
         )
         yield rss_row(f"large: aggregator peak RSS, ingest {how}", case, usage, note)
+    return chunked
 
 
 def rss_row(benchmark: str, case: Case, usage: Usage, note: str) -> Row:
@@ -146,9 +148,10 @@ def checkpoint_row(case: Case, cost: CheckpointCost) -> Row:
     )
 
 
-def e2e_rows(case: Case, result: EndToEnd, bandwidth: float) -> Iterator[Row]:
+def e2e_rows(case: Case, result: EndToEnd, bandwidth: float, ingest: float) -> Iterator[Row]:
     limit = wire_limit(bandwidth, case.model_bytes)
     note = (
+        f"{result.rate / ingest:.2f}x the aggregator's chunked ingest alone ({ingest:.2f} upd/s); "
         f"{result.versions} versions in {result.seconds:.1f} s, {result.applied} applied, "
         f"{rejected_text(result.rejected)}, checkpoint {mb(result.checkpoint_bytes)}; {load()}"
     )

@@ -10,8 +10,9 @@ import pytest
 
 from aggregator.shell.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from bench.checkpoint_cost import checkpoint_cost, checkpoint_write
-from bench.large import Case, checkpoint_row, rejected_text, rss_limit
-from bench.large_e2e import wire_limit
+from bench.large import Case, checkpoint_row, e2e_rows, rejected_text, rss_limit
+from bench.large_e2e import EndToEnd, wire_limit
+from bench.procs import Usage
 
 
 def test_checkpoint_cost_compares_writes_of_the_same_bytes(tmp_path: Path) -> None:
@@ -71,3 +72,17 @@ def test_checkpoint_row_reports_the_time_ratio(tmp_path: Path) -> None:
 def test_rejected_text_lists_reasons_in_order() -> None:
     assert rejected_text({"stale": 10, "late": 2}) == "12 rejected (late 2, stale 10)"
     assert rejected_text({}) == "0 rejected"
+
+
+def test_end_to_end_rows_compare_with_the_wire_and_with_ingest() -> None:
+    # Prepare: 10 versions in 20 s of a 100 MB model; 1 GB/s loopback carries 2.5 versions/s
+    usage = Usage(0, 30.0, 10.0, 300_000_000)
+    result = EndToEnd(10, 20.0, 10, {}, usage, (usage, usage), 100_000_000)
+
+    # Execute
+    rows = list(e2e_rows(Case(25_000_000, 1, 10, 60.0), result, 1e9, ingest=1.0))
+
+    # Assert
+    assert rows[0].ratio == pytest.approx(0.5 / 2.5)
+    assert rows[0].note.startswith("0.50x the aggregator's chunked ingest alone")
+    assert rows[1].met is True and rows[2].measured == "300 MB"
