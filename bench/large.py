@@ -60,7 +60,7 @@ class Case:
         return self.floats * 4
 
 
-CASES = [Case(11_000_000, 16, 24, 150.0), Case(25_000_000, 8, 12, 180.0)]
+CASES = [Case(11_000_000, 16, 24, 150.0), Case(25_000_000, 12, 12, 180.0)]
 QUICK_CASES = [Case(4_000_000, 4, 4, 60.0)]
 
 
