@@ -75,7 +75,14 @@ class DefenceSettings(BaseSettings):
         ),
     )
     aggregation: Literal[
-        "mean", "median", "trimmed-mean", "krum", "multi-krum", "centered-clip", "trajectory"
+        "mean",
+        "median",
+        "trimmed-mean",
+        "krum",
+        "multi-krum",
+        "centered-clip",
+        "trajectory",
+        "reputation",
     ] = Field(
         "mean",
         description=(

@@ -10,10 +10,11 @@ from aggregator.core.fedavg import FedAvg
 from aggregator.core.fedbuff import FedBuff
 from aggregator.core.identity import IdentityPolicy, Roster
 from aggregator.core.private import PrivacyConfig, PrivateStrategy
+from aggregator.core.reputation_fedbuff import ReputationFedBuff
 from aggregator.core.robust import NormBound
 from aggregator.core.robust_fedbuff import RobustFedBuff
 from aggregator.core.secure_fedbuff import SecureFedBuff
-from aggregator.core.staleness import staleness_function
+from aggregator.core.staleness import StalenessFunction, staleness_function
 from aggregator.core.state import AggregatorState
 from aggregator.core.strategy import Strategy
 from aggregator.settings import AggregatorSettings
@@ -174,20 +175,34 @@ def _plain_strategy(settings: AggregatorSettings, private: bool) -> Strategy:
             min_updates=settings.round_min_workers,
         )
     if settings.aggregation != "mean":
-        return RobustFedBuff(
-            rule=settings.aggregation,
-            buffer_size=settings.buffer_size,
-            server_lr=settings.server_lr,
-            staleness=staleness,
-            trim_fraction=settings.trim_fraction,
-            byzantine=settings.krum_byzantine,
-            clip_iterations=settings.clip_iterations,
-        )
+        return _robust_fedbuff(settings, staleness)
     return FedBuff(
         buffer_size=settings.buffer_size,
         server_lr=settings.server_lr,
         staleness=staleness,
         sample_weighting=bool(settings.sample_weighting) and not private,
+    )
+
+
+def _robust_fedbuff(settings: AggregatorSettings, staleness: StalenessFunction) -> Strategy:
+    """FedBuff with the robust ``--aggregation`` rule (not ``mean``)."""
+    if settings.aggregation == "mean":
+        raise ValueError("--aggregation mean is plain FedBuff, not a robust rule")
+    if settings.aggregation == "reputation":
+        return ReputationFedBuff(
+            buffer_size=settings.buffer_size,
+            server_lr=settings.server_lr,
+            staleness=staleness,
+            clip_iterations=settings.clip_iterations,
+        )
+    return RobustFedBuff(
+        rule=settings.aggregation,
+        buffer_size=settings.buffer_size,
+        server_lr=settings.server_lr,
+        staleness=staleness,
+        trim_fraction=settings.trim_fraction,
+        byzantine=settings.krum_byzantine,
+        clip_iterations=settings.clip_iterations,
     )
 
 

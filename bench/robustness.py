@@ -47,6 +47,7 @@ DEFENCES: dict[str, dict[str, dict[str, Any]]] = {
         "multi-krum": {"aggregation": "multi-krum"},
         "centered-clip": {"aggregation": "centered-clip"},
         "trajectory": {"aggregation": "trajectory"},
+        "reputation": {"aggregation": "reputation"},
     },
     "fedasync": {
         "none": {},

@@ -38,6 +38,8 @@ class Applied:
     version: int
     stepped: bool
     train_seconds: float = 0.0
+    #: Why it was taken at weight 0 (its worker is excluded), else ``None``.
+    excluded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,10 +218,12 @@ class Aggregator:
         if refused is not None:
             return self.reject(refused)
         outcome = self.strategy.add(self.state.weights, contribution)
-        # Only applied updates calibrate the defences: refused ones are the attacker's to choose.
-        if self.norm_bound and screened:
+        # Only applied updates calibrate the defences: refused ones are the attacker's to choose,
+        # and so are those of an excluded worker.
+        admitted = outcome.excluded is None
+        if self.norm_bound and screened and admitted:
             self.norm_bound.admit(update.worker_id, screened)
-        if self.examples:
+        if self.examples and admitted:
             self.examples.admit(update.worker_id, update.num_examples)
         if outcome.stepped:
             self.state.version += 1
@@ -234,4 +238,5 @@ class Aggregator:
             version=self.state.version,
             stepped=outcome.stepped,
             train_seconds=update.train_seconds,
+            excluded=outcome.excluded,
         )

@@ -39,6 +39,8 @@ class StepOutcome:
 
     weight: float
     stepped: bool
+    #: Why the contribution was taken at weight 0 (a reputation rule excluded its worker).
+    excluded: str | None = None
 
 
 class Strategy(ABC):

@@ -203,6 +203,7 @@ class Intake:
                 weight=round(o.weight, 6),
                 version=o.version,
                 commit=commit,
+                **({"excluded": o.excluded} if o.excluded else {}),
             )
         self.failpoints.reached("before-checkpoint")
         self.store.persist(self.core, self.clock.elapsed())
