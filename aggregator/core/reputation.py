@@ -15,7 +15,9 @@ evidence gathered over many releases. At each release of the buffer:
    ``decay``: good behaviour long ago buys little, so a worker that turns
    attacker falls to the attack's level within about 1 / ``decay`` releases;
 4. once a worker has ``evidence`` scores it is excluded when its reputation
-   falls below ``threshold``; by default it stays excluded (``readmit``).
+   falls below ``threshold``, lowest first and never more than a third of
+   the workers known (``most_excluded``); by default it stays excluded
+   (``readmit``).
 
 Excluded workers' updates are still scored (the latest per release), so
 their reputations stay visible and, with ``readmit`` set, can climb back. Pure numpy; the state is
@@ -119,18 +121,29 @@ class Reputation:
         """Enough evidence to be judged (before that a worker is never excluded)."""
         return self.counts.get(worker_id, 0) >= self.config.evidence
 
+    def most_excluded(self) -> int:
+        """At most a minority of the workers known: fewer than a third, floor((n - 1) / 3)."""
+        return max(0, (len(self.reputations) - 1) // 3)
+
     def observe(self, names: Sequence[str], votes: np.ndarray) -> dict[str, float]:
-        """Score one release's votes (excluded workers' too) and update exclusion; the scores."""
+        """Score one release's votes (excluded workers' too) and update exclusion; the scores.
+
+        The lowest reputations below the threshold are excluded first, and never more than
+        ``most_excluded``: an honest outlier is not excluded to make room beyond it.
+        """
         scores = agreement_scores(votes)
         for name, score in zip(names, scores, strict=True):
             count = self.counts.get(name, 0) + 1
             reputation = moved(self.reputations.get(name), count, float(score), self.config.decay)
             self.reputations[name] = reputation
             self.counts[name] = count
-            out = self.proven(name) and still_excluded(
-                name in self.excluded, reputation, self.config
-            )
-            (self.excluded.add if out else self.excluded.discard)(name)
+            if name in self.excluded and not still_excluded(True, reputation, self.config):
+                self.excluded.discard(name)
+        for name in sorted(names, key=lambda n: self.reputations[n]):
+            if len(self.excluded) >= self.most_excluded():
+                break
+            if self.proven(name) and still_excluded(False, self.reputations[name], self.config):
+                self.excluded.add(name)
         return {n: float(s) for n, s in zip(names, scores, strict=True)}
 
     def state(self) -> dict[str, object]:

@@ -76,11 +76,24 @@ def test_a_worker_is_excluded_only_after_enough_evidence() -> None:
 
 def test_reputation_state_round_trips_through_json_scalars() -> None:
     reputation = Reputation(ReputationConfig(evidence=1))
-    reputation.observe(["a", "b", "c"], np.array([[1.0, 0.0], [1.0, 0.2], [-1.0, 0.0]]))
+    votes = np.array([[1.0, 0.0], [1.0, 0.2], [1.0, -0.2], [-1.0, 0.0]])
+    reputation.observe(["a", "b", "c", "d"], votes)
     restored = Reputation(ReputationConfig(evidence=1))
 
     restored.restore(reputation.state())
 
     assert restored.reputations == reputation.reputations
-    assert restored.counts == {"a": 1, "b": 1, "c": 1}
-    assert restored.excluded == reputation.excluded == {"c"}
+    assert restored.counts == {"a": 1, "b": 1, "c": 1, "d": 1}
+    assert restored.excluded == reputation.excluded == {"d"}
+
+
+def test_fewer_than_a_third_of_the_workers_are_ever_excluded_lowest_first() -> None:
+    reputation = Reputation(ReputationConfig(evidence=1, threshold=-0.25))
+    names = ["a", "b", "c", "d", "e"]  # at most (5 - 1) // 3 = 1 excluded
+    votes = np.array([[1.0, 0.0], [1.0, 0.1], [1.0, -0.1], [-1.0, 0.0], [0.0, -1.0]])
+    # e is orthogonal to the others' mean (raw about -0.2 - 0.97 below the median), d opposes it
+
+    reputation.observe(names, votes)
+
+    assert reputation.reputations["e"] < -0.25 and reputation.reputations["d"] < -0.25
+    assert reputation.excluded == {"d"}
