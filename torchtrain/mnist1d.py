@@ -134,13 +134,14 @@ def build_trainer(
     batch_size: int = BATCH_SIZE,
     dpsgd: DpSgdConfig | None = None,
     channels: int = 32,
+    hidden: int = 0,
 ) -> TorchTrainer:
     """The task's trainer with a chosen batch size (the expected one under DP-SGD). A worker
     keeps only its partition (it never evaluates); the aggregator only the test set.
     """
     data = load(int(ctx.options.get("samples") or DEFAULT_SAMPLES), ctx.seed)
     torch.manual_seed(ctx.model_seed)
-    module = Cnn1d(channels)
+    module = Cnn1d(channels, hidden)
     train, test = (data.x_train, data.y_train), (data.x_test, data.y_test)
     return split_trainer(ctx, module, train, test, batch_size=batch_size, dpsgd=dpsgd)
 

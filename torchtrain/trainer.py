@@ -176,6 +176,9 @@ class TorchTrainer:
                 total.loss_sum + one.loss_sum, total.examples + one.examples, 0,
                 total.steps + one.steps,
             )  # fmt: skip
+        # The last step's gradients (a model's worth; under DP-SGD also Opacus' per-example ones, a
+        # batch of models) would otherwise live until the next fit's first step.
+        optimizer.zero_grad(set_to_none=True)
         return total
 
     def _trained(self, given: Mapping[str, np.ndarray]) -> Weights:

@@ -1,9 +1,11 @@
 """``python -m bench.torchtask ceiling [--seeds 3] [--epochs 20]``: the centralised CNN ceiling;
 ``python -m bench.torchtask privacy [--epsilons 1,3,8,inf,none] [--fits 20] [--local-epochs 1]
-[--batch-size 128] [--clip 1] [--dp-learning-rate 0.5] [--samples 20000] [--seeds 3]``: the
+[--batch-size 128] [--clip 1] [--dp-learning-rate 0.5] [--samples 20000] [--channels 32]
+[--seeds 3]``: the
 privacy-utility table, one JSON line per (epsilon, seed) and a summary line per epsilon;
-``python -m bench.torchtask memory``: a torch worker's RSS beyond torch's. ``--task mnist``: the
-2-D CNN on MNIST (ceiling and memory) instead of the 1-D CNN on MNIST-1D.
+``python -m bench.torchtask memory [--hidden 0,4000,12000,40000]``: a torch worker's RSS beyond
+torch's (with ``--hidden``, MNIST-1D CNNs with a hidden layer: 0.1 to 104 MB models).
+``--task mnist``: the 2-D CNN on MNIST (ceiling and memory) instead of the 1-D CNN on MNIST-1D.
 """
 
 from __future__ import annotations
@@ -29,18 +31,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-epochs", type=int, default=1)
     parser.add_argument("--clip", type=float, default=1.0)
     parser.add_argument("--buffer-size", type=int, default=4)
+    parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES)
     parser.add_argument("--learning-rate", type=float, default=0.05)
+    parser.add_argument("--hidden", default="", help="memory: hidden-layer widths, e.g. 0,4000")
     args = parser.parse_args(argv)
     if args.what == "privacy":
         return privacy_table(args)
     if args.what == "memory":
         from bench.torchtask.memory import worker_memory
 
-        print(json.dumps(worker_memory(args.task), indent=1))
+        hidden = tuple(int(h) for h in args.hidden.split(",") if h)
+        print(json.dumps(worker_memory(args.task, hidden), indent=1))
         return 0
     finals = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -63,7 +68,8 @@ def privacy_table(args: argparse.Namespace) -> int:
             run = DpRun(
                 eps, fits=args.fits, epochs=args.local_epochs, batch_size=args.batch_size,
                 clip=args.clip, learning_rate=args.dp_learning_rate,
-                buffer_size=args.buffer_size, samples=args.samples, seed=seed,
+                buffer_size=args.buffer_size, samples=args.samples, channels=args.channels,
+                seed=seed,
             )  # fmt: skip
             started = time.monotonic()
             result = federate(run)

@@ -9,8 +9,14 @@ task) and builds and fits one worker's trainer; what its RSS gained over the
 baseline is the worker's cost. Several widths of the CNN give the cost per
 byte of model (the slope), apart from the fixed cost of the modules.
 
-``python -m bench.torchtask memory [--task mnist]`` (or ``python -m bench.torchtask.memory
-CHANNELS SAMPLES TASK`` for one process); the MNIST task's 2-D CNN is measured the same way.
+Realistic sizes (``--hidden 0,4000,12000,40000``): the MNIST-1D CNN with a hidden layer of
+each width before its read-out, 0.1 to 104 MB of model with the same convolutions; a least-squares
+line through those runs gives the fixed part and the slope in one run, and the model size from
+which the worker's cost is at most 4x the model.
+
+``python -m bench.torchtask memory [--task mnist] [--hidden W,...]`` (or ``python -m
+bench.torchtask.memory CHANNELS SAMPLES TASK [HIDDEN]`` for one process); the MNIST task's 2-D CNN
+is measured the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ FITS = 3
 PARTITIONS = 8
 #: The task's batch size: the warm-up's activations are the size of a worker's.
 WARM_BATCH = 32
+#: The warm-up's hidden layer (if the worker's has one): the same kernels without the baseline
+#: keeping a second model of the worker's size in the allocator.
+WARM_HIDDEN = 16
+#: The RSS floor: a worker's cost beyond torch's baseline at most this many times the model.
+FLOOR_RATIO = 4.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,7 @@ class MemoryRun:
     trainer: int
     first_fit: int
     fits: int
+    hidden: int = 0
 
 
 def rss_bytes() -> int:
@@ -55,7 +67,9 @@ def rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def task_module(task: str, channels: int) -> tuple[torch.nn.Module, tuple[int, ...]]:
+def task_module(
+    task: str, channels: int, hidden: int = 0
+) -> tuple[torch.nn.Module, tuple[int, ...]]:
     """A CNN of the task at this width and the shape of one batch of its inputs."""
     if task == "mnist":
         from torchtrain.cnn2d import IMAGE_SIDE, Cnn2d
@@ -63,15 +77,15 @@ def task_module(task: str, channels: int) -> tuple[torch.nn.Module, tuple[int, .
         return Cnn2d(channels), (WARM_BATCH, IMAGE_SIDE * IMAGE_SIDE)
     from torchtrain.cnn1d import SEQUENCE_LENGTH, Cnn1d
 
-    return Cnn1d(channels), (WARM_BATCH, SEQUENCE_LENGTH)
+    return Cnn1d(channels, hidden), (WARM_BATCH, SEQUENCE_LENGTH)
 
 
-def warm_torch(task: str, channels: int) -> None:
+def warm_torch(task: str, channels: int, hidden: int = 0) -> None:
     """One SGD step of a throwaway CNN of the worker's width, on one thread, at batch 32."""
     import torch
 
     torch.set_num_threads(1)
-    module, shape = task_module(task, channels)
+    module, shape = task_module(task, channels, min(hidden, WARM_HIDDEN))
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
     labels = torch.zeros(WARM_BATCH, dtype=torch.long)
     out = module(torch.zeros(shape))
@@ -80,10 +94,14 @@ def warm_torch(task: str, channels: int) -> None:
 
 
 def measure(
-    channels: int, fits: int = FITS, samples: int | None = None, task: str = "mnist1d"
+    channels: int,
+    fits: int = FITS,
+    samples: int | None = None,
+    task: str = "mnist1d",
+    hidden: int = 0,
 ) -> MemoryRun:
     """In this process (a fresh one: nothing of fedmq loaded yet): baseline, then one worker."""
-    warm_torch(task, channels)
+    warm_torch(task, channels, hidden)
     baseline = rss_bytes()
     import worker.main
     import worker.service  # noqa: F401  # what a worker process loads
@@ -94,7 +112,8 @@ def measure(
     imported = rss_bytes() - baseline
     task_ctx = task_context(samples or DEFAULT_SAMPLES, num_partitions=PARTITIONS)
     ctx = replace(task_ctx, role="worker")
-    trainer = BUILDERS[task](ctx, channels=channels)
+    width = {"channels": channels, **({"hidden": hidden} if hidden else {})}
+    trainer = BUILDERS[task](ctx, **width)
     weights = trainer.initial_weights()
     built = rss_bytes() - baseline
     config = TrainConfig(learning_rate=0.05)
@@ -104,11 +123,14 @@ def measure(
         weights = trainer.fit(weights, config).weights
     model_bytes = sum(a.nbytes for a in weights.values())
     after = rss_bytes() - baseline
-    return MemoryRun(channels, task, model_bytes, baseline, imported, built, first, after)
+    return MemoryRun(channels, task, model_bytes, baseline, imported, built, first, after, hidden)
 
 
-def in_fresh_process(channels: int, samples: int | None = None, task: str = "mnist1d") -> MemoryRun:
-    cmd = [sys.executable, "-m", "bench.torchtask.memory", str(channels), str(samples or 0), task]
+def in_fresh_process(
+    channels: int, samples: int | None = None, task: str = "mnist1d", hidden: int = 0
+) -> MemoryRun:
+    module = "bench.torchtask.memory"
+    cmd = [sys.executable, "-m", module, str(channels), str(samples or 0), task, str(hidden)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return MemoryRun(**json.loads(out.splitlines()[-1]))
 
@@ -118,20 +140,48 @@ def slope(small: MemoryRun, large: MemoryRun) -> float:
     return (large.fits - small.fits) / (large.model_bytes - small.model_bytes)
 
 
-def worker_memory(task: str = "mnist1d") -> dict[str, object]:
-    """Every width of the task's CNN, each in a fresh process."""
+def line_fit(runs: list[MemoryRun]) -> tuple[float, float]:
+    """Least-squares (fixed bytes, bytes per model byte) of the cost after the fits."""
+    xs, ys = [float(r.model_bytes) for r in runs], [float(r.fits) for r in runs]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    per_byte = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    return my - per_byte * mx, per_byte
+
+
+def floor_model_bytes(fixed: float, per_byte: float) -> float | None:
+    """The smallest model whose cost (``fixed + per_byte * size``) is at most 4x its size."""
+    if per_byte >= FLOOR_RATIO:
+        return None
+    return max(fixed, 0.0) / (FLOOR_RATIO - per_byte)
+
+
+def worker_memory(task: str = "mnist1d", hidden: tuple[int, ...] = ()) -> dict[str, object]:
+    """Every width of the task's CNN (or, with ``hidden``, every hidden layer's width at the task's
+    own channels), each in a fresh process.
+    """
     from torchtrain.mnist1d import DEFAULT_SAMPLES, load
 
     if task == "mnist1d":  # generated and cached before the workers start, as a deployment's
         load(DEFAULT_SAMPLES, 0)
-    runs = [in_fresh_process(c, task=task) for c in CHANNELS[task]]
+    if hidden:
+        runs = [in_fresh_process(CHANNELS[task][0], task=task, hidden=h) for h in hidden]
+    else:
+        runs = [in_fresh_process(c, task=task) for c in CHANNELS[task]]
+    fixed, per_byte = line_fit(runs)
     return {
         "runs": [asdict(r) for r in runs],
-        "ratio": runs[0].fits / runs[0].model_bytes,
+        "ratios": [r.fits / r.model_bytes for r in runs],
         "slopes": [slope(runs[0], r) for r in runs[1:]],
+        "fixed_bytes": fixed,
+        "bytes_per_model_byte": per_byte,
+        "floor_from_model_bytes": floor_model_bytes(fixed, per_byte),
     }
 
 
 if __name__ == "__main__":
     width, size = (int(a) for a in sys.argv[1:3])
-    print(json.dumps(asdict(measure(width, samples=size or None, task=sys.argv[3]))))
+    extra = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    run = measure(width, samples=size or None, task=sys.argv[3], hidden=extra)
+    print(json.dumps(asdict(run)))

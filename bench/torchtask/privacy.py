@@ -28,7 +28,8 @@ WORKERS = 8
 
 @dataclass(frozen=True)
 class DpRun:
-    """One federation's settings: budget (None: no DP; inf: clipping only), schedule, optimiser."""
+    """One federation's settings: budget (None: no DP; inf: clipping only), schedule, optimiser,
+    data size and the CNN's width."""
 
     epsilon: float | None
     fits: int = 20
@@ -38,6 +39,7 @@ class DpRun:
     learning_rate: float = 0.5
     buffer_size: int = 4
     samples: int = 20_000
+    channels: int = 32
     seed: int = 0
 
 
@@ -73,14 +75,17 @@ def workers(run: DpRun) -> tuple[list[TorchTrainer], list[float]]:
         dp = None
         if run.epsilon is not None:
             dp = DpSgdConfig(z, run.clip, DELTA, run.epsilon, seed=run.seed * 1000 + i)
-        trainers.append(build_trainer(ctx, batch_size=run.batch_size, dpsgd=dp))
+        trainers.append(
+            build_trainer(ctx, batch_size=run.batch_size, dpsgd=dp, channels=run.channels)
+        )
         zs.append(z)
     return trainers, zs
 
 
 def federate(run: DpRun) -> DpResult:
     trainers, zs = workers(run)
-    evaluator = build_trainer(replace(task_context(run.samples), role="aggregator"))
+    ctx = replace(task_context(run.samples), role="aggregator")
+    evaluator = build_trainer(ctx, channels=run.channels)
     settings = AggregatorSettings(
         strategy="fedbuff", buffer_size=run.buffer_size, sample_weighting=False,
         learning_rate=run.learning_rate, local_epochs=run.epochs, batch_size=run.batch_size,
