@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench import Context
 from bench.federation import BenchFederation
-from bench.ingest import RSS_SLACK, aggregator_rate
+from bench.ingest import aggregator_rate, rss_limit
 from bench.procs import mb
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fedmq-chunked-") as tmp:
         with BenchFederation(Context(quick=False, workdir=Path(tmp)), "chunked") as fed:
             rate, usage = aggregator_rate(fed, args.floats, args.updates, chunks=not args.whole)
-    limit = 2 * args.floats * 4 + RSS_SLACK
+    limit = rss_limit(args.floats * 4)
     how = "whole" if args.whole else "chunked"
     print(
         f"{how} ingest, {mb(args.floats * 4)} model, {args.updates} updates: aggregator peak RSS "

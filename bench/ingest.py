@@ -28,6 +28,11 @@ QUICK_CASES = [("40 KB", 10_000, 100), ("4 MB", 1_000_000, 6)]
 RSS_SLACK = 150e6
 
 
+def rss_limit(model_bytes: int) -> float:
+    """The aggregator's memory floor: 2 x the model + 150 MB (docs/performance.md)."""
+    return 2 * model_bytes + RSS_SLACK
+
+
 def aggregator_rate(
     fed: BenchFederation, floats: int, count: int, *flags: str, chunks: bool = False
 ) -> tuple[float, Usage]:
@@ -114,7 +119,7 @@ def run(ctx: Context) -> Iterable[Row]:
             None,
             "what the checkpoint's fsync costs",
         )
-        limit = 2 * floats * 4 + RSS_SLACK
+        limit = rss_limit(floats * 4)
         yield Row(
             "memory: aggregator peak RSS",
             f"{label} model",

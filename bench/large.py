@@ -31,7 +31,7 @@ from aggregator.shell.intake import auto_prefetch
 from bench import Context, Row, at_least, at_most
 from bench.checkpoint_cost import CheckpointCost, checkpoint_cost
 from bench.federation import BenchFederation
-from bench.ingest import RSS_SLACK, aggregator_rate, relay_rate
+from bench.ingest import aggregator_rate, relay_rate, rss_limit
 from bench.large_e2e import CROSSINGS_PER_VERSION, EndToEnd, end_to_end, wire_limit
 from bench.loopback import socket_copy
 from bench.procs import Usage, mb
@@ -66,11 +66,6 @@ QUICK_CASES = [Case(4_000_000, 4, 4, 60.0)]
 
 def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
-
-
-def rss_limit(model_bytes: int) -> float:
-    """The aggregator's memory floor: 2 x the model + 150 MB (docs/performance.md)."""
-    return 2 * model_bytes + RSS_SLACK
 
 
 def run(ctx: Context) -> Iterable[Row]:

@@ -95,12 +95,6 @@ class ReputationFedBuff(RobustFedBuff):
         self._center = {n: np.array(a, rows[n].dtype) for n, a in combined.items()}
         return combined
 
-    def _center_vector(self, size: int) -> np.ndarray:
-        if self._center is None:
-            return np.zeros(size)
-        center: np.ndarray = flatten({n: c[None] for n, c in self._center.items()})[0]
-        return center
-
     def state(self) -> tuple[Scalars, Weights]:
         scalars, arrays = super().state()
         workers = list(self.observed)

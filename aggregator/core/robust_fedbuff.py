@@ -106,12 +106,7 @@ class RobustFedBuff(Strategy):
         if self.rule == "trajectory":
             vector = self.trust.combine(stack, self.membership.members)
         elif self.rule == "centered-clip":
-            center = (
-                flatten({n: c[None] for n, c in self._center.items()})[0]
-                if self._center is not None
-                else np.zeros(stack.shape[1])
-            )
-            vector = centered_clip(stack, center, self.clip_iterations)
+            vector = centered_clip(stack, self._center_vector(stack.shape[1]), self.clip_iterations)
         else:
             keep = 1 if self.rule == "krum" else stack.shape[0] - self.byzantine
             vector = multi_krum(stack, self.byzantine, keep)
@@ -119,6 +114,13 @@ class RobustFedBuff(Strategy):
         if self.rule == "centered-clip":
             self._center = {n: np.array(a, rows[n].dtype) for n, a in combined.items()}
         return combined
+
+    def _center_vector(self, size: int) -> np.ndarray:
+        """Centered clipping's center: the last release's aggregate, flattened (0 at first)."""
+        if self._center is None:
+            return np.zeros(size)
+        center: np.ndarray = flatten({n: c[None] for n, c in self._center.items()})[0]
+        return center
 
     def refuse(self, worker_id: str) -> Rejected | None:
         return self.membership.refuse(worker_id)

@@ -10,7 +10,8 @@ import pytest
 
 from aggregator.shell.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from bench.checkpoint_cost import checkpoint_cost, checkpoint_write
-from bench.large import Case, checkpoint_row, e2e_rows, rejected_text, rss_limit
+from bench.ingest import rss_limit
+from bench.large import Case, checkpoint_row, e2e_rows, rejected_text
 from bench.large_e2e import EndToEnd, wire_limit
 from bench.procs import Usage
 
